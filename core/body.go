@@ -1,0 +1,96 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// BuildBody returns the bytes to deliver for payload: the payload object
+// with an "event_id" member inserted first. Every other byte of the payload
+// is kept exactly as the producer wrote it (no decode and re-encode), so big
+// integers, 1.0, key order and white space arrive unchanged.
+//
+// payload must have passed ValidatePayload.
+func BuildBody(payload []byte, id EventID) []byte {
+	p := bytes.TrimSpace(payload)
+	inner := p[1:] // after '{'
+	prefix := `{"event_id":"` + string(id) + `"`
+	out := make([]byte, 0, len(prefix)+1+len(inner))
+	out = append(out, prefix...)
+	if t := bytes.TrimLeft(inner, " \t\r\n"); len(t) > 0 && t[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, inner...)
+}
+
+// PayloadOf inverts BuildBody: it returns the producer's payload bytes.
+func PayloadOf(body []byte, id EventID) []byte {
+	prefix := `{"event_id":"` + string(id) + `"`
+	if !bytes.HasPrefix(body, []byte(prefix)) {
+		return body // not built by BuildBody; show it as it is
+	}
+	rest := body[len(prefix):]
+	if len(rest) > 0 && rest[0] == ',' {
+		rest = rest[1:]
+	}
+	out := make([]byte, 0, 1+len(rest))
+	out = append(out, '{')
+	return append(out, rest...)
+}
+
+// ValidatePayload checks that raw is a JSON object in valid UTF-8 whose top
+// level has no "event_id" member (webhookd adds that member itself, and a
+// second one would make the delivered JSON ambiguous).
+func ValidatePayload(raw []byte) error {
+	p := bytes.TrimSpace(raw)
+	if len(p) == 0 || string(p) == "null" {
+		return invalid("payload", "missing_payload", "is required and must be a JSON object")
+	}
+	if p[0] != '{' {
+		return invalid("payload", "invalid_payload", "must be a JSON object, got %s", jsonKind(p[0]))
+	}
+	if !utf8.Valid(p) {
+		return invalid("payload", "invalid_payload", "must be valid UTF-8")
+	}
+	if !json.Valid(p) {
+		return invalid("payload", "invalid_payload", "is not valid JSON")
+	}
+	// Walk the top-level keys only; json.Decoder unescapes them, so
+	// "event\u005fid" is caught too.
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // '{'
+		return invalid("payload", "invalid_payload", "is not valid JSON")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalid("payload", "invalid_payload", "is not valid JSON")
+		}
+		if key, _ := tok.(string); key == "event_id" {
+			return invalid("payload", "reserved_event_id",
+				`must not contain a top-level "event_id" member: webhookd adds it to the delivered body`)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return invalid("payload", "invalid_payload", "is not valid JSON")
+		}
+	}
+	return nil
+}
+
+func jsonKind(first byte) string {
+	switch {
+	case first == '[':
+		return "an array"
+	case first == '"':
+		return "a string"
+	case first == 't' || first == 'f':
+		return "a boolean"
+	case first == 'n':
+		return "null"
+	default:
+		return "a number or invalid JSON"
+	}
+}

@@ -1,0 +1,205 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is where an event is in its lifecycle.
+//
+//	pending --claim--> delivering --2xx--> succeeded
+//	   ^                   |--failure, attempts left--> pending (after a backoff)
+//	   |                   |--failure, no attempts left, or 410 Gone--> dead
+//	   |                   `--lease expired (worker lost)--> claimable again
+//	   `---- replay (dead or succeeded -> pending) ----'
+type Status string
+
+const (
+	StatusPending    Status = "pending"
+	StatusDelivering Status = "delivering"
+	StatusSucceeded  Status = "succeeded"
+	StatusDead       Status = "dead"
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{StatusPending, StatusDelivering, StatusSucceeded, StatusDead}
+
+// ParseStatus accepts one of the four statuses, exactly.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range Statuses {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", invalid("status", "invalid_status", "must be one of pending, delivering, succeeded, dead")
+}
+
+// Finished reports whether the status is terminal (until a replay).
+func (s Status) Finished() bool { return s == StatusSucceeded || s == StatusDead }
+
+// Event is one webhook to deliver: a row in the queue.
+type Event struct {
+	ID        EventID
+	TargetURL string
+	// Origin is scheme://host:port of TargetURL, lower-cased: the unit of
+	// circuit breaking, fairness and parking.
+	Origin string
+	// Body is the exact bytes delivered (and signed) on every attempt: the
+	// producer's payload with "event_id" added. See BuildBody.
+	Body           []byte
+	IdempotencyKey string // "" when the producer sent none
+
+	Status          Status
+	AttemptedCount  int // attempts started, counted at claim
+	NextAttemptAt   time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	LastAttemptedAt *time.Time
+
+	// Lease: set while delivering. A worker owns the event until
+	// LeaseExpiresAt; after that any worker may claim it again.
+	LockedBy       string
+	LeaseExpiresAt *time.Time
+
+	LastStatusCode int    // 0 when no HTTP response was received
+	LastError      string // "" after a success
+}
+
+// Payload returns the producer's payload exactly as it was submitted.
+func (e Event) Payload() []byte { return PayloadOf(e.Body, e.ID) }
+
+// Claimable reports whether a worker may claim e at now: pending and due,
+// or delivering with an expired lease (its worker was lost).
+func (e Event) Claimable(now time.Time) bool {
+	switch e.Status {
+	case StatusPending:
+		return !e.NextAttemptAt.After(now)
+	case StatusDelivering:
+		return e.LeaseExpiresAt != nil && !e.LeaseExpiresAt.After(now)
+	}
+	return false
+}
+
+// Claim hands e to worker for one attempt. The attempt is counted now, so
+// an event whose delivery crashes its worker cannot loop forever.
+func (e Event) Claim(worker string, now time.Time, lease time.Duration) (Event, error) {
+	if !e.Claimable(now) {
+		return e, illegal(e, "claim")
+	}
+	until := now.Add(lease)
+	e.Status = StatusDelivering
+	e.AttemptedCount++
+	e.LockedBy = worker
+	e.LeaseExpiresAt = &until
+	e.LastAttemptedAt = &now
+	e.UpdatedAt = now
+	return e, nil
+}
+
+// Owns reports whether the claim identified by (worker, attempt) still holds
+// e. The attempt number makes the check exact even if the same worker
+// claimed e again after its own lease expired.
+func (e Event) Owns(worker string, attempt int) bool {
+	return e.Status == StatusDelivering && e.LockedBy == worker && e.AttemptedCount == attempt
+}
+
+// Complete records the decision taken after one attempt. Only the claim
+// that owns the event may complete it; anyone else gets ErrLeaseLost.
+func (e Event) Complete(worker string, attempt int, d Decision, now time.Time) (Event, error) {
+	if !e.Owns(worker, attempt) {
+		return e, fmt.Errorf("complete %s: %w", e.ID, ErrLeaseLost)
+	}
+	switch d.Status {
+	case StatusSucceeded, StatusDead:
+	case StatusPending:
+		e.NextAttemptAt = now.Add(d.RetryIn)
+	default:
+		return e, fmt.Errorf("complete %s: decision status %q: %w", e.ID, d.Status, ErrConflict)
+	}
+	e.Status = d.Status
+	e.LockedBy, e.LeaseExpiresAt = "", nil
+	e.LastStatusCode = d.StatusCode
+	e.LastError = d.Error
+	e.UpdatedAt = now
+	return e, nil
+}
+
+// Release gives a claimed event back without spending its attempt: no HTTP
+// request was made (the target's breaker is open, or we are shutting down).
+// It becomes due again at until.
+func (e Event) Release(worker string, attempt int, until, now time.Time) (Event, error) {
+	if !e.Owns(worker, attempt) {
+		return e, fmt.Errorf("release %s: %w", e.ID, ErrLeaseLost)
+	}
+	e.Status = StatusPending
+	e.AttemptedCount--
+	e.NextAttemptAt = until
+	e.LockedBy, e.LeaseExpiresAt = "", nil
+	e.UpdatedAt = now
+	return e, nil
+}
+
+// Park pushes a pending event of a parked target to until, if it was due
+// earlier. It reports whether anything changed.
+func (e Event) Park(until, now time.Time) (Event, bool) {
+	if e.Status != StatusPending || !e.NextAttemptAt.Before(until) {
+		return e, false
+	}
+	e.NextAttemptAt = until
+	e.UpdatedAt = now
+	return e, true
+}
+
+// Replay sends a finished event again, with a fresh set of attempts. Its
+// attempt history is kept.
+func (e Event) Replay(now time.Time) (Event, error) {
+	if !e.Status.Finished() {
+		return e, &ConflictError{Code: "not_replayable",
+			Message: fmt.Sprintf("event %s is %s; only succeeded or dead events can be replayed", e.ID, e.Status)}
+	}
+	e.Status = StatusPending
+	e.AttemptedCount = 0
+	e.NextAttemptAt = now
+	e.LastError = ""
+	e.LastStatusCode = 0
+	e.UpdatedAt = now
+	return e, nil
+}
+
+// Abandon declares dead an event whose worker was lost during its final
+// attempt: claiming it again would exceed the attempt budget.
+func (e Event) Abandon(now time.Time) (Event, error) {
+	if e.Status != StatusDelivering || e.LeaseExpiresAt == nil || e.LeaseExpiresAt.After(now) {
+		return e, illegal(e, "abandon")
+	}
+	e.Status = StatusDead
+	e.LockedBy, e.LeaseExpiresAt = "", nil
+	e.LastError = ErrorLostFinalAttempt
+	e.UpdatedAt = now
+	return e, nil
+}
+
+// ErrorLostFinalAttempt is LastError of an event abandoned by Abandon.
+const ErrorLostFinalAttempt = "worker lost during the final attempt (lease expired)"
+
+func illegal(e Event, op string) error {
+	return &ConflictError{Code: "illegal_transition",
+		Message: fmt.Sprintf("cannot %s event %s in status %s", op, e.ID, e.Status)}
+}
+
+// Attempt is one delivery attempt, as kept in the append-only history.
+type Attempt struct {
+	EventID    EventID
+	Number     int // 1 for the first attempt (after a replay, numbering restarts)
+	Worker     string
+	StartedAt  time.Time
+	Duration   time.Duration
+	StatusCode int    // 0 when no response was received
+	Error      string // network error, timeout or non-2xx summary
+	Response   string // first bytes of the response body (≤ 1 KiB)
+	Verdict    Verdict
+	// Reason says why the verdict and the delay were chosen, e.g.
+	// "backoff 4s (attempt 2 of 10)" or "Retry-After 30s".
+	Reason        string
+	NextAttemptAt *time.Time // set when Verdict is VerdictRetry
+}

@@ -1,0 +1,109 @@
+package core_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+)
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func pending() core.Event {
+	return core.Event{ID: id, Status: core.StatusPending, NextAttemptAt: t0}
+}
+
+func TestClaimTransitions(t *testing.T) {
+	t.Parallel()
+	e := pending()
+	if _, err := e.Claim("w1", t0.Add(-time.Second), time.Minute); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("claim before due: %v", err)
+	}
+	c, err := e.Claim("w1", t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != core.StatusDelivering || c.AttemptedCount != 1 || c.LockedBy != "w1" ||
+		!c.LeaseExpiresAt.Equal(t0.Add(time.Minute)) || !c.LastAttemptedAt.Equal(t0) {
+		t.Errorf("claimed: %+v", c)
+	}
+	if _, err := c.Claim("w2", t0.Add(59*time.Second), time.Minute); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("claim of a live lease: %v", err)
+	}
+	again, err := c.Claim("w2", t0.Add(time.Minute), time.Minute)
+	if err != nil || again.AttemptedCount != 2 || again.LockedBy != "w2" {
+		t.Errorf("reclaim after expiry: %+v %v", again, err)
+	}
+	for _, s := range []core.Status{core.StatusSucceeded, core.StatusDead} {
+		fin := e
+		fin.Status = s
+		if _, err := fin.Claim("w1", t0.Add(time.Hour), time.Minute); !errors.Is(err, core.ErrConflict) {
+			t.Errorf("claim of %s: %v", s, err)
+		}
+	}
+}
+
+func TestCompleteTransitions(t *testing.T) {
+	t.Parallel()
+	c, _ := pending().Claim("w1", t0, time.Minute)
+	retry := core.Decision{Verdict: core.VerdictRetry, Status: core.StatusPending, RetryIn: 4 * time.Second, StatusCode: 500, Error: "status 500"}
+	got, err := c.Complete("w1", 1, retry, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != core.StatusPending || !got.NextAttemptAt.Equal(t0.Add(5*time.Second)) || got.LockedBy != "" ||
+		got.LeaseExpiresAt != nil || got.LastStatusCode != 500 || got.LastError != "status 500" {
+		t.Errorf("after retry decision: %+v", got)
+	}
+	if _, err := c.Complete("w2", 1, retry, t0); !errors.Is(err, core.ErrLeaseLost) {
+		t.Errorf("complete by another worker: %v", err)
+	}
+	if _, err := c.Complete("w1", 2, retry, t0); !errors.Is(err, core.ErrLeaseLost) {
+		t.Errorf("complete of another attempt: %v", err)
+	}
+	if _, err := pending().Complete("w1", 0, retry, t0); !errors.Is(err, core.ErrLeaseLost) {
+		t.Errorf("complete of an unclaimed event: %v", err)
+	}
+	bad := core.Decision{Status: core.StatusDelivering}
+	if _, err := c.Complete("w1", 1, bad, t0); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("decision to stay delivering: %v", err)
+	}
+}
+
+func TestReleaseParkReplayAbandon(t *testing.T) {
+	t.Parallel()
+	c, _ := pending().Claim("w1", t0, time.Minute)
+	r, err := c.Release("w1", 1, t0.Add(time.Hour), t0)
+	if err != nil || r.Status != core.StatusPending || r.AttemptedCount != 0 || !r.NextAttemptAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("release: %+v %v", r, err)
+	}
+	if _, err := c.Release("w2", 1, t0, t0); !errors.Is(err, core.ErrLeaseLost) {
+		t.Errorf("release by another: %v", err)
+	}
+	if p, changed := pending().Park(t0.Add(time.Minute), t0); !changed || !p.NextAttemptAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("park: %v %+v", changed, p)
+	}
+	if _, changed := pending().Park(t0.Add(-time.Minute), t0); changed {
+		t.Error("park moved an event earlier")
+	}
+	if _, changed := c.Park(t0.Add(time.Hour), t0); changed {
+		t.Error("park moved a delivering event")
+	}
+	if _, err := pending().Replay(t0); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("replay pending: %v", err)
+	}
+	dead := pending()
+	dead.Status, dead.AttemptedCount, dead.LastError = core.StatusDead, 10, "status 500"
+	rp, err := dead.Replay(t0.Add(time.Hour))
+	if err != nil || rp.Status != core.StatusPending || rp.AttemptedCount != 0 || rp.LastError != "" || !rp.NextAttemptAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("replay dead: %+v %v", rp, err)
+	}
+	if _, err := c.Abandon(t0.Add(time.Second)); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("abandon a live lease: %v", err)
+	}
+	ab, err := c.Abandon(t0.Add(time.Minute))
+	if err != nil || ab.Status != core.StatusDead || ab.LastError != core.ErrorLostFinalAttempt || ab.LockedBy != "" {
+		t.Errorf("abandon: %+v %v", ab, err)
+	}
+}

@@ -1,0 +1,85 @@
+package core
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Delivery is what a Sender needs for one attempt.
+type Delivery struct {
+	EventID   EventID
+	TargetURL string
+	Origin    string
+	Body      []byte
+	Attempt   int // 1-based attempt number, for headers and logs
+}
+
+// Outcome is what happened on one HTTP attempt. It is a value, not an
+// error: a 500 or a refused connection is a normal, recorded result.
+type Outcome struct {
+	StatusCode int // 0 when no response was received
+	// Err describes a failure to get a response (connection refused, TLS,
+	// timeout, body cut off). "" when a full response arrived.
+	Err      string
+	Timeout  bool // the attempt hit its deadline
+	Duration time.Duration
+	Response string // first bytes of the response body (≤ 1 KiB)
+	// RetryAfter is the receiver's Retry-After (429/503), already converted
+	// to a duration; 0 when absent or unparsable.
+	RetryAfter time.Duration
+}
+
+// Verdict classifies an outcome.
+type Verdict string
+
+const (
+	VerdictSucceeded Verdict = "succeeded"
+	VerdictRetry     Verdict = "retry"
+	VerdictDead      Verdict = "dead"
+	// VerdictLost marks an attempt whose worker vanished before recording
+	// an outcome (its lease expired).
+	VerdictLost Verdict = "lost"
+)
+
+// Succeeded: a full 2xx response arrived.
+func (o Outcome) Succeeded() bool {
+	return o.Err == "" && o.StatusCode >= 200 && o.StatusCode < 300
+}
+
+// Gone: the receiver answered 410; it does not want this event, ever.
+func (o Outcome) Gone() bool { return o.Err == "" && o.StatusCode == http.StatusGone }
+
+// Verdict ignores the attempt budget: 2xx succeeds, 410 is dead at once and
+// everything else (other 4xx, 5xx, 3xx since redirects are not followed,
+// timeouts, connection errors) is worth retrying.
+func (o Outcome) Verdict() Verdict {
+	switch {
+	case o.Succeeded():
+		return VerdictSucceeded
+	case o.Gone():
+		return VerdictDead
+	}
+	return VerdictRetry
+}
+
+// TargetUnhealthy reports whether the outcome says the target itself is in
+// trouble, which is what a circuit breaker counts: no response, a timeout,
+// a 5xx or a 429. Any other answer (2xx, 3xx, 4xx) proves it is up.
+func (o Outcome) TargetUnhealthy() bool {
+	return o.Err != "" || o.StatusCode >= 500 || o.StatusCode == http.StatusTooManyRequests
+}
+
+// Summary is a short human description for logs and LastError.
+func (o Outcome) Summary() string {
+	switch {
+	case o.Err != "" && o.StatusCode != 0:
+		return fmt.Sprintf("status %d: %s", o.StatusCode, o.Err)
+	case o.Err != "":
+		return o.Err
+	case o.Succeeded():
+		return ""
+	default:
+		return fmt.Sprintf("status %d", o.StatusCode)
+	}
+}

@@ -1,0 +1,90 @@
+package core
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"unicode"
+)
+
+// MaxTargetURLLength bounds target URLs (the seed answered 500 past 2048).
+const MaxTargetURLLength = 2048
+
+// MaxIdempotencyKeyLength bounds Idempotency-Key values.
+const MaxIdempotencyKeyLength = 255
+
+// ValidateTargetURL checks that raw is an absolute http(s) URL with a host,
+// and returns its origin (scheme://host:port, lower-cased).
+func ValidateTargetURL(raw string) (origin string, err error) {
+	const field, code = "target_url", "invalid_target_url"
+	if raw == "" {
+		return "", invalid(field, "missing_target_url", "is required (or set TARGET_URL as a default)")
+	}
+	if len(raw) > MaxTargetURLLength {
+		return "", invalid(field, code, "is longer than %d characters", MaxTargetURLLength)
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return "", invalid(field, code, "must not contain white space or control characters")
+	}
+	u, perr := url.Parse(raw)
+	if perr != nil {
+		return "", invalid(field, code, "is not a valid URL")
+	}
+	if !u.IsAbs() || u.Opaque != "" {
+		return "", invalid(field, code, "must be an absolute http:// or https:// URL")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", invalid(field, code, "scheme %q is not allowed; use http or https", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return "", invalid(field, code, "must have a host")
+	}
+	if p := u.Port(); p != "" {
+		if n, ok := portNumber(p); !ok || n == 0 {
+			return "", invalid(field, code, "has an invalid port %q", p)
+		}
+	}
+	return Origin(u), nil
+}
+
+// Origin returns scheme://host:port of u, lower-cased, with the default
+// port made explicit so that http://a and http://a:80 are one target.
+func Origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func portNumber(s string) (int, bool) {
+	if len(s) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= 65535
+}
+
+// ValidateIdempotencyKey accepts up to 255 printable ASCII characters.
+func ValidateIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKeyLength {
+		return invalid("Idempotency-Key", "invalid_idempotency_key", "is longer than %d characters", MaxIdempotencyKeyLength)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return invalid("Idempotency-Key", "invalid_idempotency_key", "must be printable ASCII")
+		}
+	}
+	return nil
+}

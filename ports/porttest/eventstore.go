@@ -1,0 +1,680 @@
+// Package porttest holds the contract suites of the driven ports. Every
+// implementation (the in-memory fake and each real adapter) runs the same
+// suite, so a fake can never drift from the real thing.
+package porttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
+)
+
+// T0 is the fixed "now" the suite runs at. Whole milliseconds, so that
+// every store can represent it exactly.
+var T0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// NewEvent builds a valid event for target with payload, as ingest would.
+func NewEvent(t testing.TB, target, payload string) core.Event {
+	t.Helper()
+	origin, err := core.ValidateTargetURL(target)
+	if err != nil {
+		t.Fatalf("target %q: %v", target, err)
+	}
+	if err := core.ValidatePayload([]byte(payload)); err != nil {
+		t.Fatalf("payload %q: %v", payload, err)
+	}
+	id := core.NewEventID(time.Now())
+	return core.Event{ID: id, TargetURL: target, Origin: origin, Body: core.BuildBody([]byte(payload), id)}
+}
+
+func at(d time.Duration) *time.Time { t := T0.Add(d); return &t }
+
+const (
+	targetA = "https://merchant-a.example/hooks"
+	targetB = "http://merchant-b.example:8080/webhook"
+	lease   = 30 * time.Second
+)
+
+// RunEventStore runs the EventStore contract. newStore must return an
+// empty store, independent of every other store it returned (tests run in
+// parallel).
+func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
+	s := suite{newStore: newStore}
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"InsertGetRoundTrip", s.insertGetRoundTrip},
+		{"GetUnknown", s.getUnknown},
+		{"IdempotencyKey", s.idempotencyKey},
+		{"ListNewestFirstWithPaging", s.listPaging},
+		{"ListStatusFilter", s.listStatusFilter},
+		{"ClaimOnlyDue", s.claimOnlyDue},
+		{"ClaimOldestDueFirstUpToLimit", s.claimOrderLimit},
+		{"ClaimSkipsLeasedRows", s.claimSkipsLeased},
+		{"ClaimCountsAttempt", s.claimCountsAttempt},
+		{"ExpiredLeaseIsClaimableAgain", s.expiredLease},
+		{"ClaimExcludesOrigins", s.claimExcludes},
+		{"ClaimAbandonsLostFinalAttempt", s.claimAbandons},
+		{"CompleteSuccess", s.completeSuccess},
+		{"CompleteRetryAndHistory", s.completeRetry},
+		{"CompleteDead", s.completeDead},
+		{"CompleteGuardedByClaim", s.completeGuarded},
+		{"DeferReleasesWithoutSpendingAttempt", s.deferRelease},
+		{"DeferParksOrigin", s.deferParks},
+		{"ReplayRules", s.replayRules},
+		{"ConcurrentClaimsNeverOverlap", s.concurrentClaims},
+		{"Ping", s.ping},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t)
+		})
+	}
+}
+
+type suite struct {
+	newStore func(t *testing.T) ports.EventStore
+}
+
+var ctx = context.Background()
+
+func insert(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) core.Event {
+	t.Helper()
+	got, created, err := st.Insert(ctx, ports.InsertParams{Event: e, Now: now})
+	if err != nil {
+		t.Fatalf("Insert: %v", err)
+	}
+	if !created {
+		t.Fatalf("Insert: created = false for a new event")
+	}
+	return got
+}
+
+func get(t *testing.T, st ports.EventStore, id core.EventID) core.Event {
+	t.Helper()
+	e, err := st.Get(ctx, id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return e
+}
+
+func claim(t *testing.T, st ports.EventStore, worker string, limit int, now *time.Time) []core.Event {
+	t.Helper()
+	evs, err := st.Claim(ctx, ports.ClaimParams{Worker: worker, Limit: limit, Lease: lease, MaxAttempts: 10, Now: now})
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	return evs
+}
+
+func claimOne(t *testing.T, st ports.EventStore, worker string, now *time.Time) core.Event {
+	t.Helper()
+	evs := claim(t, st, worker, 1, now)
+	if len(evs) != 1 {
+		t.Fatalf("Claim by %s: got %d events, want 1", worker, len(evs))
+	}
+	return evs[0]
+}
+
+func ids(evs []core.Event) []core.EventID {
+	out := make([]core.EventID, len(evs))
+	for i, e := range evs {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func sameTime(t *testing.T, what string, got time.Time, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Errorf("%s = %s, want %s", what, got.UTC(), want.UTC())
+	}
+}
+
+func complete(t *testing.T, st ports.EventStore, worker string, e core.Event, d core.Decision, now *time.Time) error {
+	t.Helper()
+	return st.Complete(ctx, ports.CompleteParams{
+		Worker: worker, Claim: ports.Claim{ID: e.ID, Attempt: e.AttemptedCount}, Decision: d,
+		Record: core.Attempt{StartedAt: *now, Duration: 120 * time.Millisecond, StatusCode: d.StatusCode, Error: d.Error, Response: "resp"},
+		Now:    now,
+	})
+}
+
+var (
+	success = core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200, Reason: "delivered"}
+	retry5s = core.Decision{Verdict: core.VerdictRetry, Status: core.StatusPending, RetryIn: 5 * time.Second,
+		StatusCode: 500, Error: "status 500", Reason: "backoff 5s (attempt 1 of 10)"}
+	gone = core.Decision{Verdict: core.VerdictDead, Status: core.StatusDead, StatusCode: 410, Error: "status 410", Reason: "410 Gone"}
+)
+
+func (s suite) insertGetRoundTrip(t *testing.T) {
+	st := s.newStore(t)
+	// Bytes that a decode/re-encode would change must survive exactly.
+	payload := `{ "amount": 12345678901234567890, "rate": 1.0, "b": 1, "a": "é\u0000☃", "a": 2 }`
+	e := NewEvent(t, targetA, payload)
+	e.IdempotencyKey = "key-1"
+	got := insert(t, st, e, at(0))
+	for _, ev := range []core.Event{got, get(t, st, e.ID)} {
+		if ev.ID != e.ID || ev.TargetURL != targetA || ev.Origin != "https://merchant-a.example:443" {
+			t.Errorf("identity = %s %s %s", ev.ID, ev.TargetURL, ev.Origin)
+		}
+		if string(ev.Body) != string(e.Body) {
+			t.Errorf("Body = %s, want %s", ev.Body, e.Body)
+		}
+		if string(ev.Payload()) != payload {
+			t.Errorf("Payload() = %s, want %s", ev.Payload(), payload)
+		}
+		if ev.Status != core.StatusPending || ev.AttemptedCount != 0 || ev.IdempotencyKey != "key-1" {
+			t.Errorf("status %s attempts %d key %q", ev.Status, ev.AttemptedCount, ev.IdempotencyKey)
+		}
+		sameTime(t, "CreatedAt", ev.CreatedAt, T0)
+		sameTime(t, "UpdatedAt", ev.UpdatedAt, T0)
+		sameTime(t, "NextAttemptAt", ev.NextAttemptAt, T0)
+		if ev.LastAttemptedAt != nil || ev.LeaseExpiresAt != nil || ev.LockedBy != "" {
+			t.Errorf("fresh event has attempt/lease state: %+v", ev)
+		}
+		if ev.LastStatusCode != 0 || ev.LastError != "" {
+			t.Errorf("fresh event has last outcome %d %q", ev.LastStatusCode, ev.LastError)
+		}
+	}
+	atts, err := st.Attempts(ctx, e.ID)
+	if err != nil || len(atts) != 0 {
+		t.Errorf("Attempts of a fresh event = %v, %v; want none", atts, err)
+	}
+}
+
+func (s suite) getUnknown(t *testing.T) {
+	st := s.newStore(t)
+	id := core.NewEventID(T0)
+	if _, err := st.Get(ctx, id); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Get unknown: err = %v, want ErrNotFound", err)
+	}
+	if _, err := st.Attempts(ctx, id); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Attempts unknown: err = %v, want ErrNotFound", err)
+	}
+	if _, err := st.Replay(ctx, ports.ReplayParams{ID: id, Now: at(0)}); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Replay unknown: err = %v, want ErrNotFound", err)
+	}
+}
+
+func (s suite) idempotencyKey(t *testing.T) {
+	st := s.newStore(t)
+	first := NewEvent(t, targetA, `{"n":1}`)
+	first.IdempotencyKey = "order-42"
+	insert(t, st, first, at(0))
+
+	again := NewEvent(t, targetA, `{"n":1}`)
+	again.IdempotencyKey = "order-42"
+	got, created, err := st.Insert(ctx, ports.InsertParams{Event: again, Now: at(time.Second)})
+	if err != nil {
+		t.Fatalf("second Insert: %v", err)
+	}
+	if created || got.ID != first.ID {
+		t.Errorf("second Insert: created=%v id=%s, want false and %s", created, got.ID, first.ID)
+	}
+	other := NewEvent(t, targetA, `{"n":2}`)
+	other.IdempotencyKey = "order-43"
+	insert(t, st, other, at(time.Second))
+	res, err := st.List(ctx, ports.ListFilter{Page: 1, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 2 || len(res.Events) != 2 {
+		t.Errorf("after a duplicate key: total %d, %d events; want 2", res.Total, len(res.Events))
+	}
+	if _, err := st.Get(ctx, again.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("the duplicate was stored: Get = %v", err)
+	}
+}
+
+func (s suite) listPaging(t *testing.T) {
+	st := s.newStore(t)
+	var want []core.EventID
+	for i := range 5 {
+		e := insert(t, st, NewEvent(t, targetA, fmt.Sprintf(`{"i":%d}`, i)), at(time.Duration(i)*time.Second))
+		want = append([]core.EventID{e.ID}, want...) // newest first
+	}
+	for _, tc := range []struct {
+		page, limit int
+		want        []core.EventID
+	}{
+		{1, 2, want[0:2]}, {2, 2, want[2:4]}, {3, 2, want[4:5]}, {4, 2, nil}, {1, 100, want},
+	} {
+		res, err := st.List(ctx, ports.ListFilter{Page: tc.page, Limit: tc.limit})
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if res.Total != 5 || !slices.Equal(ids(res.Events), tc.want) {
+			t.Errorf("page %d limit %d: total %d ids %v; want 5 %v", tc.page, tc.limit, res.Total, ids(res.Events), tc.want)
+		}
+	}
+}
+
+func (s suite) listStatusFilter(t *testing.T) {
+	st := s.newStore(t)
+	a := insert(t, st, NewEvent(t, targetA, `{"a":1}`), at(0))
+	b := insert(t, st, NewEvent(t, targetA, `{"b":1}`), at(time.Second))
+	insert(t, st, NewEvent(t, targetA, `{"c":1}`), at(10*time.Second)) // not yet due at 2s
+	now := at(2 * time.Second)
+	for _, e := range claim(t, st, "w1", 10, now) {
+		d := success
+		if e.ID == b.ID {
+			d = gone
+		}
+		if err := complete(t, st, "w1", e, d, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		status core.Status
+		want   int
+		id     core.EventID
+	}{
+		{core.StatusSucceeded, 1, a.ID}, {core.StatusDead, 1, b.ID}, {core.StatusPending, 1, ""}, {core.StatusDelivering, 0, ""}, {"", 3, ""},
+	} {
+		res, err := st.List(ctx, ports.ListFilter{Status: tc.status, Page: 1, Limit: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != tc.want || len(res.Events) != tc.want {
+			t.Errorf("status %q: total %d len %d, want %d", tc.status, res.Total, len(res.Events), tc.want)
+		}
+		if tc.id != "" && len(res.Events) == 1 && res.Events[0].ID != tc.id {
+			t.Errorf("status %q: got %s want %s", tc.status, res.Events[0].ID, tc.id)
+		}
+	}
+}
+
+func (s suite) claimOnlyDue(t *testing.T) {
+	st := s.newStore(t)
+	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	if got := claim(t, st, "w1", 10, at(-time.Millisecond)); len(got) != 0 {
+		t.Fatalf("claimed %v before it was due", ids(got))
+	}
+	if got := claimOne(t, st, "w1", at(0)); got.ID != e.ID {
+		t.Fatalf("claimed %s, want %s", got.ID, e.ID)
+	}
+	// Retry scheduled 5 s later: not due before that.
+	c := get(t, st, e.ID)
+	if err := complete(t, st, "w1", c, retry5s, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, st, "w1", 10, at(5999*time.Millisecond)); len(got) != 0 {
+		t.Fatalf("claimed a retry before its backoff elapsed")
+	}
+	if got := claimOne(t, st, "w1", at(6*time.Second)); got.ID != e.ID || got.AttemptedCount != 2 {
+		t.Fatalf("retry claim: %s attempts %d", got.ID, got.AttemptedCount)
+	}
+}
+
+func (s suite) claimOrderLimit(t *testing.T) {
+	st := s.newStore(t)
+	var want []core.EventID
+	for i := range 5 {
+		// Inserted newest-due first, so insertion order is not claim order.
+		e := insert(t, st, NewEvent(t, targetA, fmt.Sprintf(`{"i":%d}`, i)), at(time.Duration(-i)*time.Second))
+		want = append([]core.EventID{e.ID}, want...)
+	}
+	got := claim(t, st, "w1", 3, at(0))
+	if !slices.Equal(ids(got), want[:3]) {
+		t.Errorf("claimed %v, want the 3 oldest due %v", ids(got), want[:3])
+	}
+	rest := claim(t, st, "w2", 10, at(0))
+	if !slices.Equal(ids(rest), want[3:]) {
+		t.Errorf("second claim %v, want %v", ids(rest), want[3:])
+	}
+}
+
+func (s suite) claimSkipsLeased(t *testing.T) {
+	st := s.newStore(t)
+	for i := range 3 {
+		insert(t, st, NewEvent(t, targetA, fmt.Sprintf(`{"i":%d}`, i)), at(0))
+	}
+	if got := claim(t, st, "w1", 10, at(0)); len(got) != 3 {
+		t.Fatalf("w1 claimed %d, want 3", len(got))
+	}
+	if got := claim(t, st, "w2", 10, at(lease-time.Millisecond)); len(got) != 0 {
+		t.Fatalf("w2 claimed %v while w1's lease is live", ids(got))
+	}
+}
+
+func (s suite) claimCountsAttempt(t *testing.T) {
+	st := s.newStore(t)
+	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	got := claimOne(t, st, "w1", at(time.Second))
+	for _, ev := range []core.Event{got, get(t, st, e.ID)} {
+		if ev.Status != core.StatusDelivering || ev.AttemptedCount != 1 || ev.LockedBy != "w1" {
+			t.Errorf("claimed: status %s attempts %d locked_by %q", ev.Status, ev.AttemptedCount, ev.LockedBy)
+		}
+		if ev.LastAttemptedAt == nil || ev.LeaseExpiresAt == nil {
+			t.Fatalf("claimed event lacks LastAttemptedAt/LeaseExpiresAt")
+		}
+		sameTime(t, "LastAttemptedAt", *ev.LastAttemptedAt, T0.Add(time.Second))
+		sameTime(t, "LeaseExpiresAt", *ev.LeaseExpiresAt, T0.Add(time.Second+lease))
+	}
+}
+
+func (s suite) expiredLease(t *testing.T) {
+	st := s.newStore(t)
+	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	claimOne(t, st, "w1", at(0))
+	got := claimOne(t, st, "w2", at(lease))
+	if got.ID != e.ID || got.LockedBy != "w2" || got.AttemptedCount != 2 {
+		t.Errorf("reclaimed: %s by %q attempts %d; want %s by w2 attempts 2", got.ID, got.LockedBy, got.AttemptedCount, e.ID)
+	}
+}
+
+func (s suite) claimExcludes(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	b := insert(t, st, NewEvent(t, targetB, `{}`), at(0))
+	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10,
+		ExcludeOrigins: []string{"https://merchant-a.example:443"}, Now: at(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(got), []core.EventID{b.ID}) {
+		t.Errorf("claimed %v, want only %s", ids(got), b.ID)
+	}
+}
+
+func (s suite) claimAbandons(t *testing.T) {
+	st := s.newStore(t)
+	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	params := func(now *time.Time) ports.ClaimParams {
+		return ports.ClaimParams{Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 2, Now: now}
+	}
+	if got, _ := st.Claim(ctx, params(at(0))); len(got) != 1 {
+		t.Fatalf("first claim: %d", len(got))
+	}
+	// Attempt 1 expires: reclaimed as attempt 2, the last allowed.
+	if got, _ := st.Claim(ctx, params(at(lease))); len(got) != 1 || got[0].AttemptedCount != 2 {
+		t.Fatalf("second claim: %+v", got)
+	}
+	// Attempt 2 expires too: no third attempt; the event is dead.
+	got, err := st.Claim(ctx, params(at(2*lease)))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("third claim: %v %v; want none", ids(got), err)
+	}
+	dead := get(t, st, e.ID)
+	if dead.Status != core.StatusDead || dead.AttemptedCount != 2 || dead.LastError != core.ErrorLostFinalAttempt {
+		t.Errorf("abandoned: status %s attempts %d error %q", dead.Status, dead.AttemptedCount, dead.LastError)
+	}
+	if dead.LockedBy != "" || dead.LeaseExpiresAt != nil {
+		t.Errorf("abandoned event still leased: %q %v", dead.LockedBy, dead.LeaseExpiresAt)
+	}
+	atts, err := st.Attempts(ctx, e.ID)
+	if err != nil || len(atts) != 1 || atts[0].Verdict != core.VerdictLost || atts[0].Number != 2 {
+		t.Errorf("history after abandon = %+v, %v; want one lost attempt #2", atts, err)
+	}
+}
+
+func (s suite) completeSuccess(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	c := claimOne(t, st, "w1", at(0))
+	if err := complete(t, st, "w1", c, success, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := get(t, st, c.ID)
+	if e.Status != core.StatusSucceeded || e.LastStatusCode != 200 || e.LastError != "" || e.LockedBy != "" || e.LeaseExpiresAt != nil {
+		t.Errorf("after success: %+v", e)
+	}
+	sameTime(t, "UpdatedAt", e.UpdatedAt, T0.Add(time.Second))
+	if got := claim(t, st, "w2", 10, at(time.Hour)); len(got) != 0 {
+		t.Errorf("a succeeded event was claimed again")
+	}
+}
+
+func (s suite) completeRetry(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	c := claimOne(t, st, "w1", at(0))
+	if err := complete(t, st, "w1", c, retry5s, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := get(t, st, c.ID)
+	if e.Status != core.StatusPending || e.LastStatusCode != 500 || e.LastError != "status 500" || e.AttemptedCount != 1 {
+		t.Errorf("after retry: status %s code %d error %q attempts %d", e.Status, e.LastStatusCode, e.LastError, e.AttemptedCount)
+	}
+	sameTime(t, "NextAttemptAt", e.NextAttemptAt, T0.Add(6*time.Second))
+
+	c2 := claimOne(t, st, "w2", at(6*time.Second))
+	if err := complete(t, st, "w2", c2, success, at(7*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	atts, err := st.Attempts(ctx, c.ID)
+	if err != nil || len(atts) != 2 {
+		t.Fatalf("Attempts = %d, %v; want 2", len(atts), err)
+	}
+	first, second := atts[0], atts[1]
+	if first.Number != 1 || first.Worker != "w1" || first.StatusCode != 500 || first.Verdict != core.VerdictRetry ||
+		first.Error != "status 500" || first.Response != "resp" || first.Duration != 120*time.Millisecond ||
+		first.Reason != retry5s.Reason || first.EventID != c.ID {
+		t.Errorf("first attempt = %+v", first)
+	}
+	sameTime(t, "first.StartedAt", first.StartedAt, T0.Add(time.Second))
+	if first.NextAttemptAt == nil {
+		t.Errorf("retry attempt has no NextAttemptAt")
+	} else {
+		sameTime(t, "first.NextAttemptAt", *first.NextAttemptAt, T0.Add(6*time.Second))
+	}
+	if second.Number != 2 || second.Worker != "w2" || second.Verdict != core.VerdictSucceeded || second.NextAttemptAt != nil {
+		t.Errorf("second attempt = %+v", second)
+	}
+}
+
+func (s suite) completeDead(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	c := claimOne(t, st, "w1", at(0))
+	if err := complete(t, st, "w1", c, gone, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := get(t, st, c.ID)
+	if e.Status != core.StatusDead || e.LastStatusCode != 410 {
+		t.Errorf("after 410: status %s code %d", e.Status, e.LastStatusCode)
+	}
+	if got := claim(t, st, "w2", 10, at(time.Hour)); len(got) != 0 {
+		t.Errorf("a dead event was claimed again")
+	}
+}
+
+func (s suite) completeGuarded(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	stale := claimOne(t, st, "w1", at(0))
+	fresh := claimOne(t, st, "w2", at(lease)) // w1's lease expired
+	if err := complete(t, st, "w2", fresh, retry5s, at(lease+time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// w1 wakes up late and reports success: it must not overwrite w2's state.
+	if err := complete(t, st, "w1", stale, success, at(lease+2*time.Second)); !errors.Is(err, core.ErrLeaseLost) {
+		t.Fatalf("late completion: err = %v, want ErrLeaseLost", err)
+	}
+	e := get(t, st, stale.ID)
+	if e.Status != core.StatusPending || e.AttemptedCount != 2 || e.LastStatusCode != 500 {
+		t.Errorf("after a late completion: status %s attempts %d code %d", e.Status, e.AttemptedCount, e.LastStatusCode)
+	}
+	// Same worker, older attempt number: also refused.
+	c3 := claimOne(t, st, "w2", at(lease+6*time.Second))
+	if err := complete(t, st, "w2", fresh, success, at(lease+7*time.Second)); !errors.Is(err, core.ErrLeaseLost) {
+		t.Fatalf("completion of attempt %d while %d is live: err = %v", fresh.AttemptedCount, c3.AttemptedCount, err)
+	}
+	atts, _ := st.Attempts(ctx, stale.ID)
+	if len(atts) != 1 {
+		t.Errorf("refused completions were recorded: %d attempts", len(atts))
+	}
+}
+
+func (s suite) deferRelease(t *testing.T) {
+	st := s.newStore(t)
+	a := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	b := insert(t, st, NewEvent(t, targetA, `{"b":1}`), at(0))
+	claimed := claim(t, st, "w1", 10, at(0))
+	if len(claimed) != 2 {
+		t.Fatalf("claimed %d", len(claimed))
+	}
+	claims := []ports.Claim{{ID: a.ID, Attempt: 1}, {ID: b.ID, Attempt: 7 /* not ours */}}
+	res, err := st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: claims, Until: T0.Add(time.Minute), Now: at(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Released != 1 || res.Parked != 0 {
+		t.Errorf("Defer = %+v, want 1 released 0 parked", res)
+	}
+	ea := get(t, st, a.ID)
+	if ea.Status != core.StatusPending || ea.AttemptedCount != 0 || ea.LockedBy != "" || ea.LeaseExpiresAt != nil {
+		t.Errorf("released: status %s attempts %d lock %q", ea.Status, ea.AttemptedCount, ea.LockedBy)
+	}
+	sameTime(t, "released NextAttemptAt", ea.NextAttemptAt, T0.Add(time.Minute))
+	if eb := get(t, st, b.ID); eb.Status != core.StatusDelivering {
+		t.Errorf("a claim we did not own was released: %s", eb.Status)
+	}
+	// Zero Until: due at once (shutdown hand-back).
+	res, err = st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: []ports.Claim{{ID: b.ID, Attempt: 1}}, Now: at(2 * time.Second)})
+	if err != nil || res.Released != 1 {
+		t.Fatalf("Defer now = %+v %v", res, err)
+	}
+	if got := claimOne(t, st, "w2", at(2*time.Second)); got.ID != b.ID || got.AttemptedCount != 1 {
+		t.Errorf("after hand-back: claimed %s attempts %d", got.ID, got.AttemptedCount)
+	}
+}
+
+func (s suite) deferParks(t *testing.T) {
+	st := s.newStore(t)
+	claimedA := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	if got := claimOne(t, st, "w1", at(0)); got.ID != claimedA.ID {
+		t.Fatal("wrong claim")
+	}
+	dueA := insert(t, st, NewEvent(t, targetA, `{"due":1}`), at(time.Second))
+	lateA := insert(t, st, NewEvent(t, targetA, `{"late":1}`), at(2*time.Hour)) // due after the park
+	dueB := insert(t, st, NewEvent(t, targetB, `{}`), at(time.Second))
+	until := T0.Add(time.Minute)
+	res, err := st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1}},
+		Origin: claimedA.Origin, Until: until, Now: at(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Released != 1 || res.Parked != 1 {
+		t.Errorf("Defer = %+v, want 1 released, 1 parked", res)
+	}
+	sameTime(t, "parked NextAttemptAt", get(t, st, dueA.ID).NextAttemptAt, until)
+	sameTime(t, "later event NextAttemptAt", get(t, st, lateA.ID).NextAttemptAt, T0.Add(2*time.Hour))
+	sameTime(t, "other origin NextAttemptAt", get(t, st, dueB.ID).NextAttemptAt, T0.Add(time.Second))
+	got := claim(t, st, "w2", 10, at(30*time.Second))
+	if !slices.Equal(ids(got), []core.EventID{dueB.ID}) {
+		t.Errorf("claim while parked: %v, want only the other origin", ids(got))
+	}
+	for _, e := range got {
+		if err := complete(t, st, "w2", e, success, at(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = claim(t, st, "w2", 10, &until)
+	if len(got) != 2 {
+		t.Errorf("claim when the park ends: %d events, want 2", len(got))
+	}
+	for _, e := range got {
+		if e.AttemptedCount != 1 {
+			t.Errorf("%s: attempts %d after parking, want 1 (parking spends none)", e.ID, e.AttemptedCount)
+		}
+	}
+}
+
+func (s suite) replayRules(t *testing.T) {
+	st := s.newStore(t)
+	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	replay := func(now *time.Time) (core.Event, error) {
+		return st.Replay(ctx, ports.ReplayParams{ID: e.ID, Now: now})
+	}
+	if _, err := replay(at(0)); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("replay pending: %v, want ErrConflict", err)
+	}
+	c := claimOne(t, st, "w1", at(0))
+	if _, err := replay(at(0)); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("replay delivering: %v, want ErrConflict", err)
+	}
+	if err := complete(t, st, "w1", c, gone, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := replay(at(time.Minute))
+	if err != nil {
+		t.Fatalf("replay dead: %v", err)
+	}
+	if got.Status != core.StatusPending || got.AttemptedCount != 0 || got.LastError != "" || got.LastStatusCode != 0 {
+		t.Errorf("replayed: %+v", got)
+	}
+	sameTime(t, "replayed NextAttemptAt", got.NextAttemptAt, T0.Add(time.Minute))
+	c2 := claimOne(t, st, "w1", at(time.Minute))
+	if err := complete(t, st, "w1", c2, success, at(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replay(at(2 * time.Minute)); err != nil {
+		t.Errorf("replay succeeded: %v", err)
+	}
+	atts, _ := st.Attempts(ctx, e.ID)
+	if len(atts) != 2 {
+		t.Errorf("history after replays: %d attempts, want 2 (kept)", len(atts))
+	}
+}
+
+func (s suite) concurrentClaims(t *testing.T) {
+	st := s.newStore(t)
+	const n, workers = 200, 4
+	for i := range n {
+		insert(t, st, NewEvent(t, targetA, fmt.Sprintf(`{"i":%d}`, i)), at(0))
+	}
+	var mu sync.Mutex
+	seen := map[core.EventID]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("w%d", w)
+			for {
+				evs, err := st.Claim(ctx, ports.ClaimParams{Worker: name, Limit: 7, Lease: lease, MaxAttempts: 10, Now: at(time.Second)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(evs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, e := range evs {
+					if prev, dup := seen[e.ID]; dup {
+						errs <- fmt.Errorf("%s claimed by %s and %s", e.ID, prev, name)
+					}
+					seen[e.ID] = name
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != n {
+		t.Errorf("claimed %d distinct events, want %d", len(seen), n)
+	}
+}
+
+func (s suite) ping(t *testing.T) {
+	if err := s.newStore(t).Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}

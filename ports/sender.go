@@ -1,0 +1,26 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+)
+
+// Sender makes one delivery attempt.
+//
+// The outcome of an attempt that was made (any status, timeout, connection
+// error) is a core.Outcome with a nil error. The error is non-nil only when
+// no HTTP request was made: the target's breaker is open
+// (*core.TargetOpenError) or ctx was cancelled.
+type Sender interface {
+	Send(ctx context.Context, d core.Delivery) (core.Outcome, error)
+}
+
+// TargetGate is implemented by Senders that refuse targets (a circuit
+// breaker). It lets a worker defer a whole batch of one target in a single
+// store call instead of trying each event. It has no side effects.
+type TargetGate interface {
+	// OpenUntil reports whether origin is refusing requests and until when.
+	OpenUntil(origin string) (until time.Time, open bool)
+}
