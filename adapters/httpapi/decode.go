@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/webhookd/webhookd/ports"
+)
+
+// submitRequest is the body of POST /events before it becomes a
+// ports.Submission. Payload stays the producer's exact bytes.
+type submitRequest struct {
+	TargetURL string
+	Payload   json.RawMessage
+}
+
+// checkJSONContentType accepts a missing Content-Type (curl -d without -H
+// works, as with the seed), application/json and application/*+json.
+func checkJSONContentType(c *gin.Context) error {
+	ct := c.GetHeader("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Message: fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
+}
+
+// readBody reads at most limit bytes of the request body.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	tooLarge := &apiError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
+		Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
+	if c.Request.ContentLength > limit {
+		return nil, tooLarge // refuse before reading a byte
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
+		}
+		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: "could not read the request body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// parseSubmitRequest decodes body, which must be exactly one JSON object.
+// Only the top level is decoded: payload is kept as raw bytes so that big
+// numbers, 1.0, key order and white space reach the receiver untouched.
+func parseSubmitRequest(body []byte) (submitRequest, error) {
+	if !utf8.Valid(body) {
+		return submitRequest{}, invalidJSON("request body is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return submitRequest{}, invalidJSON(`request body is empty; expected a JSON object like {"payload":{...}}`)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var top map[string]json.RawMessage
+	if err := dec.Decode(&top); err != nil {
+		return submitRequest{}, describeDecodeError(err)
+	}
+	if trimmed[0] != '{' { // "null" decodes into a nil map without error
+		return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: "request body must be a JSON object"}
+	}
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return submitRequest{}, invalidJSON(fmt.Sprintf(
+			"unexpected data at byte %d, after the JSON object; send exactly one object", len(body)-len(rest)))
+	}
+	req := submitRequest{Payload: top["payload"]}
+	if raw, ok := top["target_url"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &req.TargetURL); err != nil {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+				Message: "target_url must be a string", Field: "target_url"}
+		}
+	}
+	return req, nil
+}
+
+func (r submitRequest) submission(idempotencyKey string) ports.Submission {
+	return ports.Submission{TargetURL: r.TargetURL, Payload: r.Payload, IdempotencyKey: idempotencyKey}
+}
+
+func invalidJSON(msg string) error {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: msg}
+}
+
+// describeDecodeError says where parsing failed, without echoing the body.
+func describeDecodeError(err error) error {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return invalidJSON(fmt.Sprintf("request body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return invalidJSON("request body is not valid JSON: it ends in the middle of a value")
+	}
+	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: "request body must be a JSON object"}
+	}
+	return invalidJSON("request body is not valid JSON: " + err.Error())
+}
