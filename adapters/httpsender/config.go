@@ -1,0 +1,54 @@
+package httpsender
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Config tunes the HTTP client. Timeout has no default on purpose: the
+// wiring reads it from HTTP_TIMEOUT_MS, and a zero here is a bug to catch.
+type Config struct {
+	// Timeout bounds the whole attempt: dial, TLS, writing the request,
+	// waiting for headers and reading the response body (HTTP_TIMEOUT_MS).
+	Timeout time.Duration
+	// UserAgent is sent on every request; default "webhookd".
+	UserAgent string
+	// MaxIdleConnsPerHost is the keep-alive pool per target; default 32.
+	MaxIdleConnsPerHost int
+	// AllowPrivate lets deliveries reach loopback, private, link-local,
+	// unspecified, multicast and CGNAT addresses (ALLOW_PRIVATE_TARGETS).
+	// When false the check runs on every IP actually dialled, so a DNS
+	// answer that changes after validation (rebinding) cannot bypass it.
+	AllowPrivate bool
+}
+
+const (
+	defaultUserAgent           = "webhookd"
+	defaultMaxIdleConnsPerHost = 32
+)
+
+func (c *Config) setDefaults() {
+	if c.UserAgent == "" {
+		c.UserAgent = defaultUserAgent
+	}
+	if c.MaxIdleConnsPerHost == 0 {
+		c.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Timeout <= 0:
+		return fmt.Errorf("httpsender: timeout must be positive, got %s", c.Timeout)
+	case c.MaxIdleConnsPerHost < 0:
+		return fmt.Errorf("httpsender: max idle connections per host must not be negative, got %d", c.MaxIdleConnsPerHost)
+	case strings.ContainsFunc(c.UserAgent, unicode.IsControl):
+		// net/http would refuse every request with such a header; fail at start instead.
+		return errors.New("httpsender: user agent must not contain control characters")
+	}
+	return nil
+}

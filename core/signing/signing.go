@@ -1,0 +1,204 @@
+// Package signing signs webhook deliveries and verifies them. It speaks two
+// schemes at once:
+//
+//   - the seed's X-Signature: lower-case hex HMAC-SHA256 of the exact body,
+//     keyed with the bytes of HMAC_SECRET;
+//   - Standard Webhooks (https://www.standardwebhooks.com): webhook-id,
+//     webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256 of
+//     id.timestamp.body>", one signature per active secret, space-separated,
+//     so that merchants can verify with any Standard Webhooks library and
+//     reject replays by timestamp.
+//
+// Standard Webhooks keys are the base64 part of a "whsec_…" secret. An
+// HMAC_SECRET given in that form is decoded; any other HMAC_SECRET is used
+// as raw bytes, and the merchant's Standard Webhooks secret is
+// Secret.Standard(): "whsec_" + base64(HMAC_SECRET).
+//
+// Standard library only.
+package signing
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names.
+const (
+	HeaderSignature           = "X-Signature"
+	HeaderWebhookID           = "webhook-id"
+	HeaderWebhookTimestamp    = "webhook-timestamp"
+	HeaderWebhookSignature    = "webhook-signature"
+	standardPrefix            = "whsec_"
+	v1                        = "v1,"
+	DefaultTimestampTolerance = 5 * time.Minute
+)
+
+// Secret is one shared secret.
+type Secret struct {
+	raw []byte // the secret's text bytes: the X-Signature key (seed rule)
+	key []byte // the Standard Webhooks key
+}
+
+// ParseSecret reads a secret. "whsec_<base64>" is decoded for Standard
+// Webhooks; anything else is used as raw bytes for both schemes.
+func ParseSecret(s string) (Secret, error) {
+	if s == "" {
+		return Secret{}, errors.New("signing: empty secret")
+	}
+	sec := Secret{raw: []byte(s), key: []byte(s)}
+	if b64, ok := strings.CutPrefix(s, standardPrefix); ok {
+		key, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(key) == 0 {
+			return Secret{}, errors.New(`signing: a secret starting with "whsec_" must continue in base64`)
+		}
+		sec.key = key
+	}
+	return sec, nil
+}
+
+// Standard returns the secret in the "whsec_<base64>" form that Standard
+// Webhooks libraries take.
+func (s Secret) Standard() string {
+	return standardPrefix + base64.StdEncoding.EncodeToString(s.key)
+}
+
+// Hex is the seed's X-Signature value for body.
+func (s Secret) Hex(body []byte) string {
+	m := hmac.New(sha256.New, s.raw)
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// V1 is one Standard Webhooks signature, "v1,<base64>", for a message.
+func (s Secret) V1(id string, ts int64, body []byte) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write(strconv.AppendInt(nil, ts, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return v1 + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Signer signs with a primary secret and any number of extra ones (being
+// rotated in or out).
+type Signer struct {
+	secrets []Secret
+}
+
+// NewSigner parses the secrets; the first is primary and the only one used
+// for X-Signature (the seed has a single signature there).
+func NewSigner(primary string, extra ...string) (*Signer, error) {
+	var s Signer
+	for _, text := range append([]string{primary}, extra...) {
+		sec, err := ParseSecret(text)
+		if err != nil {
+			return nil, err
+		}
+		s.secrets = append(s.secrets, sec)
+	}
+	return &s, nil
+}
+
+// Sign sets every signature header on h for one delivery.
+func (s *Signer) Sign(h http.Header, id string, ts time.Time, body []byte) {
+	unix := ts.Unix()
+	sigs := make([]string, len(s.secrets))
+	for i, sec := range s.secrets {
+		sigs[i] = sec.V1(id, unix, body)
+	}
+	h.Set(HeaderSignature, s.secrets[0].Hex(body))
+	h.Set(HeaderWebhookID, id)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(unix, 10))
+	h.Set(HeaderWebhookSignature, strings.Join(sigs, " "))
+}
+
+// Verification errors.
+var (
+	ErrMissingHeaders   = errors.New("signing: missing signature headers")
+	ErrInvalidTimestamp = errors.New("signing: invalid webhook-timestamp")
+	ErrTimestampRange   = errors.New("signing: webhook-timestamp outside the tolerance")
+	ErrNoMatch          = errors.New("signing: no signature matches")
+)
+
+// Verifier checks deliveries on the merchant side.
+type Verifier struct {
+	Secrets []Secret
+	// Tolerance bounds |now - webhook-timestamp|; 0 means 5 minutes.
+	Tolerance time.Duration
+	// Now is the verifier's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewVerifier parses secrets into a Verifier with the default tolerance.
+func NewVerifier(secrets ...string) (*Verifier, error) {
+	v := &Verifier{}
+	for _, text := range secrets {
+		sec, err := ParseSecret(text)
+		if err != nil {
+			return nil, err
+		}
+		v.Secrets = append(v.Secrets, sec)
+	}
+	if len(v.Secrets) == 0 {
+		return nil, errors.New("signing: a verifier needs at least one secret")
+	}
+	return v, nil
+}
+
+// VerifyStandard checks the Standard Webhooks headers: the timestamp is
+// within the tolerance and at least one v1 signature matches one secret.
+// Comparisons are constant-time.
+func (v *Verifier) VerifyStandard(h http.Header, body []byte) error {
+	id, tsText, sigs := h.Get(HeaderWebhookID), h.Get(HeaderWebhookTimestamp), h.Get(HeaderWebhookSignature)
+	if id == "" || tsText == "" || sigs == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return ErrInvalidTimestamp
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	tol := v.Tolerance
+	if tol == 0 {
+		tol = DefaultTimestampTolerance
+	}
+	if d := now().Sub(time.Unix(ts, 0)); d > tol || d < -tol {
+		return fmt.Errorf("%w: %s off", ErrTimestampRange, d.Round(time.Second))
+	}
+	for _, sec := range v.Secrets {
+		want := []byte(sec.V1(id, ts, body))
+		for _, got := range strings.Fields(sigs) {
+			if hmac.Equal([]byte(got), want) {
+				return nil
+			}
+		}
+	}
+	return ErrNoMatch
+}
+
+// VerifyHex checks the seed's X-Signature header against every secret,
+// in constant time. It carries no timestamp, so it cannot reject replays.
+func (v *Verifier) VerifyHex(h http.Header, body []byte) error {
+	got := strings.ToLower(strings.TrimSpace(h.Get(HeaderSignature)))
+	if got == "" {
+		return ErrMissingHeaders
+	}
+	for _, sec := range v.Secrets {
+		if hmac.Equal([]byte(got), []byte(sec.Hex(body))) {
+			return nil
+		}
+	}
+	return ErrNoMatch
+}
