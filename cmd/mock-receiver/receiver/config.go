@@ -1,0 +1,216 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/webhookd/webhookd/core/signing"
+)
+
+// Config drives the receiver. Every field maps to one environment variable
+// (named in the comment); LoadConfig reads them. The zero value of each
+// chaos knob means "no chaos", so an in-process test can build
+// Config{Secret: s} and get a well-behaved receiver, while LoadConfig
+// starts from DefaultConfig, the seed's odds.
+type Config struct {
+	Port         int      // MOCK_RECEIVER_PORT
+	Secret       string   // HMAC_SECRET (default: the seed's public example secret, warned about)
+	ExtraSecrets []string // HMAC_EXTRA_SECRETS, comma-separated; accepted too (rotation)
+	// UsingSeedSecret: HMAC_SECRET was unset and SeedExampleSecret is used.
+	UsingSeedSecret bool
+
+	FailFirstN    int     // FAIL_FIRST_N: the first N requests per event id answer 500
+	FirstHangRate float64 // FIRST_HANG_RATE: share of those that hang first
+
+	MinDelay time.Duration // MIN_DELAY_MS: random sleep before every chaos answer …
+	MaxDelay time.Duration // MAX_DELAY_MS: … drawn uniformly from [MinDelay, MaxDelay]
+
+	FailRate float64       // FAIL_RATE: after FailFirstN, share answered 500 at once
+	HangRate float64       // HANG_RATE: share that hang for Hang, then answer 500
+	Hang     time.Duration // HANG_MS
+
+	SignatureTolerance time.Duration // SIGNATURE_TOLERANCE_MS: webhook-timestamp skew allowed
+	LogFile            string        // LOG_FILE: JSON log lines are appended here too
+
+	// Rand returns numbers in [0, 1); it must be safe for concurrent use.
+	// nil means math/rand/v2.Float64. Tests inject a scripted one.
+	Rand func() float64
+}
+
+// SeedExampleSecret is the seed's example HMAC_SECRET (public: demos only).
+const SeedExampleSecret = "b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba25fc0b6dfca2"
+
+// DefaultConfig returns the seed receiver's behaviour: 5 forced failures per
+// event (20 % of them after a 12 s hang), a 200–2000 ms sleep before every
+// answer, then 40 % → 500, 30 % → 12 s hang and 500, 30 % → 200.
+func DefaultConfig() Config {
+	return Config{
+		Port:               3001,
+		FailFirstN:         5,
+		FirstHangRate:      0.2,
+		MinDelay:           200 * time.Millisecond,
+		MaxDelay:           2000 * time.Millisecond,
+		FailRate:           0.4,
+		HangRate:           0.3,
+		Hang:               12 * time.Second,
+		SignatureTolerance: signing.DefaultTimestampTolerance,
+	}
+}
+
+// setDefaults fills the fields whose zero value is meaningless.
+func (c *Config) setDefaults() {
+	d := DefaultConfig()
+	if c.Port == 0 {
+		c.Port = d.Port
+	}
+	if c.Hang == 0 {
+		c.Hang = d.Hang
+	}
+	if c.SignatureTolerance == 0 {
+		c.SignatureTolerance = d.SignatureTolerance
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+}
+
+// Validate reports the first invalid field, naming its environment variable.
+func (c *Config) Validate() error {
+	if c.Secret == "" {
+		return errors.New("receiver: config: HMAC_SECRET is required")
+	}
+	if _, err := signing.NewVerifier(append([]string{c.Secret}, c.ExtraSecrets...)...); err != nil {
+		return fmt.Errorf("receiver: config: HMAC_SECRET or HMAC_EXTRA_SECRETS: %w", err)
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return fmt.Errorf("receiver: config: MOCK_RECEIVER_PORT must be 1–65535, got %d", c.Port)
+	}
+	if c.FailFirstN < 0 {
+		return fmt.Errorf("receiver: config: FAIL_FIRST_N must be ≥ 0, got %d", c.FailFirstN)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"FIRST_HANG_RATE", c.FirstHangRate}, {"FAIL_RATE", c.FailRate}, {"HANG_RATE", c.HangRate}} {
+		if r.v < 0 || r.v > 1 || r.v != r.v { // r.v != r.v catches NaN
+			return fmt.Errorf("receiver: config: %s must be between 0 and 1, got %v", r.name, r.v)
+		}
+	}
+	if c.FailRate+c.HangRate > 1 {
+		return fmt.Errorf("receiver: config: FAIL_RATE + HANG_RATE must be ≤ 1, got %v + %v", c.FailRate, c.HangRate)
+	}
+	if c.MinDelay < 0 {
+		return fmt.Errorf("receiver: config: MIN_DELAY_MS must be ≥ 0, got %d", c.MinDelay.Milliseconds())
+	}
+	if c.MaxDelay < c.MinDelay {
+		return fmt.Errorf("receiver: config: MAX_DELAY_MS (%d) must be ≥ MIN_DELAY_MS (%d)",
+			c.MaxDelay.Milliseconds(), c.MinDelay.Milliseconds())
+	}
+	if c.Hang <= 0 {
+		return fmt.Errorf("receiver: config: HANG_MS must be > 0, got %d", c.Hang.Milliseconds())
+	}
+	if c.SignatureTolerance <= 0 {
+		return fmt.Errorf("receiver: config: SIGNATURE_TOLERANCE_MS must be > 0, got %d", c.SignatureTolerance.Milliseconds())
+	}
+	return nil
+}
+
+// LoadConfig reads the environment through lookup (os.LookupEnv in main),
+// starting from DefaultConfig. Errors name the offending variable.
+func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
+	c := DefaultConfig()
+	env := envReader{lookup: lookup}
+	c.Secret, _ = lookup("HMAC_SECRET")
+	if strings.TrimSpace(c.Secret) == "" {
+		// Same fallback as the dispatcher, so the two agree out of the box.
+		c.Secret = SeedExampleSecret
+		c.UsingSeedSecret = true
+	}
+	if extra, ok := lookup("HMAC_EXTRA_SECRETS"); ok {
+		for _, s := range strings.Split(extra, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.ExtraSecrets = append(c.ExtraSecrets, s)
+			}
+		}
+	}
+	env.int("MOCK_RECEIVER_PORT", &c.Port, 1)
+	env.int("FAIL_FIRST_N", &c.FailFirstN, 0)
+	env.float("FIRST_HANG_RATE", &c.FirstHangRate)
+	env.ms("MIN_DELAY_MS", &c.MinDelay, 0)
+	env.ms("MAX_DELAY_MS", &c.MaxDelay, 0)
+	env.float("FAIL_RATE", &c.FailRate)
+	env.float("HANG_RATE", &c.HangRate)
+	env.ms("HANG_MS", &c.Hang, 1)
+	env.ms("SIGNATURE_TOLERANCE_MS", &c.SignatureTolerance, 1)
+	c.LogFile, _ = lookup("LOG_FILE")
+	if env.err != nil {
+		return Config{}, env.err
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// envReader parses variables and keeps the first error.
+type envReader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (e *envReader) get(name string) (string, bool) {
+	if e.err != nil {
+		return "", false
+	}
+	v, ok := e.lookup(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(v), true
+}
+
+func (e *envReader) int(name string, dst *int, lowest int) {
+	v, ok := e.get(name)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lowest {
+		e.err = fmt.Errorf("receiver: config: %s must be an integer ≥ %d, got %q", name, lowest, v)
+		return
+	}
+	*dst = n
+}
+
+// maxMS bounds millisecond knobs (a day) so that they cannot overflow.
+const maxMS = 24 * 60 * 60 * 1000
+
+func (e *envReader) ms(name string, dst *time.Duration, lowest int) {
+	n := -1
+	e.int(name, &n, lowest)
+	if n > maxMS {
+		e.err = fmt.Errorf("receiver: config: %s must be at most %d (a day), got %d", name, maxMS, n)
+		return
+	}
+	if n >= 0 {
+		*dst = time.Duration(n) * time.Millisecond
+	}
+}
+
+func (e *envReader) float(name string, dst *float64) {
+	v, ok := e.get(name)
+	if !ok {
+		return
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		e.err = fmt.Errorf("receiver: config: %s must be a number between 0 and 1, got %q", name, v)
+		return
+	}
+	*dst = f
+}
