@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Tests that need PostgreSQL skip unless TEST_DATABASE_URL is set. Each
+// gets a schema of its own, dropped when it ends, so they run in parallel.
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if db := admin.db; db != nil {
+		_ = db.Close()
+	}
+	os.Exit(code)
+}
+
+func requireDB(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		if os.Getenv("WEBHOOKD_REQUIRE_DB") != "" {
+			t.Fatal("WEBHOOKD_REQUIRE_DB is set but TEST_DATABASE_URL is not: the PostgreSQL tests must not skip")
+		}
+		t.Skip("TEST_DATABASE_URL is not set: skipping PostgreSQL tests " +
+			"(run them with: scripts/testdb.sh run -- go test ./adapters/postgres/...)")
+	}
+	return url
+}
+
+// admin is a pool on the public schema for creating and dropping test
+// schemas.
+var admin struct {
+	once sync.Once
+	db   *bun.DB
+	err  error
+}
+
+func adminDB(t testing.TB) *bun.DB {
+	t.Helper()
+	url := requireDB(t)
+	admin.once.Do(func() {
+		admin.db, _, admin.err = Open(context.Background(), Config{DSN: url, MaxOpenConns: 4, ConnectTimeout: 10 * time.Second})
+	})
+	if admin.err != nil {
+		t.Fatalf("open admin db: %v", admin.err)
+	}
+	return admin.db
+}
+
+// testConfig names a fresh schema (not created: MigrateUp does that) and
+// drops it when t ends.
+func testConfig(t testing.TB) Config {
+	t.Helper()
+	url := requireDB(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	cfg := Config{DSN: url, Schema: "t_" + hex.EncodeToString(b[:]), MaxOpenConns: 8, ConnectTimeout: 10 * time.Second}
+	db := adminDB(t)
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS ? CASCADE", bun.Ident(cfg.Schema)); err != nil {
+			t.Errorf("drop schema %s: %v", cfg.Schema, err)
+		}
+	})
+	return cfg
+}
+
+func openDB(t testing.TB, cfg Config) *bun.DB {
+	t.Helper()
+	db, closeDB, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(closeDB)
+	return db
+}
+
+// newTestStore returns a store on a freshly migrated schema of its own.
+func newTestStore(t testing.TB) (*Store, *bun.DB, Config) {
+	t.Helper()
+	cfg := testConfig(t)
+	db := openDB(t, cfg)
+	if _, err := MigrateUp(context.Background(), db, cfg); err != nil {
+		t.Fatalf("MigrateUp: %v", err)
+	}
+	return NewStore(db, cfg), db, cfg
+}

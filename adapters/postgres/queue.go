@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
+)
+
+// maxAbandonPerClaim bounds the dead-lettering done by one Claim, keeping
+// its transaction short after a mass crash; the next claims do the rest
+// (the claim query itself never picks those rows).
+const maxAbandonPerClaim = 1000
+
+// claimSQL is one statement, hence one short transaction:
+//
+//  1. lost/abandoned/lost_attempts: delivering rows whose lease expired
+//     during their final attempt are declared dead, with a "lost" attempt
+//     row (core.Event.Abandon);
+//  2. expired/pending: the oldest due rows of each kind, each read in due
+//     order straight off its partial index (LIMIT n, no sort over all due
+//     rows) and locked with SKIP LOCKED, so concurrent workers never wait
+//     for, or get, the same row;
+//  3. picked/claimed: the n oldest of those at most 2n candidates are
+//     leased. Rows in (2) that lose the merge stay locked only until commit;
+//     this happens only while expired leases exist, which is rare.
+const claimSQL = `
+WITH lost AS MATERIALIZED (
+    SELECT id, locked_by, attempted_count, last_attempted_at
+    FROM events
+    WHERE status = 'delivering' AND lease_expires_at <= ?now
+      AND attempted_count >= ?max_attempts AND origin <> ALL (?exclude::text[])
+    ORDER BY lease_expires_at, id
+    LIMIT ?max_abandon
+    FOR UPDATE SKIP LOCKED
+), abandoned AS (
+    UPDATE events e
+    SET status = 'dead', locked_by = NULL, lease_expires_at = NULL,
+        last_error = ?lost_error, updated_at = ?now
+    FROM lost
+    WHERE e.id = lost.id
+    RETURNING e.id
+), lost_attempts AS (
+    INSERT INTO delivery_attempts (event_id, number, worker, started_at, error, verdict, reason, created_at)
+    SELECT lost.id, lost.attempted_count, lost.locked_by, coalesce(lost.last_attempted_at, ?now),
+           ?lost_error, ?lost_verdict,
+           format('worker %s lost during attempt %s, the last allowed', lost.locked_by, lost.attempted_count),
+           ?now
+    FROM lost JOIN abandoned USING (id)
+), expired AS MATERIALIZED (
+    SELECT id, lease_expires_at AS due
+    FROM events
+    WHERE status = 'delivering' AND lease_expires_at <= ?now
+      AND attempted_count < ?max_attempts AND origin <> ALL (?exclude::text[])
+    ORDER BY lease_expires_at, id
+    LIMIT ?limit
+    FOR UPDATE SKIP LOCKED
+), pending AS MATERIALIZED (
+    SELECT id, next_attempt_at AS due
+    FROM events
+    WHERE status = 'pending' AND next_attempt_at <= ?now
+      AND origin <> ALL (?exclude::text[])
+    ORDER BY next_attempt_at, id
+    LIMIT ?limit
+    FOR UPDATE SKIP LOCKED
+), picked AS MATERIALIZED (
+    SELECT id, due FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) AS candidates
+    ORDER BY due, id
+    LIMIT ?limit
+), claimed AS (
+    UPDATE events e
+    SET status = 'delivering', locked_by = ?worker, lease_expires_at = ?now + ?lease,
+        attempted_count = e.attempted_count + 1, last_attempted_at = ?now, updated_at = ?now
+    FROM picked
+    WHERE e.id = picked.id
+    RETURNING e.*
+)
+SELECT claimed.* FROM claimed JOIN picked USING (id) ORDER BY picked.due, claimed.id`
+
+type claimArgs struct {
+	Now         dbNow
+	Worker      string
+	Limit       int
+	Lease       interval
+	MaxAttempts int
+	MaxAbandon  int
+	Exclude     []string `bun:",array"`
+	LostError   string
+	LostVerdict string
+}
+
+func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+	args := &claimArgs{
+		Now:         dbNow{p.Now},
+		Worker:      p.Worker,
+		Limit:       max(p.Limit, 0), // 0 still abandons, as the contract asks
+		Lease:       interval(p.Lease),
+		MaxAttempts: p.MaxAttempts,
+		MaxAbandon:  maxAbandonPerClaim,
+		Exclude:     append([]string{}, p.ExcludeOrigins...), // never NULL: <> ALL (NULL) matches nothing
+		LostError:   core.ErrorLostFinalAttempt,
+		LostVerdict: string(core.VerdictLost),
+	}
+	var rows []eventRow
+	if err := s.db.NewRaw(claimSQL, args).Scan(ctx, &rows); err != nil {
+		return nil, interpretError("claim", err)
+	}
+	return rowsToCore(rows)
+}
+
+// completeSQL records an attempt's decision and the attempt itself in one
+// statement, guarded by the claim: if the event is no longer delivering
+// under (worker, attempt), nothing is written. found tells ErrLeaseLost
+// from ErrNotFound.
+const completeSQL = `
+WITH done AS (
+    UPDATE events
+    SET status = ?status,
+        next_attempt_at = CASE WHEN ?status = 'pending' THEN ?now + ?retry_in ELSE next_attempt_at END,
+        locked_by = NULL, lease_expires_at = NULL,
+        last_status_code = ?last_status_code, last_error = ?last_error, updated_at = ?now
+    WHERE id = ?id AND status = 'delivering' AND locked_by = ?worker AND attempted_count = ?attempt
+    RETURNING id, status, next_attempt_at
+), recorded AS (
+    INSERT INTO delivery_attempts (event_id, number, worker, started_at, duration_ms, status_code,
+                                   error, response, verdict, reason, next_attempt_at, created_at)
+    SELECT done.id, ?attempt, ?worker, ?started_at, ?duration_ms, ?status_code,
+           ?error, ?response, ?verdict, ?reason,
+           CASE WHEN done.status = 'pending' THEN done.next_attempt_at END, ?now
+    FROM done
+)
+SELECT (SELECT count(*) FROM done) AS completed, EXISTS (SELECT 1 FROM events WHERE id = ?id) AS found`
+
+type completeArgs struct {
+	Now            dbNow
+	ID             string
+	Worker         string
+	Attempt        int
+	Status         string
+	RetryIn        interval
+	LastStatusCode int    `bun:",nullzero"`
+	LastError      string `bun:",nullzero"`
+	StartedAt      any
+	DurationMS     float64
+	StatusCode     int    `bun:",nullzero"`
+	Error          string `bun:",nullzero"`
+	Response       string `bun:",nullzero"`
+	Verdict        string
+	Reason         string
+}
+
+func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
+	d, rec := p.Decision, p.Record
+	switch d.Status {
+	case core.StatusSucceeded, core.StatusDead, core.StatusPending:
+	default:
+		return fmt.Errorf("postgres: complete %s: decision status %q: %w", p.Claim.ID, d.Status, core.ErrConflict)
+	}
+	if !validID(p.Claim.ID) {
+		return fmt.Errorf("postgres: complete %s: %w", p.Claim.ID, core.ErrNotFound)
+	}
+	args := &completeArgs{
+		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt,
+		Status: string(d.Status), RetryIn: interval(d.RetryIn),
+		LastStatusCode: d.StatusCode, LastError: cleanText(d.Error),
+		StartedAt: rec.StartedAt.UTC(), DurationMS: durationMS(rec.Duration),
+		StatusCode: rec.StatusCode, Error: cleanText(rec.Error), Response: cleanText(rec.Response),
+		Verdict: string(d.Verdict), Reason: cleanText(d.Reason),
+	}
+	var completed int
+	var found bool
+	if err := s.db.NewRaw(completeSQL, args).Scan(ctx, &completed, &found); err != nil {
+		return interpretError("complete", err)
+	}
+	switch {
+	case completed == 1:
+		return nil
+	case !found:
+		return fmt.Errorf("postgres: complete %s: %w", p.Claim.ID, core.ErrNotFound)
+	}
+	return fmt.Errorf("postgres: complete %s attempt %d by %s: %w", p.Claim.ID, p.Claim.Attempt, p.Worker, core.ErrLeaseLost)
+}
+
+// deferSQL, in one statement: gives back the listed claims still owned
+// (the attempt is not spent) and, when an origin is given, parks that
+// origin's other pending events due before Until. Both see the same
+// snapshot, so a released row is not counted as parked. Rows another
+// transaction holds (a claim in progress) are skipped rather than waited
+// for. A release due at once notifies, like an insert.
+const deferSQL = `
+WITH released AS (
+    UPDATE events e
+    SET status = 'pending', attempted_count = e.attempted_count - 1, next_attempt_at = ?until,
+        locked_by = NULL, lease_expires_at = NULL, updated_at = ?now
+    FROM unnest(?ids::uuid[], ?attempts::int[]) AS c (id, attempt)
+    WHERE e.id = c.id AND e.status = 'delivering' AND e.locked_by = ?worker
+      AND e.attempted_count = c.attempt
+    RETURNING e.id
+), parkable AS (
+    SELECT id FROM events
+    WHERE ?origin <> '' AND origin = ?origin AND status = 'pending' AND next_attempt_at < ?until
+    FOR UPDATE SKIP LOCKED
+), parked AS (
+    UPDATE events e
+    SET next_attempt_at = ?until, updated_at = ?now
+    FROM parkable
+    WHERE e.id = parkable.id
+    RETURNING e.id
+), woken AS (
+    SELECT pg_notify(?channel, '') FROM released WHERE ?until <= ?now LIMIT 1
+)
+SELECT (SELECT count(*) FROM released) AS released,
+       (SELECT count(*) FROM parked) AS parked,
+       (SELECT count(*) FROM woken) AS woken`
+
+type deferArgs struct {
+	Now      dbNow
+	Until    any
+	Worker   string
+	IDs      []string `bun:"ids,array"`
+	Attempts []int    `bun:",array"`
+	Origin   string
+	Channel  string
+}
+
+func (s *Store) Defer(ctx context.Context, p ports.DeferParams) (ports.DeferResult, error) {
+	args := &deferArgs{Now: dbNow{p.Now}, Worker: p.Worker, Origin: p.Origin, Channel: s.channel,
+		IDs: []string{}, Attempts: []int{}}
+	args.Until = args.Now
+	if !p.Until.IsZero() {
+		args.Until = p.Until.UTC()
+	}
+	for _, c := range p.Claims {
+		if validID(c.ID) && !slices.Contains(args.IDs, string(c.ID)) {
+			args.IDs = append(args.IDs, string(c.ID))
+			args.Attempts = append(args.Attempts, c.Attempt)
+		}
+	}
+	var res ports.DeferResult
+	var woken int
+	if err := s.db.NewRaw(deferSQL, args).Scan(ctx, &res.Released, &res.Parked, &woken); err != nil {
+		return ports.DeferResult{}, interpretError("defer", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
+	"github.com/webhookd/webhookd/ports/porttest"
+)
+
+// bulkDue inserts n pending events due a second ago (database time).
+func bulkDue(t *testing.T, s *Store, n int) {
+	t.Helper()
+	_, err := s.db.ExecContext(context.Background(), `
+		INSERT INTO events (id, target_url, origin, body, next_attempt_at)
+		SELECT gen_random_uuid(), 'https://m.example/hook', 'https://m.example:443', '\x7b7d'::bytea,
+		       now() - interval '1 second'
+		FROM generate_series(1, ?)`, n)
+	if err != nil {
+		t.Fatalf("bulk insert: %v", err)
+	}
+}
+
+func TestClaimConcurrentWorkersNeverShareARow(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	const rows, workers = 1000, 4
+	bulkDue(t, s, rows)
+
+	var mu sync.Mutex
+	owner := map[core.EventID]string{}
+	var dups []string
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			name := fmt.Sprintf("w%d", w)
+			for {
+				// Now nil: the database's clock, as in production.
+				evs, err := s.Claim(context.Background(), ports.ClaimParams{Worker: name, Limit: 25, Lease: time.Minute, MaxAttempts: 10})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(evs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, e := range evs {
+					if prev, ok := owner[e.ID]; ok {
+						dups = append(dups, fmt.Sprintf("%s by %s and %s", e.ID, prev, name))
+					}
+					owner[e.ID] = name
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Claim: %v", err)
+	}
+	if len(dups) > 0 {
+		t.Errorf("%d rows claimed twice, e.g. %s", len(dups), dups[0])
+	}
+	if len(owner) != rows {
+		t.Errorf("claimed %d distinct rows, want %d", len(owner), rows)
+	}
+	var delivering, workersSeen int
+	if err := s.db.NewRaw(`SELECT count(*) FILTER (WHERE status = 'delivering' AND attempted_count = 1),
+		count(DISTINCT locked_by) FROM events`).Scan(context.Background(), &delivering, &workersSeen); err != nil {
+		t.Fatal(err)
+	}
+	if delivering != rows {
+		t.Errorf("%d rows delivering with one attempt, want %d", delivering, rows)
+	}
+	t.Logf("%d rows shared by %d workers", rows, workersSeen)
+}
+
+func TestExpiredLeaseIsReclaimedAndLateCompletionIgnored(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	ctx := context.Background()
+	e, _, err := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/hook", `{"n":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Real database time, short lease: w1 "crashes" after claiming.
+	claim := func(worker string) []core.Event {
+		evs, err := s.Claim(ctx, ports.ClaimParams{Worker: worker, Limit: 10, Lease: 150 * time.Millisecond, MaxAttempts: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	first := claim("w1")
+	if len(first) != 1 || first[0].ID != e.ID {
+		t.Fatalf("w1 claimed %v", first)
+	}
+	if got := claim("w2"); len(got) != 0 {
+		t.Fatalf("w2 claimed during w1's lease: %v", got)
+	}
+	var second []core.Event
+	for deadline := time.Now().Add(3 * time.Second); len(second) == 0 && time.Now().Before(deadline); {
+		time.Sleep(25 * time.Millisecond)
+		second = claim("w2")
+	}
+	if len(second) != 1 || second[0].LockedBy != "w2" || second[0].AttemptedCount != 2 {
+		t.Fatalf("after the lease expired, w2 claimed %+v; want the event as attempt 2", second)
+	}
+
+	// w1 comes back and reports success: refused, w2's lease intact.
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1},
+		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200},
+		Record:   core.Attempt{StartedAt: time.Now(), StatusCode: 200}})
+	if !errors.Is(err, core.ErrLeaseLost) {
+		t.Fatalf("late completion: %v, want ErrLeaseLost", err)
+	}
+	got, err := s.Get(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != core.StatusDelivering || got.LockedBy != "w2" || got.AttemptedCount != 2 || got.LastStatusCode != 0 {
+		t.Errorf("after the late completion: status %s locked_by %q attempts %d code %d", got.Status, got.LockedBy, got.AttemptedCount, got.LastStatusCode)
+	}
+	if atts, err := s.Attempts(ctx, e.ID); err != nil || len(atts) != 0 {
+		t.Errorf("attempts = %v, %v; want none recorded", atts, err)
+	}
+	// The owner's completion still lands.
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w2", Claim: ports.Claim{ID: e.ID, Attempt: 2},
+		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200},
+		Record:   core.Attempt{StartedAt: time.Now(), StatusCode: 200}})
+	if err != nil {
+		t.Fatalf("owner's completion: %v", err)
+	}
+}
+
+func TestCompleteUnknownEventIsNotFound(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	err := s.Complete(context.Background(), ports.CompleteParams{Worker: "w1",
+		Claim:    ports.Claim{ID: core.NewEventID(time.Now()), Attempt: 1},
+		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded}})
+	if !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Complete(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestClaimPlanIgnoresFinishedRows proves that claiming reads due rows
+// through the partial indexes, in due order, and never scans or sorts the
+// finished bulk; also when the statistics have not seen a sudden backlog.
+func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
+	t.Parallel()
+	s, db, _ := newTestStore(t)
+	ctx := context.Background()
+	const finished = 100_000
+	_, err := db.ExecContext(ctx, `
+		INSERT INTO events (id, target_url, origin, body, status, attempted_count, next_attempt_at,
+		                    created_at, updated_at, last_attempted_at, last_status_code)
+		SELECT gen_random_uuid(), 'https://m.example/hook', 'https://m.example:443', '\x7b7d'::bytea,
+		       CASE WHEN g % 10 = 0 THEN 'dead' ELSE 'succeeded' END, 1,
+		       ts, ts, ts, ts, 200
+		FROM generate_series(1, ?) AS g, LATERAL (SELECT now() - g * interval '1 second' AS ts) AS t`, finished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bulkDue(t, s, 5)
+	if _, err := db.ExecContext(ctx, `ANALYZE events`); err != nil {
+		t.Fatal(err)
+	}
+	args := &claimArgs{Now: dbNow{nil}, Worker: "w1", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
+		MaxAbandon: maxAbandonPerClaim, Exclude: []string{"https://other.example:443"},
+		LostError: core.ErrorLostFinalAttempt, LostVerdict: string(core.VerdictLost)}
+
+	var text []string
+	if err := db.NewRaw("EXPLAIN "+claimSQL, args).Scan(ctx, &text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EXPLAIN claim, %d finished + 5 due rows:\n%s", finished, strings.Join(text, "\n"))
+	checkClaimPlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+
+	// Run it for real (then roll back): it claims the 5 due rows and
+	// touches a few dozen pages, not the ~1,200 of the table.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := explainJSON(t, tx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+claimSQL, args)
+	_ = tx.Rollback()
+	if root.ActualRows != 5 {
+		t.Errorf("claim returned %v rows, want the 5 due", root.ActualRows)
+	}
+	blocks := root.SharedHit + root.SharedRead
+	t.Logf("EXPLAIN ANALYZE: %.3f ms, %d buffers", root.ActualTotalTime, blocks)
+	if blocks > 300 {
+		t.Errorf("claim touched %d buffers; finished rows are being read", blocks)
+	}
+
+	// A backlog the statistics have not seen (no ANALYZE since): the plan
+	// must not turn into "fetch every pending row, then sort".
+	bulkDue(t, s, 20_000)
+	checkClaimPlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+}
+
+func checkClaimPlan(t *testing.T, root planNode) {
+	t.Helper()
+	used := map[string]bool{}
+	for _, n := range root.all() {
+		used[n.Index] = true
+		if n.Relation == "events" && (n.NodeType == "Seq Scan" || n.NodeType == "Bitmap Heap Scan") {
+			t.Errorf("plan has a %s on %s", n.NodeType, n.Relation)
+		}
+		if n.NodeType == "Sort" && n.reads("events") {
+			t.Errorf("plan sorts rows read from events (Sort Key %v)", n.SortKey)
+		}
+	}
+	for _, idx := range []string{"events_pending_due_idx", "events_lease_expiry_idx"} {
+		if !used[idx] {
+			t.Errorf("plan does not use %s", idx)
+		}
+	}
+}
+
+func explainJSON(t *testing.T, db bun.IDB, query string, args any) planNode {
+	t.Helper()
+	var js []byte
+	if err := db.NewRaw(query, args).Scan(context.Background(), &js); err != nil {
+		t.Fatal(err)
+	}
+	var out []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(js, &out); err != nil || len(out) != 1 {
+		t.Fatalf("EXPLAIN JSON: %v", err)
+	}
+	return out[0].Plan
+}
+
+type planNode struct {
+	NodeType        string     `json:"Node Type"`
+	Relation        string     `json:"Relation Name"`
+	Index           string     `json:"Index Name"`
+	Parent          string     `json:"Parent Relationship"`
+	SortKey         []string   `json:"Sort Key"`
+	ActualRows      float64    `json:"Actual Rows"`
+	SharedHit       int        `json:"Shared Hit Blocks"`
+	SharedRead      int        `json:"Shared Read Blocks"`
+	ActualTotalTime float64    `json:"Actual Total Time"`
+	Plans           []planNode `json:"Plans"`
+}
+
+func (n planNode) all() []planNode {
+	out := []planNode{n}
+	for _, c := range n.Plans {
+		out = append(out, c.all()...)
+	}
+	return out
+}
+
+// reads reports whether n's own input (not the CTEs and subplans hung
+// under it) scans relation.
+func (n planNode) reads(relation string) bool {
+	for _, c := range n.Plans {
+		if c.Parent == "InitPlan" || c.Parent == "SubPlan" {
+			continue
+		}
+		if c.Relation == relation || c.reads(relation) {
+			return true
+		}
+	}
+	return false
+}

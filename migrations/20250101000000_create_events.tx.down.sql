@@ -1,0 +1,9 @@
+DROP TABLE delivery_attempts;
+
+--bun:split
+
+DROP TABLE events;
+
+--bun:split
+
+DROP FUNCTION events_notify_inserted();

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# testdb.sh — a throwaway PostgreSQL 15 cluster for tests.
+#
+#   scripts/testdb.sh start           initdb + start; prints eval-able `export` lines
+#   scripts/testdb.sh stop <dir>      stop the cluster started in <dir> and remove <dir>
+#   scripts/testdb.sh run -- cmd...   start, run cmd with TEST_DATABASE_URL and PGTEST_DIR
+#                                     exported, stop and clean up (also on failure or
+#                                     Ctrl-C); exits with cmd's status. If
+#                                     TEST_DATABASE_URL is already set, just runs cmd.
+#
+# Example: eval "$(scripts/testdb.sh start)"; go test ./...; scripts/testdb.sh stop "$PGTEST_DIR"
+#
+# The cluster trades durability for speed (fsync off) and trusts every local
+# connection: never point anything but tests at it. PostgreSQL refuses to run
+# as root, so as root the server tools run as the `postgres` OS user.
+set -euo pipefail
+
+readonly DB_NAME=webhookd_test
+readonly DB_USER=postgres
+readonly MARKER=.webhookd-testdb # proves a dir is ours before `stop` deletes it
+
+log() { printf 'testdb: %s\n' "$*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+pg_bin() {
+	local dir
+	for dir in "${PG_BINDIR:-}" /usr/lib/postgresql/15/bin; do
+		if [[ -n "$dir" && -x "$dir/$1" ]]; then
+			printf '%s/%s\n' "$dir" "$1"
+			return
+		fi
+	done
+	command -v "$1" || die "$1 not found (install postgresql-15 or set PG_BINDIR)"
+}
+
+# as_pg runs a server tool as the postgres OS user when we are root.
+as_pg() {
+	if [[ $(id -u) -eq 0 ]]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+random_free_port() {
+	local port i
+	for i in $(seq 1 50); do
+		port=$((20000 + RANDOM % 40000))
+		if ! port_in_use "$port"; then
+			echo "$port"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+cmd_start() {
+	local initdb pg_ctl pg_isready psql dir port attempt url
+	initdb=$(pg_bin initdb)
+	pg_ctl=$(pg_bin pg_ctl)
+	pg_isready=$(pg_bin pg_isready)
+	psql=$(pg_bin psql)
+
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/webhookd-pg.XXXXXX")
+	touch "$dir/$MARKER"
+	if [[ $(id -u) -eq 0 ]]; then
+		chown -R postgres: "$dir"
+	fi
+
+	log "initdb in $dir"
+	if ! as_pg "$initdb" -D "$dir/data" -U "$DB_USER" -E UTF8 --no-locale \
+		--auth-local=trust --auth-host=trust >"$dir/initdb.log" 2>&1; then
+		cat "$dir/initdb.log" >&2
+		rm -rf "$dir"
+		die "initdb failed"
+	fi
+
+	# Another process may grab the port between the check and the bind: retry.
+	for attempt in 1 2 3 4 5; do
+		port=$(random_free_port)
+		if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s start -o "\
+-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir \
+-c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+-c shared_buffers=128MB -c log_min_messages=warning" >&2; then
+			break
+		fi
+		log "start on port $port failed (attempt $attempt)"
+		port=""
+	done
+	if [[ -z "$port" ]]; then
+		tail -n 20 "$dir/server.log" >&2 || true
+		rm -rf "$dir"
+		die "could not start postgres"
+	fi
+
+	for attempt in $(seq 1 300); do
+		"$pg_isready" -q -h 127.0.0.1 -p "$port" -U "$DB_USER" && break
+		[[ $attempt -lt 300 ]] || die "postgres on port $port not ready after 30s"
+		sleep 0.1
+	done
+	"$psql" -q -X -h 127.0.0.1 -p "$port" -U "$DB_USER" -d postgres -v ON_ERROR_STOP=1 \
+		-c "CREATE DATABASE $DB_NAME" >&2
+
+	url="postgres://$DB_USER@127.0.0.1:$port/$DB_NAME?sslmode=disable"
+	log "postgres ready on 127.0.0.1:$port (data in $dir)"
+	# Single-quoted: the URL holds '?' and the values hold no quotes.
+	printf "export TEST_DATABASE_URL='%s'\n" "$url"
+	printf "export PGTEST_DIR='%s'\n" "$dir"
+}
+
+cmd_stop() {
+	local dir=${1:-}
+	[[ -n "$dir" ]] || die "usage: $0 stop <dir>"
+	[[ -f "$dir/$MARKER" ]] || die "$dir was not created by $0; not touching it"
+	if [[ -f "$dir/data/postmaster.pid" ]]; then
+		as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -m immediate -w -s stop >&2 || log "stop failed"
+	fi
+	rm -rf "$dir"
+}
+
+cmd_run() {
+	[[ ${1:-} == "--" ]] && shift
+	[[ $# -gt 0 ]] || die "usage: $0 run -- command [args...]"
+	if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+		exec "$@"
+	fi
+
+	local exports
+	exports=$(cmd_start)
+	eval "$exports"
+	# Clean up however we leave: normal exit, failure, Ctrl-C or kill.
+	trap 'cmd_stop "$PGTEST_DIR"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	local status=0
+	"$@" || status=$?
+	exit "$status"
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop)
+	shift
+	cmd_stop "$@"
+	;;
+run)
+	shift
+	cmd_run "$@"
+	;;
+*) die "usage: $0 start | stop <dir> | run -- command [args...]" ;;
+esac
