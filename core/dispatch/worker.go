@@ -199,15 +199,10 @@ func (w *Worker) InFlight() int {
 func (w *Worker) nextWait() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	wait := w.cfg.PollInterval
-	if !w.soonest.IsZero() {
-		d := w.soonest.Sub(w.clock.Now())
-		if d <= wait {
-			w.soonest = time.Time{} // this wake consumes it
-			wait = max(d, 0)
-		}
+	if w.soonest.IsZero() {
+		return w.cfg.PollInterval
 	}
-	return wait
+	return min(max(w.soonest.Sub(w.clock.Now()), 0), w.cfg.PollInterval)
 }
 
 // schedule records that something becomes due at t.
@@ -233,6 +228,9 @@ type batch struct {
 // claim leases as many events as there are free slots, up to a batch.
 func (w *Worker) claim(ctx context.Context) (batch, error) {
 	w.mu.Lock()
+	if !w.soonest.IsZero() && !w.soonest.After(w.clock.Now()) {
+		w.soonest = time.Time{} // this claim picks up whatever was scheduled
+	}
 	b := batch{limit: min(w.cfg.BatchSize, w.cfg.Concurrency-w.inFlight)}
 	var exclude []string
 	for origin, n := range w.perOrigin {

@@ -1,0 +1,54 @@
+// Command dispatcher runs webhookd: the API and/or the delivery worker
+// (ROLE or -role: all, api, worker), or `dispatcher migrate up|down|status`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/webhookd/webhookd/wiring"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], nil); err != nil {
+		fmt.Fprintln(os.Stderr, "dispatcher:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: lookup nil means the environment plus ./.env.
+func run(ctx context.Context, args []string, lookup wiring.Lookup) error {
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	role := fs.String("role", "", "all, api or worker (overrides ROLE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if lookup == nil {
+		var err error
+		if lookup, err = wiring.EnvWithDotenv(".env"); err != nil {
+			return err
+		}
+	}
+	cfg, err := wiring.LoadConfig(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if *role != "" {
+		cfg.Role = wiring.Role(*role)
+	}
+	if fs.Arg(0) == "migrate" {
+		return wiring.Migrate(ctx, cfg, fs.Arg(1), os.Stdout)
+	}
+	app, cleanup, err := wiring.Initialize(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return app.Run(ctx)
+}

@@ -1,0 +1,106 @@
+package wiring
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/webhookd/webhookd/adapters/breaker"
+	"github.com/webhookd/webhookd/adapters/httpapi"
+	"github.com/webhookd/webhookd/adapters/httpsender"
+	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/ports"
+)
+
+// provideLogger logs JSON to stdout and, with LOG_FILE, appends to it too.
+func provideLogger(cfg LogConfig) (*slog.Logger, func(), error) {
+	var w io.Writer = os.Stdout
+	cleanup := func() {}
+	if cfg.File != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
+			return nil, nil, fmt.Errorf("LOG_FILE: %w", err)
+		}
+		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("LOG_FILE: %w", err)
+		}
+		w = io.MultiWriter(os.Stdout, f)
+		cleanup = func() { f.Close() }
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.Level})), cleanup, nil
+}
+
+func provideSigner(cfg SigningConfig) (*signing.Signer, error) {
+	s, err := signing.NewSigner(cfg.Secret, cfg.ExtraSecrets...)
+	if err != nil {
+		return nil, fmt.Errorf("HMAC_SECRET/HMAC_EXTRA_SECRETS: %w", err)
+	}
+	return s, nil
+}
+
+func provideHTTPSender(cfg httpsender.Config, signer *signing.Signer, clk ports.Clock) (*httpsender.Sender, func(), error) {
+	s, err := httpsender.NewSender(cfg, signer, clk)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.Close, nil
+}
+
+// provideSender is the Sender the worker uses: HTTP behind a per-target
+// circuit breaker. It is the one provider that returns an interface,
+// because the decorator chain is assembled here.
+func provideSender(h *httpsender.Sender, cfg breaker.Config, clk ports.Clock, metrics ports.Metrics, log *slog.Logger) (ports.Sender, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("BREAKER_FAILURES/BREAKER_OPEN_MS: %w", err)
+	}
+	return breaker.NewSender(h, cfg, clk, metrics, log), nil
+}
+
+func provideRouter(events ports.Events, opts httpapi.Options, log *slog.Logger) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	opts.Logger = log
+	return httpapi.NewRouter(events, opts)
+}
+
+// provideNetListener binds the API port at construction, so that a port
+// already in use fails the start instead of the first request.
+func provideNetListener(cfg HTTPConfig) (net.Listener, func(), error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DISPATCHER_PORT: %w", err)
+	}
+	return ln, func() { ln.Close() }, nil
+}
+
+func provideServer(h *gin.Engine, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func provideWorker(store ports.EventStore, sender ports.Sender, clk ports.Clock, wake ports.Wakeup,
+	metrics ports.Metrics, log *slog.Logger, cfg dispatch.Config) (*dispatch.Worker, error) {
+	return dispatch.NewWorker(store, sender, clk, wake, metrics, log, cfg)
+}
+
+func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, w *dispatch.Worker,
+	log *slog.Logger, bg Runner) *App {
+	return &App{Role: role, Server: srv, Listener: ln, Worker: w, Log: log, Background: bg, grace: cfg.ShutdownGrace}
+}
+
+// noBackground: the memory store needs no background loop.
+func noBackground() Runner { return nil }

@@ -1,0 +1,24 @@
+//go:build wireinject
+
+package wiring
+
+import (
+	"context"
+
+	"github.com/google/wire"
+
+	"github.com/webhookd/webhookd/ports"
+)
+
+// InitializeApp builds a dispatcher on PostgreSQL (the default).
+func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
+	wire.Build(coreSet, postgresSet)
+	return nil, nil, nil
+}
+
+// InitializeMemoryApp builds a dispatcher on the in-memory store (STORE=
+// memory; tests). clk is the clock everything reads.
+func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App, func(), error) {
+	wire.Build(coreSet, memorySet)
+	return nil, nil, nil
+}
