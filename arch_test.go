@@ -34,7 +34,8 @@ var rules = map[string]rule{
 	"cmd/dispatcher":             {ours: []string{"wiring"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
 	"cmd/mock-receiver/receiver": {ours: []string{"core/signing"}},
-	"":                           {}, // the root: tests only
+	"test/":                      {ours: []string{"*"}, thirdParty: true}, // test harness and suites
+	"":                           {},                                      // the root: tests only
 }
 
 func ruleFor(pkg string) (rule, string) {

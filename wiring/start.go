@@ -3,6 +3,9 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/webhookd/webhookd/adapters/clock"
 )
@@ -27,4 +30,24 @@ func Initialize(ctx context.Context, cfg Config) (*App, func(), error) {
 		app.Log.Warn(w)
 	}
 	return app, cleanup, nil
+}
+
+// Healthcheck asks the local API's /ready and fails unless it answers 200.
+func Healthcheck(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, port, _ := strings.Cut(cfg.HTTP.Addr, ":")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /ready answered %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -1,5 +1,6 @@
 // Command dispatcher runs webhookd: the API and/or the delivery worker
-// (ROLE or -role: all, api, worker), or `dispatcher migrate up|down|status`.
+// (ROLE or -role: all, api, worker), `dispatcher migrate up|down|status`, or
+// `dispatcher healthcheck` (exit 0 when the local API is ready).
 package main
 
 import (
@@ -40,10 +41,15 @@ func run(ctx context.Context, args []string, lookup wiring.Lookup) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	if *role != "" {
-		cfg.Role = wiring.Role(*role)
+		if cfg.Role = wiring.Role(*role); !cfg.Role.RunsAPI() && !cfg.Role.RunsWorker() {
+			return fmt.Errorf("-role %q: must be all, api or worker", *role)
+		}
 	}
-	if fs.Arg(0) == "migrate" {
+	switch fs.Arg(0) {
+	case "migrate":
 		return wiring.Migrate(ctx, cfg, fs.Arg(1), os.Stdout)
+	case "healthcheck": // for container health checks: the image has no shell or curl
+		return wiring.Healthcheck(ctx, cfg)
 	}
 	app, cleanup, err := wiring.Initialize(ctx, cfg)
 	if err != nil {

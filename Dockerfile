@@ -1,0 +1,21 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: static binaries on a distroless base (about 25 MB).
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=0.1.0
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/webhookd/webhookd/wiring.Version=${VERSION}" \
+      -o /out/dispatcher ./cmd/dispatcher && \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/mock-receiver ./cmd/mock-receiver && \
+    mkdir -p /out/logs
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/dispatcher /out/mock-receiver /usr/local/bin/
+# The logs volume is seeded from this directory, so nonroot can write to it.
+COPY --from=build --chown=65532:65532 /out/logs /app/logs
+WORKDIR /app
+USER nonroot:nonroot
+EXPOSE 3000 3001
+ENTRYPOINT ["/usr/local/bin/dispatcher"]

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/test/harness"
+)
+
+func TestRunFailsFastNamingTheVariable(t *testing.T) {
+	t.Parallel()
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"MAX_ATTEMPTS": "zero", "BATCH_SIZE": "-3"}[k]
+		return v, ok
+	}
+	err := run(context.Background(), nil, lookup)
+	if err == nil || !strings.Contains(err.Error(), "MAX_ATTEMPTS") || !strings.Contains(err.Error(), "BATCH_SIZE") {
+		t.Fatalf("run = %v, want an error naming MAX_ATTEMPTS and BATCH_SIZE", err)
+	}
+	if err := run(context.Background(), []string{"-role", "boss"}, func(string) (string, bool) { return "", false }); err == nil ||
+		!strings.Contains(err.Error(), "role") {
+		t.Fatalf("run -role boss = %v, want an error about the role", err)
+	}
+}
+
+// TestEndToEndPostgres: the real binaries, a real PostgreSQL and the real
+// mock receiver. 1,000 events are accepted, every one is delivered exactly
+// once (nothing crashed, so nothing is sent twice) and verified.
+func TestEndToEndPostgres(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "50"}))
+
+	const n = 1000
+	ids := d.PostMany(t, n, 8)
+	if len(ids) != n {
+		t.Fatalf("accepted %d of %d", len(ids), n)
+	}
+	harness.Eventually(t, 2*time.Minute, "every event delivered", func() bool { return db.Counts(t)["succeeded"] == n })
+	st := rcv.Stats(t, true)
+	if st.Accepted != n || st.UniqueEvents != n || st.Duplicates != 0 || st.RejectedSignature != 0 {
+		t.Fatalf("receiver: %d accepted, %d unique, %d duplicates, %d bad signatures; want %d, %d, 0, 0",
+			st.Accepted, st.UniqueEvents, st.Duplicates, st.RejectedSignature, n, n)
+	}
+	for _, id := range ids {
+		if e, ok := st.Events[id]; !ok || e.Accepted != 1 {
+			t.Fatalf("event %s: receiver record %+v, want accepted once", id, e)
+		}
+	}
+	if got := db.Int(t, "SELECT count(*) FROM delivery_attempts"); got != n {
+		t.Errorf("%d attempt rows, want %d", got, n)
+	}
+	var page struct {
+		Total int
+		Data  []struct{ Status string }
+	}
+	if code := d.GetJSON(t, "/events?status=succeeded&limit=100", &page); code != http.StatusOK || page.Total != n || len(page.Data) != 100 {
+		t.Errorf("GET /events: %d total %d len %d", code, page.Total, len(page.Data))
+	}
+	// The container health check: `dispatcher healthcheck` exits 0 while
+	// the API is ready, 1 once it is gone.
+	health := func() int {
+		p := harness.Start(t, "healthcheck", bins.Dispatcher, map[string]string{"DISPATCHER_PORT": d.Port()}, "healthcheck")
+		return p.Wait(10 * time.Second)
+	}
+	if code := health(); code != 0 {
+		t.Errorf("healthcheck of a ready dispatcher exited %d", code)
+	}
+	d.Signal(syscall.SIGTERM)
+	if code := d.Wait(15 * time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d", code)
+	}
+	if code := health(); code == 0 {
+		t.Error("healthcheck of a stopped dispatcher exited 0")
+	}
+}
+
+// TestRestartDeliversEverything stops the dispatcher (SIGTERM) while a slow
+// receiver still has work queued, starts it again, and checks that every
+// event is delivered and that the stop left nothing leased.
+func TestRestartDeliversEverything(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 100})
+	env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "5", "WORKER_CONCURRENCY": "5"})
+	first := harness.StartDispatcher(t, bins, "dispatcher-1", env)
+
+	const n = 200
+	first.PostMany(t, n, 4)
+	harness.Eventually(t, time.Minute, "some deliveries", func() bool { return rcv.Stats(t, false).Accepted >= 20 })
+	first.Signal(syscall.SIGTERM)
+	if code := first.Wait(20 * time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d", code)
+	}
+	counts := db.Counts(t)
+	if counts["delivering"] != 0 {
+		t.Fatalf("after a graceful stop %d events are still delivering (leased)", counts["delivering"])
+	}
+	if counts["pending"] == 0 {
+		t.Fatalf("nothing left pending at the stop (%v): the test proves nothing", counts)
+	}
+	t.Logf("stopped with %v", counts)
+
+	second := harness.StartDispatcher(t, bins, "dispatcher-2", env)
+	harness.Eventually(t, 2*time.Minute, "every event delivered after the restart", func() bool { return db.Counts(t)["succeeded"] == n })
+	st := rcv.Stats(t, false)
+	if st.UniqueEvents != n || st.Duplicates != 0 {
+		t.Errorf("receiver: %d unique, %d duplicates; want %d and 0 (a graceful stop loses and repeats nothing)", st.UniqueEvents, st.Duplicates, n)
+	}
+	second.Signal(syscall.SIGTERM)
+	second.Wait(15 * time.Second)
+}

@@ -1,0 +1,163 @@
+// Package harness drives webhookd's real binaries in tests: it builds
+// bin/dispatcher and bin/mock-receiver once per test binary, starts them as
+// processes on 127.0.0.1 with their own schema of the test database, and
+// talks to them over HTTP and SQL. The end-to-end tests (cmd/dispatcher)
+// and the fault suite (test/faults) share it.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun/driver/pgdriver"
+)
+
+// Secret is the HMAC secret every harness process shares.
+const Secret = "whsec_aGFybmVzcy1zZWNyZXQtZm9yLXdlYmhvb2tkLXRlc3Rz"
+
+// RequireDB returns TEST_DATABASE_URL. Without it the test skips, unless
+// WEBHOOKD_REQUIRE_DB is set (make test, CI): then it fails, so that the
+// PostgreSQL tests can never silently not run.
+func RequireDB(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		if os.Getenv("WEBHOOKD_REQUIRE_DB") != "" {
+			t.Fatal("WEBHOOKD_REQUIRE_DB is set but TEST_DATABASE_URL is not")
+		}
+		t.Skip("TEST_DATABASE_URL is not set: skipping (run `make test`, which starts a throwaway PostgreSQL)")
+	}
+	return url
+}
+
+var build struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// Binaries are the built commands.
+type Binaries struct {
+	Dispatcher, Receiver string
+}
+
+// Build compiles the dispatcher and the mock receiver once per test
+// binary (with -race when the test itself runs under it, see race.go).
+func Build(t testing.TB) Binaries {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "webhookd-bin-")
+		if build.err != nil {
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			build.err = err
+			return
+		}
+		for _, cmd := range []string{"dispatcher", "mock-receiver"} {
+			args := []string{"build", "-o", filepath.Join(build.dir, cmd)}
+			if raceEnabled {
+				args = append(args, "-race")
+			}
+			c := exec.Command("go", append(args, "./cmd/"+cmd)...)
+			c.Dir = root
+			if out, err := c.CombinedOutput(); err != nil {
+				build.err = fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
+				return
+			}
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return Binaries{Dispatcher: filepath.Join(build.dir, "dispatcher"), Receiver: filepath.Join(build.dir, "mock-receiver")}
+}
+
+func moduleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("harness: cannot locate the module root")
+	}
+	return filepath.Abs(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// FreePort returns a port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// DB is a test's own schema of the test database.
+type DB struct {
+	URL    string
+	Schema string
+	SQL    *sql.DB // search_path is Schema
+}
+
+// NewDB names a fresh schema (the dispatcher's migrations create it) and
+// drops it when the test ends.
+func NewDB(t testing.TB) *DB {
+	t.Helper()
+	url := RequireDB(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	d := &DB{URL: url, Schema: "e2e_" + hex.EncodeToString(b[:])}
+	d.SQL = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url),
+		pgdriver.WithConnParams(map[string]any{"search_path": d.Schema})))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := d.SQL.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+d.Schema+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", d.Schema, err)
+		}
+		d.SQL.Close()
+	})
+	return d
+}
+
+// Counts returns the number of events per status.
+func (d *DB) Counts(t testing.TB) map[string]int {
+	t.Helper()
+	rows, err := d.SQL.Query("SELECT status, count(*) FROM events GROUP BY status")
+	if err != nil {
+		t.Fatalf("count events: %v", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[s] = n
+	}
+	return out
+}
+
+// Int runs a query returning one integer.
+func (d *DB) Int(t testing.TB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.SQL.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
