@@ -213,3 +213,13 @@ func (d *Dispatcher) GetJSON(t testing.TB, path string, out any) int {
 	t.Helper()
 	return getJSON(t, d.Base+path, out)
 }
+
+// PostJSON posts body to url and fails the test unless it answers 202.
+func PostJSON(t testing.TB, url string, body any) string {
+	t.Helper()
+	var res struct{ ID string }
+	if code, raw := postJSON(t, url, body, &res); code != http.StatusAccepted {
+		t.Fatalf("POST %s: %d %s", url, code, raw)
+	}
+	return res.ID
+}
