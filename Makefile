@@ -4,6 +4,8 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 PKGS  := ./...
+# make test runs every package but the fault suite, which has its own target.
+TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 
 .PHONY: build run test test-short test-faults bench wire check-generated lint fmt clean
 
@@ -17,7 +19,10 @@ run: build ## dispatcher + mock receiver; a throwaway PostgreSQL unless DATABASE
 test: ## every test, PostgreSQL ones included (starts a throwaway cluster if TEST_DATABASE_URL is unset)
 	@interop=$$(bash scripts/interop-setup.sh || true); \
 	export SIGNING_INTEROP_DIR=$${SIGNING_INTEROP_DIR:-$$interop} WEBHOOKD_REQUIRE_DB=1; \
-	bash scripts/testdb.sh run -- $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	bash scripts/testdb.sh run -- $(GO) test -race -count=1 -timeout 20m $(TEST_PKGS)
+
+test-faults: ## the fault suite: real binaries under kill -9, DB restarts, SIGSTOP, chaos (a few minutes)
+	WEBHOOKD_FAULTS=1 WEBHOOKD_REQUIRE_DB=1 bash scripts/testdb.sh run -- $(GO) test -count=1 -p 1 -v -timeout 15m ./test/faults/
 
 test-short: ## unit tests only, no database
 	$(GO) test -count=1 -short $(PKGS)

@@ -24,3 +24,18 @@ type TargetGate interface {
 	// OpenUntil reports whether origin is refusing requests and until when.
 	OpenUntil(origin string) (until time.Time, open bool)
 }
+
+// TargetHealth reports what a Sender knows of each target's health (the
+// circuit breakers of this process), for the status endpoint.
+type TargetHealth interface {
+	Targets() []TargetState
+}
+
+// TargetState is one target's breaker.
+type TargetState struct {
+	Origin              string
+	State               string // closed, open or half-open
+	ConsecutiveFailures int
+	OpenedAt            time.Time // zero unless open or half-open
+	OpenUntil           time.Time // zero unless open
+}

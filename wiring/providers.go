@@ -54,19 +54,18 @@ func provideHTTPSender(cfg httpsender.Config, signer *signing.Signer, clk ports.
 	return s, s.Close, nil
 }
 
-// provideSender is the Sender the worker uses: HTTP behind a per-target
-// circuit breaker. It is the one provider that returns an interface,
-// because the decorator chain is assembled here.
-func provideSender(h *httpsender.Sender, cfg breaker.Config, clk ports.Clock, metrics ports.Metrics, log *slog.Logger) (ports.Sender, error) {
+// provideBreaker puts the HTTP sender behind per-target circuit breakers:
+// the Sender the worker uses and the TargetHealth the API shows.
+func provideBreaker(h *httpsender.Sender, cfg breaker.Config, clk ports.Clock, metrics ports.Metrics, log *slog.Logger) (*breaker.Sender, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("BREAKER_FAILURES/BREAKER_OPEN_MS: %w", err)
 	}
 	return breaker.NewSender(h, cfg, clk, metrics, log), nil
 }
 
-func provideRouter(events ports.Events, opts httpapi.Options, log *slog.Logger) *gin.Engine {
+func provideRouter(events ports.Events, targets ports.TargetHealth, opts httpapi.Options, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	opts.Logger = log
+	opts.Logger, opts.Targets = log, targets
 	return httpapi.NewRouter(events, opts)
 }
 

@@ -3,6 +3,7 @@ package wiring
 import (
 	"github.com/google/wire"
 
+	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
@@ -21,7 +22,9 @@ var coreSet = wire.NewSet(
 	provideLogger,
 	provideSigner,
 	provideHTTPSender,
-	provideSender,
+	provideBreaker,
+	wire.Bind(new(ports.Sender), new(*breaker.Sender)),
+	wire.Bind(new(ports.TargetHealth), new(*breaker.Sender)),
 	memory.NewMetrics, wire.Bind(new(ports.Metrics), new(*memory.Metrics)),
 	ingest.NewService, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideRouter,

@@ -37,35 +37,33 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	metrics := memory.NewMetrics()
 	ingestConfig := cfg.Ingest
 	service := ingest.NewService(store, clock, metrics, logger, ingestConfig)
-	options := cfg.API
-	engine := provideRouter(service, options, logger)
-	server := provideServer(engine, logger)
-	listener, cleanup3, err := provideNetListener(httpConfig)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
 	if err != nil {
-		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sender, cleanup4, err := provideHTTPSender(httpsenderConfig, signer, clock)
+	sender, cleanup3, err := provideHTTPSender(httpsenderConfig, signer, clock)
 	if err != nil {
-		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
-	portsSender, err := provideSender(sender, breakerConfig, clock, metrics, logger)
+	breakerSender, err := provideBreaker(sender, breakerConfig, clock, metrics, logger)
 	if err != nil {
-		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	options := cfg.API
+	engine := provideRouter(service, breakerSender, options, logger)
+	server := provideServer(engine, logger)
+	listener, cleanup4, err := provideNetListener(httpConfig)
+	if err != nil {
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -73,7 +71,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	postgresListener := postgres.NewListener(db, config, logger)
 	dispatchConfig := cfg.Dispatch
-	worker, err := provideWorker(store, portsSender, clock, postgresListener, metrics, logger, dispatchConfig)
+	worker, err := provideWorker(store, breakerSender, clock, postgresListener, metrics, logger, dispatchConfig)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -108,38 +106,36 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	}
 	config := cfg.Ingest
 	service := ingest.NewService(store, clk, metrics, logger, config)
-	options := cfg.API
-	engine := provideRouter(service, options, logger)
-	server := provideServer(engine, logger)
-	listener, cleanup2, err := provideNetListener(httpConfig)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
 	if err != nil {
-		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sender, cleanup3, err := provideHTTPSender(httpsenderConfig, signer, clk)
+	sender, cleanup2, err := provideHTTPSender(httpsenderConfig, signer, clk)
 	if err != nil {
-		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
-	portsSender, err := provideSender(sender, breakerConfig, clk, metrics, logger)
+	breakerSender, err := provideBreaker(sender, breakerConfig, clk, metrics, logger)
 	if err != nil {
-		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	options := cfg.API
+	engine := provideRouter(service, breakerSender, options, logger)
+	server := provideServer(engine, logger)
+	listener, cleanup3, err := provideNetListener(httpConfig)
+	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	dispatchConfig := cfg.Dispatch
-	worker, err := provideWorker(store, portsSender, clk, store, metrics, logger, dispatchConfig)
+	worker, err := provideWorker(store, breakerSender, clk, store, metrics, logger, dispatchConfig)
 	if err != nil {
 		cleanup3()
 		cleanup2()

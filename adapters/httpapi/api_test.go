@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/core"
@@ -261,5 +262,32 @@ func TestRequestLogAtDebug(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("debug log lacks %s: %s", want, logs.String())
 		}
+	}
+}
+
+// fakeTargets is a fixed ports.TargetHealth.
+type fakeTargets []ports.TargetState
+
+func (f fakeTargets) Targets() []ports.TargetState { return f }
+
+func TestTargetsListsBreakers(t *testing.T) {
+	t.Parallel()
+	opened := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := newEnv(t, httpapi.Options{Targets: fakeTargets{
+		{Origin: "https://down.example:443", State: "open", ConsecutiveFailures: 5, OpenedAt: opened, OpenUntil: opened.Add(30 * time.Second)},
+		{Origin: "https://up.example:443", State: "closed"},
+	}})
+	rec := do(t, e.router, "GET", "/targets", "")
+	if rec.Code != 200 {
+		t.Fatalf("GET /targets: %d %s", rec.Code, rec.Body)
+	}
+	want := `{"data":[{"origin":"https://down.example:443","state":"open","consecutive_failures":5,"opened_at":"2030-01-01T00:00:00.000Z","open_until":"2030-01-01T00:00:30.000Z"},` +
+		`{"origin":"https://up.example:443","state":"closed","consecutive_failures":0,"opened_at":null,"open_until":null}]}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+	empty := newEnv(t, httpapi.Options{})
+	if rec := do(t, empty.router, "GET", "/targets", ""); rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"data":[]}` {
+		t.Errorf("without breakers: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -23,6 +23,9 @@ type Options struct {
 	// APITokens (API_TOKENS): when non-empty, every route except GET /health
 	// and GET /ready requires "Authorization: Bearer <token>".
 	APITokens []string
+	// Targets reports this process's circuit breakers for GET /targets;
+	// nil lists none.
+	Targets ports.TargetHealth
 	// Logger receives server errors, panics and (at debug level) one line
 	// per request. nil means slog.Default().
 	Logger *slog.Logger
@@ -39,16 +42,17 @@ func (o *Options) setDefaults() {
 
 // api holds what the handlers share.
 type api struct {
-	events  ports.Events
-	log     *slog.Logger
-	maxBody int64
+	events   ports.Events
+	breakers ports.TargetHealth
+	log      *slog.Logger
+	maxBody  int64
 }
 
 // NewRouter returns the gin engine serving the webhookd API over events.
 // It does not call gin.SetMode: the caller (wiring, tests) decides.
 func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	opts.setDefaults()
-	a := &api{events: events, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	a := &api{events: events, breakers: opts.Targets, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -64,5 +68,6 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	r.GET("/events", a.list)
 	r.GET("/events/:id", a.get)
 	r.POST("/events/:id/retry", a.retry)
+	r.GET("/targets", a.targets)
 	return r
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/test/harness"
+)
+
+// The delivery-policy tests: real binaries, real PostgreSQL, the real mock
+// receiver switched between modes at run time.
+
+type eventView struct {
+	ID             string    `json:"id"`
+	Status         string    `json:"status"`
+	AttemptedCount int       `json:"attempted_count"`
+	CreatedAt      time.Time `json:"created_at"`
+	Attempts       []struct {
+		Number     int       `json:"number"`
+		StatusCode *int      `json:"status_code"`
+		Verdict    string    `json:"verdict"`
+		Reason     string    `json:"reason"`
+		StartedAt  time.Time `json:"started_at"`
+	} `json:"attempts"`
+}
+
+func getEvent(t *testing.T, d *harness.Dispatcher, id string) eventView {
+	t.Helper()
+	var ev eventView
+	if code := d.GetJSON(t, "/events/"+id, &ev); code != http.StatusOK {
+		t.Fatalf("GET /events/%s: %d", id, code)
+	}
+	return ev
+}
+
+// TestOfflineMerchantIsParkedNotHammered: a merchant is down for a window
+// several breaker intervals long. While it is down it receives only the
+// burst that trips the breaker plus about one probe per open interval;
+// afterwards every event is delivered, none dead, and attempts are not
+// inflated by the outage (MAX_ATTEMPTS is small enough that plain backoff
+// would have killed every event).
+func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	const (
+		failures  = 3
+		perTarget = 4
+		openFor   = time.Second
+		down      = 6 * time.Second
+		n         = 50
+	)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"BREAKER_FAILURES": "3", "BREAKER_OPEN_MS": "1000", "RETRY_BASE_MS": "200", "RETRY_MAX_BACKOFF_MS": "1000",
+		"MAX_ATTEMPTS": "5", "MAX_IN_FLIGHT_PER_TARGET": "4", "POLL_INTERVAL_MS": "100",
+	}))
+
+	rcv.Control(t, map[string]any{"mode": "down"})
+	before := rcv.Stats(t, false).Requests
+	d.PostMany(t, n, 4)
+	start := time.Now()
+	time.Sleep(down)
+	during := rcv.Stats(t, false).Requests - before
+	rcv.Control(t, map[string]any{"mode": "ok"})
+	elapsed := time.Since(start)
+
+	// The trip burst is at most the in-flight cap plus the failures that
+	// trip it; then one probe per open interval (+1 for the boundaries).
+	limit := int64(perTarget + failures + int(elapsed/openFor) + 1)
+	t.Logf("requests while down for %s: %d (limit %d; without the breaker: one per event per backoff)", elapsed.Round(time.Millisecond), during, limit)
+	if during > limit {
+		t.Errorf("the offline merchant received %d requests in %s, more than %d", during, elapsed, limit)
+	}
+	if during < failures {
+		t.Fatalf("only %d requests while down: the breaker never tripped, the test proves nothing", during)
+	}
+
+	harness.Eventually(t, time.Minute, "every event delivered after the outage", func() bool { return db.Counts(t)["succeeded"] == n })
+	if dead := db.Counts(t)["dead"]; dead != 0 {
+		t.Errorf("%d events died during the outage", dead)
+	}
+	// Attempts spent in all = every failed request while down + one success
+	// each. Parked events spent none.
+	attempts := db.Int(t, "SELECT coalesce(sum(attempted_count), 0) FROM events")
+	if extra := int64(attempts - n); extra > during {
+		t.Errorf("events spent %d extra attempts but only %d requests failed: parking spent attempts", extra, during)
+	}
+	if st := rcv.Stats(t, false); st.UniqueEvents != n || st.Duplicates != 0 {
+		t.Errorf("receiver after the outage: %d unique, %d duplicates", st.UniqueEvents, st.Duplicates)
+	}
+	var targets struct {
+		Data []struct {
+			Origin string `json:"origin"`
+			State  string `json:"state"`
+		} `json:"data"`
+	}
+	if code := d.GetJSON(t, "/targets", &targets); code != http.StatusOK || len(targets.Data) != 1 || targets.Data[0].State != "closed" {
+		t.Errorf("GET /targets after recovery: %d %+v, want the one target closed", code, targets.Data)
+	}
+	if log := d.Log(); !strings.Contains(log, `"to":"open"`) {
+		t.Errorf("no breaker state change in the dispatcher log")
+	}
+}
+
+// TestRetryAfterIsHonoured: a 429 with Retry-After: 2 is not retried
+// before 2 s, although the backoff alone would retry after 100 ms.
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	rcv.Control(t, map[string]any{"mode": "status", "status": 429, "retry_after": "2"})
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"RETRY_BASE_MS": "100", "POLL_INTERVAL_MS": "50",
+	}))
+	_, id := d.Post(t, map[string]any{"order": "rate-limited"})
+	harness.Eventually(t, 10*time.Second, "the first attempt", func() bool { return rcv.Stats(t, false).Requests >= 1 })
+	rcv.Control(t, map[string]any{"mode": "ok"})
+	harness.Eventually(t, 15*time.Second, "the retry to succeed", func() bool { return getEvent(t, d, id).Status == "succeeded" })
+	ev := getEvent(t, d, id)
+	if len(ev.Attempts) != 2 {
+		t.Fatalf("attempts: %+v", ev.Attempts)
+	}
+	gap := ev.Attempts[1].StartedAt.Sub(ev.Attempts[0].StartedAt)
+	if gap < 2*time.Second {
+		t.Errorf("retried %s after a 429 with Retry-After: 2", gap)
+	}
+	if !strings.Contains(ev.Attempts[0].Reason, "Retry-After 2s") {
+		t.Errorf("first attempt's reason %q does not say Retry-After", ev.Attempts[0].Reason)
+	}
+	if st := rcv.Stats(t, false); st.Requests != 2 {
+		t.Errorf("receiver got %d requests, want 2", st.Requests)
+	}
+}
+
+// TestGoneIsDeadAfterOneAttempt: 410 means never again.
+func TestGoneIsDeadAfterOneAttempt(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	rcv.Control(t, map[string]any{"mode": "status", "status": 410})
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{"RETRY_BASE_MS": "100"}))
+	_, id := d.Post(t, map[string]any{"order": "gone"})
+	harness.Eventually(t, 10*time.Second, "the event to die", func() bool { return getEvent(t, d, id).Status == "dead" })
+	time.Sleep(500 * time.Millisecond) // five backoffs' worth: nothing more may be sent
+	ev := getEvent(t, d, id)
+	if ev.AttemptedCount != 1 || len(ev.Attempts) != 1 || ev.Attempts[0].Verdict != "dead" {
+		t.Errorf("after a 410: %d attempts, history %+v", ev.AttemptedCount, ev.Attempts)
+	}
+	if st := rcv.Stats(t, false); st.Requests != 1 {
+		t.Errorf("receiver got %d requests, want 1", st.Requests)
+	}
+}
+
+// TestHangingMerchantDoesNotDelayOthers: one merchant hangs every request
+// until the timeout; another, healthy, shares the queue. The healthy
+// merchant's events arrive as fast as when it is alone.
+func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	hanging := harness.StartReceiver(t, bins, nil)
+	hanging.Control(t, map[string]any{"mode": "ok", "delay_ms": 60_000})
+	healthy := harness.StartReceiver(t, bins, nil)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, healthy.URL(), map[string]string{
+		"HTTP_TIMEOUT_MS": "5000", "MAX_IN_FLIGHT_PER_TARGET": "4", "BATCH_SIZE": "10", "BREAKER_FAILURES": "1000",
+	}))
+
+	// The hanging merchant's events go first, so they are first in line.
+	for i := range 40 {
+		body := map[string]any{"target_url": hanging.URL(), "payload": map[string]any{"slow": i}}
+		harness.PostJSON(t, d.Base+"/events", body)
+	}
+	harness.Eventually(t, 10*time.Second, "the hanging merchant to be busy", func() bool { return hanging.Stats(t, false).Requests >= 4 })
+	posted := time.Now()
+	ids := d.PostMany(t, 40, 4) // to TARGET_URL, the healthy merchant
+	harness.Eventually(t, 10*time.Second, "the healthy merchant's events", func() bool { return healthy.Stats(t, false).Accepted >= 40 })
+	took := time.Since(posted)
+	t.Logf("40 healthy events delivered %s after posting, beside a merchant that hangs for 5 s", took.Round(time.Millisecond))
+	if took > 3*time.Second {
+		t.Errorf("the healthy merchant waited %s: the hanging one delayed it", took)
+	}
+	if st := healthy.Stats(t, false); st.UniqueEvents != len(ids) {
+		t.Errorf("healthy receiver: %d unique of %d", st.UniqueEvents, len(ids))
+	}
+	inFlight := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND target_url = $1", hanging.URL())
+	if inFlight > 4 {
+		t.Errorf("%d deliveries in flight to the hanging merchant, above MAX_IN_FLIGHT_PER_TARGET=4", inFlight)
+	}
+	d.Signal(syscall.SIGTERM)
+	d.Wait(20 * time.Second)
+}
