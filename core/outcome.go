@@ -21,8 +21,13 @@ type Outcome struct {
 	StatusCode int // 0 when no response was received
 	// Err describes a failure to get a response (connection refused, TLS,
 	// timeout, body cut off). "" when a full response arrived.
-	Err      string
-	Timeout  bool // the attempt hit its deadline
+	Err     string
+	Timeout bool // the attempt hit its deadline
+	// Stalled: the deadline fired long after it was due, because this
+	// process was frozen (SIGSTOP, a paused VM) or starved of CPU. The
+	// attempt still failed and is retried, but it says nothing about the
+	// target, so it must not trip the target's circuit breaker.
+	Stalled  bool
 	Duration time.Duration
 	Response string // first bytes of the response body (≤ 1 KiB)
 	// RetryAfter is the receiver's Retry-After (429/503), already converted
@@ -65,8 +70,12 @@ func (o Outcome) Verdict() Verdict {
 
 // TargetUnhealthy reports whether the outcome says the target itself is in
 // trouble, which is what a circuit breaker counts: no response, a timeout,
-// a 5xx or a 429. Any other answer (2xx, 3xx, 4xx) proves it is up.
+// a 5xx or a 429. Any other answer (2xx, 3xx, 4xx) proves it is up, and a
+// stalled attempt proves nothing.
 func (o Outcome) TargetUnhealthy() bool {
+	if o.Stalled {
+		return false
+	}
 	return o.Err != "" || o.StatusCode >= 500 || o.StatusCode == http.StatusTooManyRequests
 }
 

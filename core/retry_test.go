@@ -108,6 +108,7 @@ func TestTargetUnhealthy(t *testing.T) {
 		{core.Outcome{StatusCode: 503}, true},
 		{core.Outcome{Err: "connection refused"}, true},
 		{core.Outcome{Err: "timeout", Timeout: true}, true},
+		{core.Outcome{Err: "timeout (this process stalled)", Timeout: true, Stalled: true}, false},
 	} {
 		if got := tc.out.TargetUnhealthy(); got != tc.want {
 			t.Errorf("%+v.TargetUnhealthy() = %v, want %v", tc.out, got, tc.want)

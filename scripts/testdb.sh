@@ -7,6 +7,9 @@
 #                                     exported, stop and clean up (also on failure or
 #                                     Ctrl-C); exits with cmd's status. If
 #                                     TEST_DATABASE_URL is already set, just runs cmd.
+#   scripts/testdb.sh pgstop <dir>    fast-stop the cluster in <dir> but keep its data
+#   scripts/testdb.sh pgstart <dir>   start it again, same port and options (the fault
+#                                     suite restarts the database under load this way)
 #
 # Example: eval "$(scripts/testdb.sh start)"; go test ./...; scripts/testdb.sh stop "$PGTEST_DIR"
 #
@@ -18,6 +21,8 @@ set -euo pipefail
 readonly DB_NAME=webhookd_test
 readonly DB_USER=postgres
 readonly MARKER=.webhookd-testdb # proves a dir is ours before `stop` deletes it
+readonly OPTS=pg_ctl.options      # the exact `pg_ctl -o` options, for pgstart
+readonly PORTFILE=port            # the cluster's port, for pgstart's readiness wait
 
 log() { printf 'testdb: %s\n' "$*" >&2; }
 die() {
@@ -59,11 +64,21 @@ random_free_port() {
 	die "no free port found"
 }
 
+# wait_ready waits (30 s at most) until the server on port accepts connections.
+wait_ready() {
+	local pg_isready attempt
+	pg_isready=$(pg_bin pg_isready)
+	for attempt in $(seq 1 300); do
+		"$pg_isready" -q -h 127.0.0.1 -p "$1" -U "$DB_USER" && return
+		sleep 0.1
+	done
+	die "postgres on port $1 not ready after 30s"
+}
+
 cmd_start() {
-	local initdb pg_ctl pg_isready psql dir port attempt url
+	local initdb pg_ctl psql dir port attempt url
 	initdb=$(pg_bin initdb)
 	pg_ctl=$(pg_bin pg_ctl)
-	pg_isready=$(pg_bin pg_isready)
 	psql=$(pg_bin psql)
 
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/webhookd-pg.XXXXXX")
@@ -81,12 +96,15 @@ cmd_start() {
 	fi
 
 	# Another process may grab the port between the check and the bind: retry.
+	local opts
 	for attempt in 1 2 3 4 5; do
 		port=$(random_free_port)
-		if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s start -o "\
--c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir \
+		opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir \
 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
--c shared_buffers=128MB -c log_min_messages=warning" >&2; then
+-c shared_buffers=128MB -c log_min_messages=warning"
+		if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s start -o "$opts" >&2; then
+			printf '%s\n' "$opts" >"$dir/$OPTS"
+			printf '%s\n' "$port" >"$dir/$PORTFILE"
 			break
 		fi
 		log "start on port $port failed (attempt $attempt)"
@@ -98,11 +116,7 @@ cmd_start() {
 		die "could not start postgres"
 	fi
 
-	for attempt in $(seq 1 300); do
-		"$pg_isready" -q -h 127.0.0.1 -p "$port" -U "$DB_USER" && break
-		[[ $attempt -lt 300 ]] || die "postgres on port $port not ready after 30s"
-		sleep 0.1
-	done
+	wait_ready "$port"
 	"$psql" -q -X -h 127.0.0.1 -p "$port" -U "$DB_USER" -d postgres -v ON_ERROR_STOP=1 \
 		-c "CREATE DATABASE $DB_NAME" >&2
 
@@ -121,6 +135,26 @@ cmd_stop() {
 		as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -m immediate -w -s stop >&2 || log "stop failed"
 	fi
 	rm -rf "$dir"
+}
+
+# ours checks that dir is a cluster started by cmd_start.
+ours() {
+	[[ -n "${1:-}" ]] || die "usage: $0 pgstop|pgstart <dir>"
+	[[ -f "$1/$MARKER" && -f "$1/$OPTS" ]] || die "$1 was not created by $0; not touching it"
+}
+
+# cmd_pgstop stops the server the way an operator's restart does (fast:
+# sessions are terminated, open transactions rolled back), keeping the data.
+cmd_pgstop() {
+	ours "${1:-}"
+	as_pg "$(pg_bin pg_ctl)" -D "$1/data" -m fast -w -t 60 -s stop >&2
+}
+
+# cmd_pgstart starts a cluster stopped by cmd_pgstop again, on its old port.
+cmd_pgstart() {
+	ours "${1:-}"
+	as_pg "$(pg_bin pg_ctl)" -D "$1/data" -l "$1/server.log" -w -t 60 -s start -o "$(cat "$1/$OPTS")" >&2
+	wait_ready "$(cat "$1/$PORTFILE")"
 }
 
 cmd_run() {
@@ -153,5 +187,13 @@ run)
 	shift
 	cmd_run "$@"
 	;;
-*) die "usage: $0 start | stop <dir> | run -- command [args...]" ;;
+pgstop)
+	shift
+	cmd_pgstop "$@"
+	;;
+pgstart)
+	shift
+	cmd_pgstart "$@"
+	;;
+*) die "usage: $0 start | stop <dir> | run -- command [args...] | pgstop <dir> | pgstart <dir>" ;;
 esac

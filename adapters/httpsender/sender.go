@@ -123,6 +123,12 @@ func (s *Sender) Send(ctx context.Context, d core.Delivery) (core.Outcome, error
 	if errors.Is(attemptCtx.Err(), context.DeadlineExceeded) {
 		out.Timeout = true
 		out.Err = stage + "timeout after " + s.cfg.Timeout.String()
+		// A deadline that fired long after it was due means this process
+		// was frozen or starved: the timeout says nothing about the target.
+		if out.Duration > s.cfg.Timeout+stallSlack {
+			out.Stalled = true
+			out.Err += " (this process stalled for " + (out.Duration - s.cfg.Timeout).Round(time.Millisecond).String() + ")"
+		}
 		return out, nil
 	}
 	var netErr net.Error
@@ -130,6 +136,10 @@ func (s *Sender) Send(ctx context.Context, d core.Delivery) (core.Outcome, error
 	out.Err = stage + describe(err)
 	return out, nil
 }
+
+// stallSlack is how late a deadline may fire before the attempt counts as
+// stalled (see core.Outcome.Stalled).
+const stallSlack = time.Second
 
 // stageBody prefixes failures that happened after the headers arrived.
 const stageBody = "response body: "

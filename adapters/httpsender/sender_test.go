@@ -232,10 +232,35 @@ func TestSendBoundsTheWholeAttempt(t *testing.T) {
 			if took > time.Second || out.Duration > time.Second || out.Duration < timeout {
 				t.Errorf("attempt took %s (Duration %s), want about %s", took, out.Duration, timeout)
 			}
-			if !out.Timeout || out.Err != tc.wantErr || out.StatusCode != tc.wantStatus || out.Succeeded() {
-				t.Errorf("outcome = %+v, want Timeout, Err %q, status %d", out, tc.wantErr, tc.wantStatus)
+			if !out.Timeout || out.Stalled || out.Err != tc.wantErr || out.StatusCode != tc.wantStatus || out.Succeeded() {
+				t.Errorf("outcome = %+v, want Timeout (not stalled), Err %q, status %d", out, tc.wantErr, tc.wantStatus)
+			}
+			if !out.TargetUnhealthy() {
+				t.Errorf("a timeout must count against the target")
 			}
 		})
+	}
+}
+
+// stallingTransport ignores the deadline, as a frozen process would: it
+// returns only after `for`, long past the attempt's deadline.
+type stallingTransport struct{ d time.Duration }
+
+func (s stallingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	time.Sleep(s.d)
+	return nil, req.Context().Err()
+}
+
+func TestSendStalledProcessIsNotTheTargetsFault(t *testing.T) {
+	t.Parallel()
+	s := newTestSender(t, Config{Timeout: 50 * time.Millisecond, AllowPrivate: true}, testClock())
+	s.client.Transport = stallingTransport{d: 50*time.Millisecond + stallSlack + 200*time.Millisecond}
+	out := send(t, s, delivery("http://127.0.0.1:9/hook"))
+	if !out.Timeout || !out.Stalled || !strings.Contains(out.Err, "stalled") {
+		t.Fatalf("outcome = %+v, want a stalled timeout", out)
+	}
+	if out.TargetUnhealthy() || out.Succeeded() {
+		t.Errorf("a stalled attempt must fail without counting against the target: %+v", out)
 	}
 }
 

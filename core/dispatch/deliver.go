@@ -104,13 +104,14 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	}
 
 	d := w.cfg.Policy.Decide(e.AttemptedCount, out, w.cfg.Rand())
-	err = w.complete(ports.CompleteParams{
+	// The lease was taken at claim time, a little before started.
+	err = w.complete(ctx, ports.CompleteParams{
 		Worker: w.cfg.WorkerID,
 		Claim:  ports.Claim{ID: e.ID, Attempt: e.AttemptedCount},
 		Record: core.Attempt{StartedAt: started, Duration: out.Duration, StatusCode: out.StatusCode,
 			Error: d.Error, Response: out.Response},
 		Decision: d,
-	})
+	}, started.Add(w.cfg.Lease))
 	w.metrics.DeliveryFinished(e.Origin, d.Verdict, out.Duration)
 
 	attrs := []slog.Attr{slog.String("verdict", string(d.Verdict)), slog.Int("status_code", out.StatusCode),
@@ -138,20 +139,24 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	}
 }
 
-// complete records an outcome, retrying briefly while the store is
-// unavailable (a database restart). If it never succeeds, the lease
-// expires and the event is delivered again: at-least-once.
-func (w *Worker) complete(p ports.CompleteParams) error {
+// complete records an outcome, retrying while the store is unavailable
+// (a database restart) until shortly before the claim's lease ends, or
+// until ctx ends (the shutdown grace is over). Past that point another
+// worker may own the event, so the outcome is dropped: the lease expires
+// and the event is delivered again (at-least-once).
+func (w *Worker) complete(ctx context.Context, p ports.CompleteParams, leaseEnd time.Time) error {
 	backoff := 200 * time.Millisecond
-	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := w.store.Complete(ctx, p)
+	for {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		err := w.store.Complete(sctx, p)
 		cancel()
-		if err == nil || !errors.Is(err, core.ErrUnavailable) || try == 5 {
+		if err == nil || !errors.Is(err, core.ErrUnavailable) || w.clock.Now().Add(backoff+storeTimeout/5).After(leaseEnd) {
 			return err
 		}
-		time.Sleep(backoff)
-		backoff *= 2
+		if !sleep(ctx, backoff) {
+			return err
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

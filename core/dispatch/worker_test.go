@@ -533,3 +533,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("valid config: %v", err)
 	}
 }
+
+func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := memory.NewStore(clk)
+	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	// The database goes down while the request is in flight and comes
+	// back 300 ms later: the outcome must still be recorded, not dropped
+	// (which would mean a duplicate delivery after the lease expires).
+	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+		st.SetDown(true)
+		time.AfterFunc(300*time.Millisecond, func() { st.SetDown(false) })
+		return core.Outcome{StatusCode: 200}, nil
+	})
+	w := newWorker(t, st, snd, clk, nil, config())
+	if _, err := w.RunOnce(bg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(bg, e.ID)
+	if err != nil || got.Status != core.StatusSucceeded {
+		t.Fatalf("after the outage: %+v %v", got, err)
+	}
+	if atts, _ := st.Attempts(bg, e.ID); len(atts) != 1 {
+		t.Errorf("history: %d attempts, want 1", len(atts))
+	}
+}

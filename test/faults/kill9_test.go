@@ -1,0 +1,91 @@
+package faults
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/test/harness"
+)
+
+// TestKill9MidLoad: producers post 5,000 events at a steady rate while the
+// dispatcher is SIGKILLed three times at random moments and restarted on
+// the same port. Every event accepted with a 202 ends succeeded and reached
+// the receiver; duplicates are bounded by what the killed process had
+// leased (its in-flight deliveries, whose outcome it could not record).
+func TestKill9MidLoad(t *testing.T) {
+	bins := setup(t)
+	began := time.Now()
+	const (
+		total = 5000
+		rate  = 400 // events/s: posting spreads over 12.5 s
+		kills = 3
+	)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed>>1))
+
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 20})
+	port := harness.FreePort(t)
+	start := func(n int) (*harness.Dispatcher, string) {
+		id := fmt.Sprintf("kill9-%d", n)
+		env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+			"WORKER_ID": id, "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "1000",
+			"BATCH_SIZE": "50", "MAX_IN_FLIGHT_PER_TARGET": "64",
+		})
+		return harness.StartDispatcherAt(t, bins, "dispatcher-"+id, port, env), id
+	}
+	d, worker := start(1)
+
+	load := harness.StartLoad(t, harness.LoadConfig{
+		Bases: []string{d.Base}, Total: total, Rate: rate, Timeout: 2 * time.Minute,
+	})
+	loadStart := time.Now()
+	// One kill in each third of [1 s, 11.5 s], at a random point that leaves
+	// at least 1.5 s before the next third (time for the restart to work).
+	slot := (11500*time.Millisecond - time.Second) / kills
+	bound := 0
+	var leasedAtKills []string
+	for k := range kills {
+		at := time.Second + time.Duration(k)*slot + time.Duration(rng.Float64()*float64(slot-1500*time.Millisecond))
+		time.Sleep(time.Until(loadStart.Add(at)))
+		d.Kill()
+		// The dead process's leases: every delivery it may have made without
+		// recording it. A statement it sent just before dying may still
+		// commit, which only loosens the bound.
+		leased := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND locked_by = $1", worker)
+		bound += leased
+		leasedAtKills = append(leasedAtKills, fmt.Sprint(leased))
+		t.Logf("kill %d at %s: %d accepted so far, %d events leased by %s",
+			k+1, at.Round(time.Millisecond), load.Accepted(), leased, worker)
+		d, worker = start(k + 2)
+	}
+
+	res := load.Wait()
+	checkLoad(t, res, total)
+	waitSucceeded(t, db, total, time.Minute)
+	st := rcv.Stats(t, true)
+	a := account(t, db, res, st)
+	if st.RejectedSignature != 0 {
+		t.Errorf("receiver refused %d signatures", st.RejectedSignature)
+	}
+	// No event may have run out of attempts through the crashes.
+	if n := db.Int(t, "SELECT count(*) FROM delivery_attempts WHERE verdict IN ('lost', 'dead')"); n != 0 {
+		t.Errorf("%d attempts were declared lost or dead, want 0", n)
+	}
+	failed := db.Int(t, "SELECT count(*) FROM delivery_attempts WHERE verdict <> 'succeeded'")
+	if st.Duplicates > int64(bound) {
+		t.Errorf("receiver saw %d duplicates, more than the %d events leased at the kills", st.Duplicates, bound)
+	}
+	if a.lost != 0 || a.storedWithout202 != 0 {
+		t.Errorf("lost %d, stored without a 202 %d; want 0 and 0", a.lost, a.storedWithout202)
+	}
+	stopGracefully(t, 15*time.Second, d)
+	t.Logf("SUMMARY kill9: accepted=%d delivered=%d lost=%d duplicates=%d (bound %d = leased at kills %s) stored_without_202=%d replayed_202=%d failed_attempts=%d producer_retries=%d kills=%d posting=%s wall=%s",
+		a.accepted, a.delivered, a.lost, st.Duplicates, bound, strings.Join(leasedAtKills, "+"), a.storedWithout202, res.Replayed, failed, res.Retries, kills,
+		secs(res.Elapsed), secs(time.Since(began)))
+}
