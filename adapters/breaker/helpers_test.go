@@ -75,6 +75,28 @@ func (f *fixture) answer(r reply) {
 	f.mu.Unlock()
 }
 
+// holdFirst scripts next so that its first call blocks until release is
+// called, then answers with r. Every later call answers 200 at once and is
+// only counted: a breaker that wrongly lets a second request through fails
+// the test's call count instead of hanging it. entered is closed when the
+// first call arrives; cleanup releases it whatever happens.
+func (f *fixture) holdFirst(t *testing.T, r reply) (entered <-chan struct{}, release func()) {
+	t.Helper()
+	in, out := make(chan struct{}), make(chan struct{})
+	release = sync.OnceFunc(func() { close(out) })
+	t.Cleanup(release)
+	var n atomic.Int64
+	f.answer(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+		if n.Add(1) > 1 {
+			return core.Outcome{StatusCode: 200}, nil
+		}
+		close(in)
+		<-out
+		return r(ctx, d)
+	})
+	return in, release
+}
+
 func (f *fixture) send(origin string) (core.Outcome, error) {
 	return f.Send(context.Background(), delivery(origin))
 }
@@ -130,6 +152,35 @@ func (f *fixture) transitions(t *testing.T, origin string) []string {
 		}
 	}
 	return out
+}
+
+// waitTimeout bounds every wait in these tests. It is far above what any
+// step needs even on a loaded 2-core CI machine, so it fires only on a real
+// hang, which it turns into a failure naming what never happened.
+const waitTimeout = 15 * time.Second
+
+// await receives one value from ch, failing the test after waitTimeout.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		var zero T
+		return zero
+	}
+}
+
+// awaitGroup waits for wg, failing the test after waitTimeout.
+func awaitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	await(t, done, what)
 }
 
 // syncBuffer is a log sink safe for concurrent writes.

@@ -192,26 +192,14 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 			f.wantMetric(t, originA, "open")
 
 			// gobreaker times the open period with the wall clock; OpenUntil
-			// and Until use the injected one. Move both.
+			// and Until use the injected one. Move both. Sleeping longer (a
+			// loaded machine) changes nothing: half-open has no deadline.
 			time.Sleep(cfg.OpenFor + 20*time.Millisecond)
 			f.clock.Advance(cfg.OpenFor)
 
-			// Only the first call blocks, so a breaker letting a second
-			// request through fails the test instead of hanging it.
-			entered, release := make(chan struct{}), make(chan struct{})
-			var first sync.Once
-			f.answer(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
-				blocked := false
-				first.Do(func() { blocked = true })
-				if !blocked {
-					return core.Outcome{StatusCode: 200}, nil
-				}
-				close(entered)
-				<-release
-				return tc.probe(ctx, d)
-			})
-			unblock := sync.OnceFunc(func() { close(release) })
-			t.Cleanup(unblock) // never leave the probe hanging on a failure
+			// The probe is held inside next until release, so every send below
+			// is decided while it is in flight, however they are scheduled.
+			entered, release := f.holdFirst(t, tc.probe)
 			type result struct {
 				out core.Outcome
 				err error
@@ -221,11 +209,7 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 				out, err := f.send(originA)
 				probe <- result{out, err}
 			}()
-			select {
-			case <-entered:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the probe never reached next")
-			}
+			await(t, entered, "the probe to reach next")
 			f.wantMetric(t, originA, "half-open") // reported while the probe is in flight
 
 			wantUntil := f.clock.Now().Add(cfg.ProbeWait)
@@ -240,17 +224,17 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 					errs <- err
 				})
 			}
-			wg.Wait()
+			awaitGroup(t, &wg, "the sends made during the probe")
 			close(errs)
+			f.wantCalls(t, failures+1) // before the error checks: a leak is the finding
 			for err := range errs {
 				if until := mustRefuse(t, err, originA); !until.Equal(wantUntil) {
 					t.Fatalf("Until = %v, want now + ProbeWait = %v", until, wantUntil)
 				}
 			}
-			f.wantCalls(t, failures+1)
 
-			unblock()
-			r := <-probe
+			release()
+			r := await(t, probe, "the probe's Send to return")
 			wantOut, wantErr := tc.probe(context.Background(), core.Delivery{})
 			if r.out != wantOut || !errors.Is(r.err, wantErr) {
 				t.Fatalf("probe Send = %+v, %v; want %+v, %v", r.out, r.err, wantOut, wantErr)
@@ -455,6 +439,8 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	stop := make(chan struct{})
+	stopObserver := sync.OnceFunc(func() { close(stop) })
+	t.Cleanup(stopObserver) // a failed wait below must not leave it spinning
 	var observer sync.WaitGroup
 	observer.Go(func() {
 		for {
@@ -471,9 +457,9 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		}
 	})
-	wg.Wait()
-	close(stop)
-	observer.Wait()
+	awaitGroup(t, &wg, "the senders")
+	stopObserver()
+	awaitGroup(t, &observer, "the observer")
 
 	total := int64(0)
 	refused.Range(func(_, v any) bool { total += int64(v.(int)); return true })
