@@ -78,3 +78,19 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintMerchantSecrets(t *testing.T) {
+	t.Parallel()
+	cfg, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": "abc", "HMAC_EXTRA_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := wiring.PrintMerchantSecrets(cfg, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "HMAC_SECRET\twhsec_YWJj\nHMAC_EXTRA_SECRETS[0]\twhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -3,11 +3,13 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/adapters/clock"
+	"github.com/webhookd/webhookd/core/signing"
 )
 
 // Initialize builds the App for cfg.Store and logs configuration warnings.
@@ -48,6 +50,24 @@ func Healthcheck(ctx context.Context, cfg Config) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: /ready answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// PrintMerchantSecrets prints, for HMAC_SECRET and each of
+// HMAC_EXTRA_SECRETS, the "whsec_…" form that merchants give a Standard
+// Webhooks library to verify webhook-signature.
+func PrintMerchantSecrets(cfg Config, out io.Writer) error {
+	for i, text := range append([]string{cfg.Signing.Secret}, cfg.Signing.ExtraSecrets...) {
+		sec, err := signing.ParseSecret(text)
+		if err != nil {
+			return fmt.Errorf("HMAC_SECRET/HMAC_EXTRA_SECRETS: %w", err)
+		}
+		name := "HMAC_SECRET"
+		if i > 0 {
+			name = fmt.Sprintf("HMAC_EXTRA_SECRETS[%d]", i-1)
+		}
+		fmt.Fprintf(out, "%s\t%s\n", name, sec.Standard())
 	}
 	return nil
 }

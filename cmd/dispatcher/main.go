@@ -1,6 +1,8 @@
 // Command dispatcher runs webhookd: the API and/or the delivery worker
 // (ROLE or -role: all, api, worker), `dispatcher migrate up|down|status`, or
-// `dispatcher healthcheck` (exit 0 when the local API is ready).
+// `dispatcher healthcheck` (exit 0 when the local API is ready), or
+// `dispatcher secret` (the whsec_ secrets merchants give Standard Webhooks
+// libraries).
 package main
 
 import (
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, lookup wiring.Lookup) error {
 		return wiring.Migrate(ctx, cfg, fs.Arg(1), os.Stdout)
 	case "healthcheck": // for container health checks: the image has no shell or curl
 		return wiring.Healthcheck(ctx, cfg)
+	case "secret": // the merchant's Standard Webhooks secret ("whsec_…")
+		return wiring.PrintMerchantSecrets(cfg, os.Stdout)
 	}
 	app, cleanup, err := wiring.Initialize(ctx, cfg)
 	if err != nil {
