@@ -118,3 +118,37 @@ func TestRestartDeliversEverything(t *testing.T) {
 	second.Signal(syscall.SIGTERM)
 	second.Wait(15 * time.Second)
 }
+
+// TestMigrateCommand: `dispatcher migrate status|up|down` on a fresh schema.
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewDB(t)
+	env := map[string]string{"DATABASE_URL": db.URL, "DATABASE_SCHEMA": db.Schema}
+	migrate := func(args ...string) (int, string) {
+		p := harness.Start(t, "migrate-"+strings.Join(args, "-"), bins.Dispatcher, env, append([]string{"migrate"}, args...)...)
+		code := p.Wait(30 * time.Second)
+		return code, p.Log()
+	}
+	if code, out := migrate("up"); code != 0 || !strings.Contains(out, "create_events") {
+		t.Fatalf("migrate up: %d %s", code, out)
+	}
+	if code, out := migrate("up"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Errorf("second migrate up: %d %s", code, out)
+	}
+	if code, out := migrate("status"); code != 0 || !strings.Contains(out, "create_events") {
+		t.Errorf("migrate status: %d %s", code, out)
+	}
+	if n := db.Int(t, "SELECT count(*) FROM events"); n != 0 {
+		t.Errorf("events table has %d rows", n)
+	}
+	if code, out := migrate("down"); code != 0 {
+		t.Errorf("migrate down: %d %s", code, out)
+	}
+	if n := db.Int(t, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events'", db.Schema); n != 0 {
+		t.Errorf("events table still exists after migrate down")
+	}
+	if code, out := migrate("sideways"); code == 0 || !strings.Contains(out, "sideways") {
+		t.Errorf("migrate sideways: %d %s", code, out)
+	}
+}
