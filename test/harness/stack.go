@@ -99,14 +99,7 @@ func DispatcherEnv(db *DB, target string, extra map[string]string) map[string]st
 // free port and waits until it is ready.
 func StartDispatcher(t testing.TB, bins Binaries, name string, env map[string]string) *Dispatcher {
 	t.Helper()
-	port := FreePort(t)
-	e := maps.Clone(env)
-	e["DISPATCHER_PORT"] = strconv.Itoa(port)
-	d := &Dispatcher{Proc: Start(t, name, bins.Dispatcher, e), Base: "http://" + addr(port)}
-	if e["ROLE"] != "worker" {
-		WaitHealthy(t, d.Base+"/ready", 30*time.Second)
-	}
-	return d
+	return StartDispatcherAt(t, bins, name, FreePort(t), env)
 }
 
 // WaitHealthy polls url until it answers 200.
