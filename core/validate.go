@@ -2,6 +2,7 @@ package core
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"unicode"
@@ -39,6 +40,9 @@ func ValidateTargetURL(raw string) (origin string, err error) {
 	}
 	if u.Hostname() == "" {
 		return "", invalid(field, code, "must have a host")
+	}
+	if ambiguousNumericHost(u.Hostname()) {
+		return "", invalid(field, code, "host %q is a numeric address in a non-canonical form; write the IP address as a.b.c.d", u.Hostname())
 	}
 	if p := u.Port(); p != "" {
 		if n, ok := portNumber(p); !ok || n == 0 {
@@ -87,4 +91,24 @@ func ValidateIdempotencyKey(k string) error {
 		}
 	}
 	return nil
+}
+
+// ambiguousNumericHost catches hosts such as 2130706433, 0x7f000001 or
+// 0177.0.0.1: some resolvers read them as IP addresses (127.0.0.1), which
+// would hide a private target from a reader and from PrivateHost. A
+// hostname's last label is never all digits, so such a host must be a
+// canonical IP address.
+func ambiguousNumericHost(host string) bool {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	numeric := strings.Trim(labels[len(labels)-1], "0123456789") == ""
+	for _, l := range labels {
+		if strings.HasPrefix(strings.ToLower(l), "0x") {
+			numeric = true
+		}
+	}
+	if !numeric {
+		return false
+	}
+	_, err := netip.ParseAddr(host)
+	return err != nil
 }

@@ -30,6 +30,14 @@ func TestValidateTargetURL(t *testing.T) {
 		{"http://a.example/ x", "", "invalid_target_url"},
 		{"http://a.example/\x00", "", "invalid_target_url"},
 		{"http://a.example/" + strings.Repeat("x", 2048), "", "invalid_target_url"},
+		{"http://2130706433/", "", "invalid_target_url"},
+		{"http://0x7f000001/", "", "invalid_target_url"},
+		{"http://0177.0.0.1/", "", "invalid_target_url"},
+		{"http://127.1/", "", "invalid_target_url"},
+		{"http://0x7f.example/", "", "invalid_target_url"},
+		{"http://10.0.0.1:8080/", "http://10.0.0.1:8080", ""},
+		{"https://cafe.be/", "https://cafe.be:443", ""},
+		{"https://1password.com/", "https://1password.com:443", ""},
 	} {
 		origin, err := core.ValidateTargetURL(tc.url)
 		var ve *core.ValidationError
