@@ -117,6 +117,9 @@ func (e Event) Complete(worker string, attempt int, d Decision, now time.Time) (
 		return e, fmt.Errorf("complete %s: decision status %q: %w", e.ID, d.Status, ErrConflict)
 	}
 	e.Status = d.Status
+	if d.Refund {
+		e.AttemptedCount--
+	}
 	e.LockedBy, e.LeaseExpiresAt = "", nil
 	e.LastStatusCode = d.StatusCode
 	e.LastError = d.Error

@@ -65,6 +65,11 @@ func TestCompleteTransitions(t *testing.T) {
 	if _, err := pending().Complete("w1", 0, retry, t0); !errors.Is(err, core.ErrLeaseLost) {
 		t.Errorf("complete of an unclaimed event: %v", err)
 	}
+	refund := retry
+	refund.Refund = true
+	if got, err := c.Complete("w1", 1, refund, t0); err != nil || got.AttemptedCount != 0 || got.Status != core.StatusPending {
+		t.Errorf("refunded attempt: %+v %v, want pending with 0 attempts", got, err)
+	}
 	bad := core.Decision{Status: core.StatusDelivering}
 	if _, err := c.Complete("w1", 1, bad, t0); !errors.Is(err, core.ErrConflict) {
 		t.Errorf("decision to stay delivering: %v", err)

@@ -68,6 +68,9 @@ type Decision struct {
 	Reason     string        // why, for the attempt history and the log
 	StatusCode int           // copied from the outcome
 	Error      string        // the outcome's summary ("" on success)
+	// Refund: the attempt does not count against MaxAttempts (a failed
+	// probe of a target known to be down, see Outcome.Probe).
+	Refund bool
 }
 
 // Decide applies the policy to the outcome of attempt n (1-based).
@@ -79,6 +82,12 @@ func (p RetryPolicy) Decide(attempt int, o Outcome, rnd float64) Decision {
 		return d
 	case VerdictDead:
 		d.Verdict, d.Status, d.Reason = VerdictDead, StatusDead, "410 Gone: the receiver refuses this event"
+		return d
+	}
+	if o.Probe && o.TargetUnhealthy() {
+		d.Verdict, d.Status, d.Refund = VerdictRetry, StatusPending, true
+		d.RetryIn = p.Delay(attempt, rnd)
+		d.Reason = "circuit-breaker probe failed: the target is still down; attempt not counted"
 		return d
 	}
 	if attempt >= p.MaxAttempts {

@@ -73,6 +73,10 @@ func TestDecide(t *testing.T) {
 		{"503 Retry-After shorter keeps backoff", 3, core.Outcome{StatusCode: 503, RetryAfter: time.Second}, core.StatusPending, core.VerdictRetry, 8 * time.Second, "backoff"},
 		{"Retry-After capped", 1, core.Outcome{StatusCode: 503, RetryAfter: 48 * time.Hour}, core.StatusPending, core.VerdictRetry, time.Hour, "Retry-After 1h"},
 		{"Retry-After ignored on 500", 1, core.Outcome{StatusCode: 500, RetryAfter: time.Minute}, core.StatusPending, core.VerdictRetry, 2 * time.Second, "backoff"},
+		{"failed probe refunded even on the last attempt", 10, core.Outcome{Err: "connection refused", Probe: true}, core.StatusPending, core.VerdictRetry, 10 * time.Minute, "probe failed"},
+		{"successful probe", 3, core.Outcome{StatusCode: 200, Probe: true}, core.StatusSucceeded, core.VerdictSucceeded, 0, "delivered"},
+		{"probe answered 410", 3, core.Outcome{StatusCode: 410, Probe: true}, core.StatusDead, core.VerdictDead, 0, "410"},
+		{"probe answered 400: the target is up", 10, core.Outcome{StatusCode: 400, Probe: true}, core.StatusDead, core.VerdictDead, 0, "max attempts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -84,6 +88,9 @@ func TestDecide(t *testing.T) {
 			}
 			if !strings.Contains(d.Reason, tc.reasonHas) {
 				t.Errorf("Reason %q does not mention %q", d.Reason, tc.reasonHas)
+			}
+			if wantRefund := tc.out.Probe && tc.out.TargetUnhealthy(); d.Refund != wantRefund {
+				t.Errorf("Refund = %v, want %v", d.Refund, wantRefund)
 			}
 			if d.StatusCode != tc.out.StatusCode || d.Error != tc.out.Summary() {
 				t.Errorf("Decision carries %d %q", d.StatusCode, d.Error)

@@ -37,7 +37,8 @@ type EventStore interface {
 	// Complete records the decision after an attempt, and the attempt in
 	// the history, atomically. It is guarded by the claim: if the event is
 	// no longer delivering under (Worker, Attempt) it changes nothing and
-	// returns core.ErrLeaseLost.
+	// returns core.ErrLeaseLost. With Decision.Refund the attempt is
+	// recorded in the history but given back (AttemptedCount - 1).
 	Complete(ctx context.Context, p CompleteParams) error
 	// Defer gives claimed events back without spending their attempt, due
 	// at Until (no HTTP request was made). With Origin set it also parks

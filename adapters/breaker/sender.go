@@ -80,12 +80,17 @@ func (s *Sender) Send(ctx context.Context, d core.Delivery) (out core.Outcome, e
 	if err != nil {
 		return core.Outcome{}, s.refusal(e, err)
 	}
+	// With MaxRequests 1, the one request let through while half-open is
+	// the probe: it tests the target, and its failure says the target is
+	// still down, not that this event is bad (see core.Outcome.Probe).
+	probe := e.state() == gobreaker.StateHalfOpen
 	// Report open → half-open now, not when the probe returns.
 	s.changes.flush(s.log, s.metrics)
 	health := errPanicked
 	defer func() { done(health) }()
 	out, err = s.next.Send(ctx, d)
 	health = classify(out, err)
+	out.Probe = probe && err == nil
 	return out, err
 }
 

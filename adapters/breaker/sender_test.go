@@ -236,6 +236,7 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 			release()
 			r := await(t, probe, "the probe's Send to return")
 			wantOut, wantErr := tc.probe(context.Background(), core.Delivery{})
+			wantOut.Probe = wantErr == nil // the outcome of the half-open request is marked
 			if r.out != wantOut || !errors.Is(r.err, wantErr) {
 				t.Fatalf("probe Send = %+v, %v; want %+v, %v", r.out, r.err, wantOut, wantErr)
 			}

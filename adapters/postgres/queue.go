@@ -118,6 +118,7 @@ const completeSQL = `
 WITH done AS (
     UPDATE events
     SET status = ?status,
+        attempted_count = attempted_count - CASE WHEN ?refund THEN 1 ELSE 0 END,
         next_attempt_at = CASE WHEN ?status = 'pending' THEN ?now + ?retry_in ELSE next_attempt_at END,
         locked_by = NULL, lease_expires_at = NULL,
         last_status_code = ?last_status_code, last_error = ?last_error, updated_at = ?now
@@ -140,6 +141,7 @@ type completeArgs struct {
 	Attempt        int
 	Status         string
 	RetryIn        interval
+	Refund         bool
 	LastStatusCode int    `bun:",nullzero"`
 	LastError      string `bun:",nullzero"`
 	StartedAt      any
@@ -163,7 +165,7 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	}
 	args := &completeArgs{
 		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt,
-		Status: string(d.Status), RetryIn: interval(d.RetryIn),
+		Status: string(d.Status), RetryIn: interval(d.RetryIn), Refund: d.Refund,
 		LastStatusCode: d.StatusCode, LastError: cleanText(d.Error),
 		StartedAt: rec.StartedAt.UTC(), DurationMS: durationMS(rec.Duration),
 		StatusCode: rec.StatusCode, Error: cleanText(rec.Error), Response: cleanText(rec.Response),

@@ -89,6 +89,11 @@ func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
 	if extra := int64(attempts - n); extra > during {
 		t.Errorf("events spent %d extra attempts but only %d requests failed: parking spent attempts", extra, during)
 	}
+	// At most the trip burst spent an attempt on an event; parked events
+	// and failed half-open probes spend none, however long the outage.
+	if most := db.Int(t, "SELECT max(attempted_count) FROM events"); most > 2 {
+		t.Errorf("an event spent %d attempts across the outage, want at most 2 (the trip burst, then the success)", most)
+	}
 	if st := rcv.Stats(t, false); st.UniqueEvents != n || st.Duplicates != 0 {
 		t.Errorf("receiver after the outage: %d unique, %d duplicates", st.UniqueEvents, st.Duplicates)
 	}

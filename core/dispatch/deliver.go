@@ -104,6 +104,13 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	}
 
 	d := w.cfg.Policy.Decide(e.AttemptedCount, out, w.cfg.Rand())
+	if d.Refund && w.gate != nil {
+		// A failed probe re-opened the breaker: wait for its next probe.
+		if until, open := w.gate.OpenUntil(e.Origin); open {
+			d.RetryIn = max(until.Sub(w.clock.Now()), 0)
+			d.Reason += "; parked until the breaker's next probe"
+		}
+	}
 	// The lease was taken at claim time, a little before started.
 	err = w.complete(ctx, ports.CompleteParams{
 		Worker: w.cfg.WorkerID,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -557,5 +558,44 @@ func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
 	}
 	if atts, _ := st.Attempts(bg, e.ID); len(atts) != 1 {
 		t.Errorf("history: %d attempts, want 1", len(atts))
+	}
+}
+
+// reopenedSender answers like a breaker whose half-open probe just failed:
+// the outcome is marked Probe and the gate is open again until `until`.
+type reopenedSender struct {
+	*memory.Sender
+	until time.Time
+	open  atomic.Bool
+}
+
+func (r *reopenedSender) OpenUntil(string) (time.Time, bool) { return r.until, r.open.Load() }
+
+func TestFailedProbeSpendsNoAttemptAndWaitsForTheNextProbe(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := memory.NewStore(clk)
+	snd := &reopenedSender{until: porttest.T0.Add(30 * time.Second)}
+	snd.Sender = memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+		snd.open.Store(true) // the probe failed: the breaker re-opened
+		return core.Outcome{Err: "connection refused", Probe: true}, nil
+	})
+	w := newWorker(t, st, snd, clk, nil, config(func(c *dispatch.Config) { c.Policy.MaxAttempts = 1 }))
+	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	for range 3 { // three failed probes in a row, with MAX_ATTEMPTS 1
+		if n, err := w.RunOnce(bg); err != nil || n != 1 {
+			t.Fatalf("RunOnce = %d, %v", n, err)
+		}
+		got, _ := st.Get(bg, e.ID)
+		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(snd.until) {
+			t.Fatalf("after a failed probe: %s attempts %d next %s; want pending, 0, %s", got.Status, got.AttemptedCount, got.NextAttemptAt, snd.until)
+		}
+		clk.Set(snd.until)
+		snd.open.Store(false)
+		snd.until = snd.until.Add(30 * time.Second)
+	}
+	atts, _ := st.Attempts(bg, e.ID)
+	if len(atts) != 3 || !strings.Contains(atts[0].Reason, "probe failed") {
+		t.Errorf("history: %+v; want the three probes recorded", atts)
 	}
 }

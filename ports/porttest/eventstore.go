@@ -67,6 +67,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"CompleteRetryAndHistory", s.completeRetry},
 		{"CompleteDead", s.completeDead},
 		{"CompleteGuardedByClaim", s.completeGuarded},
+		{"CompleteRefundGivesTheAttemptBack", s.completeRefund},
 		{"DeferReleasesWithoutSpendingAttempt", s.deferRelease},
 		{"DeferParksOrigin", s.deferParks},
 		{"ReplayRules", s.replayRules},
@@ -676,5 +677,29 @@ func (s suite) concurrentClaims(t *testing.T) {
 func (s suite) ping(t *testing.T) {
 	if err := s.newStore(t).Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+func (s suite) completeRefund(t *testing.T) {
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	c := claimOne(t, st, "w1", at(0))
+	probe := core.Decision{Verdict: core.VerdictRetry, Status: core.StatusPending, RetryIn: 30 * time.Second,
+		Error: "connection refused", Reason: "circuit-breaker probe failed", Refund: true}
+	if err := complete(t, st, "w1", c, probe, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	e := get(t, st, c.ID)
+	if e.Status != core.StatusPending || e.AttemptedCount != 0 || e.LastError != "connection refused" {
+		t.Errorf("after a refunded attempt: status %s attempts %d error %q; want pending, 0", e.Status, e.AttemptedCount, e.LastError)
+	}
+	sameTime(t, "NextAttemptAt", e.NextAttemptAt, T0.Add(31*time.Second))
+	atts, err := st.Attempts(ctx, c.ID)
+	if err != nil || len(atts) != 1 || atts[0].Number != 1 || atts[0].Reason != probe.Reason {
+		t.Errorf("history after a refunded attempt: %+v %v; want the request recorded", atts, err)
+	}
+	again := claimOne(t, st, "w1", at(31*time.Second))
+	if again.AttemptedCount != 1 {
+		t.Errorf("next claim counts attempt %d, want 1", again.AttemptedCount)
 	}
 }
