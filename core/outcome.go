@@ -27,13 +27,13 @@ type Outcome struct {
 	// process was frozen (SIGSTOP, a paused VM) or starved of CPU. The
 	// attempt still failed and is retried, but it says nothing about the
 	// target, so it must not trip the target's circuit breaker.
-	Stalled  bool
+	Stalled bool
 	// Probe: the attempt was a circuit breaker's half-open probe of a
 	// target known to be down. If it fails that way, it only confirms the
 	// outage, so it must not spend the event's attempt budget (or the
 	// probe event would die of an outage that parking protects the others
 	// from).
-	Probe bool
+	Probe    bool
 	Duration time.Duration
 	Response string // first bytes of the response body (≤ 1 KiB)
 	// RetryAfter is the receiver's Retry-After (429/503), already converted
