@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"unicode/utf8"
 )
 
@@ -53,20 +54,18 @@ func ValidatePayload(raw []byte) error {
 	if !utf8.Valid(p) {
 		return invalid("payload", "invalid_payload", "must be valid UTF-8")
 	}
-	if !json.Valid(p) {
-		return invalid("payload", "invalid_payload", "is not valid JSON")
-	}
-	// Walk the top-level keys only; json.Decoder unescapes them, so
-	// "event\u005fid" is caught too.
+	// One pass: the decoder checks the syntax as it walks the top-level
+	// keys (unescaped, so "event\u005fid" is caught too) and skips each
+	// value whole.
+	bad := invalid("payload", "invalid_payload", "is not valid JSON")
 	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
 	if _, err := dec.Token(); err != nil { // '{'
-		return invalid("payload", "invalid_payload", "is not valid JSON")
+		return bad
 	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return invalid("payload", "invalid_payload", "is not valid JSON")
+			return bad
 		}
 		if key, _ := tok.(string); key == "event_id" {
 			return invalid("payload", "reserved_event_id",
@@ -74,8 +73,14 @@ func ValidatePayload(raw []byte) error {
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return invalid("payload", "invalid_payload", "is not valid JSON")
+			return bad
 		}
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return bad
+	}
+	if _, err := dec.Token(); err != io.EOF { // nothing may follow the object
+		return bad
 	}
 	return nil
 }
