@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,43 +34,8 @@ func TestClaimConcurrentWorkersNeverShareARow(t *testing.T) {
 	const rows, workers = 1000, 4
 	bulkDue(t, s, rows)
 
-	var mu sync.Mutex
-	owner := map[core.EventID]string{}
-	var dups []string
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			name := fmt.Sprintf("w%d", w)
-			for {
-				// Now nil: the database's clock, as in production.
-				evs, err := s.Claim(context.Background(), ports.ClaimParams{Worker: name, Limit: 25, Lease: time.Minute, MaxAttempts: 10})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(evs) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, e := range evs {
-					if prev, ok := owner[e.ID]; ok {
-						dups = append(dups, fmt.Sprintf("%s by %s and %s", e.ID, prev, name))
-					}
-					owner[e.ID] = name
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("Claim: %v", err)
-	}
-	if len(dups) > 0 {
-		t.Errorf("%d rows claimed twice, e.g. %s", len(dups), dups[0])
-	}
+	// Now nil: the database's clock, as in production.
+	owner := porttest.ClaimConcurrently(t, s, workers, 25, nil)
 	if len(owner) != rows {
 		t.Errorf("claimed %d distinct rows, want %d", len(owner), rows)
 	}

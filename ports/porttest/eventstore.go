@@ -631,47 +631,54 @@ func (s suite) replayRules(t *testing.T) {
 
 func (s suite) concurrentClaims(t *testing.T) {
 	st := s.newStore(t)
-	const n, workers = 200, 4
+	const n = 200
 	for i := range n {
 		insert(t, st, NewEvent(t, targetA, fmt.Sprintf(`{"i":%d}`, i)), at(0))
 	}
-	var mu sync.Mutex
-	seen := map[core.EventID]string{}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
+	if owners := ClaimConcurrently(t, st, 4, 7, at(time.Second)); len(owners) != n {
+		t.Errorf("claimed %d distinct events, want %d", len(owners), n)
+	}
+}
+
+// ClaimConcurrently has `workers` goroutines claim batches of `limit` at
+// now until the store has nothing left to give, fails t if any event is
+// claimed twice or a claim errs, and returns each event's owner. Stores
+// with a real concurrency story (PostgreSQL) run it on bigger tables.
+func ClaimConcurrently(t testing.TB, st ports.EventStore, workers, limit int, now *time.Time) map[core.EventID]string {
+	t.Helper()
+	var (
+		mu       sync.Mutex
+		owners   = map[core.EventID]string{}
+		problems []string
+		wg       sync.WaitGroup
+	)
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			name := fmt.Sprintf("w%d", w)
 			for {
-				evs, err := st.Claim(ctx, ports.ClaimParams{Worker: name, Limit: 7, Lease: lease, MaxAttempts: 10, Now: at(time.Second)})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(evs) == 0 {
-					return
-				}
+				evs, err := st.Claim(context.Background(), ports.ClaimParams{Worker: name, Limit: limit, Lease: lease, MaxAttempts: 10, Now: now})
 				mu.Lock()
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("claim by %s: %v", name, err))
+				}
 				for _, e := range evs {
-					if prev, dup := seen[e.ID]; dup {
-						errs <- fmt.Errorf("%s claimed by %s and %s", e.ID, prev, name)
+					if prev, dup := owners[e.ID]; dup {
+						problems = append(problems, fmt.Sprintf("%s claimed by %s and %s", e.ID, prev, name))
 					}
-					seen[e.ID] = name
+					owners[e.ID] = name
 				}
 				mu.Unlock()
+				if err != nil || len(evs) == 0 {
+					return
+				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	for _, p := range problems {
+		t.Error(p)
 	}
-	if len(seen) != n {
-		t.Errorf("claimed %d distinct events, want %d", len(seen), n)
-	}
+	return owners
 }
 
 func (s suite) ping(t *testing.T) {
