@@ -15,6 +15,7 @@ import (
 
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
+	"github.com/webhookd/webhookd/test/harness"
 	"github.com/webhookd/webhookd/wiring"
 )
 
@@ -62,17 +63,6 @@ func (c client) do(method, path string, body any, out any) int {
 		}
 	}
 	return resp.StatusCode
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 type eventJSON struct {
@@ -125,13 +115,13 @@ func TestEndToEndMemory(t *testing.T) {
 			t.Fatalf("POST /events: %d %+v", code, res)
 		}
 	}
-	waitFor(t, "100 deliveries", func() bool { return healthy.Stats(false).Accepted >= 100 })
+	harness.Eventually(t, 20*time.Second, "100 deliveries", func() bool { return healthy.Stats(false).Accepted >= 100 })
 	st := healthy.Stats(false)
 	if st.Accepted != 100 || st.UniqueEvents != 100 || st.Duplicates != 0 || st.RejectedSignature != 0 {
 		t.Errorf("receiver saw %+v; want 100 accepted, 100 unique, 0 duplicates, 0 bad signatures", st)
 	}
 	var list struct{ Total int }
-	waitFor(t, "100 succeeded", func() bool {
+	harness.Eventually(t, 20*time.Second, "100 succeeded", func() bool {
 		api.do("GET", "/events?status=succeeded&limit=1", nil, &list)
 		return list.Total == 100
 	})
@@ -142,7 +132,7 @@ func TestEndToEndMemory(t *testing.T) {
 	api.do("POST", "/events", map[string]any{"target_url": flakyURL, "payload": map[string]any{"n": 1}}, &res)
 	var ev eventJSON
 	for attempt, backoff := range []time.Duration{2 * time.Second, 4 * time.Second} {
-		waitFor(t, fmt.Sprintf("attempt %d", attempt+1), func() bool {
+		harness.Eventually(t, 20*time.Second, fmt.Sprintf("attempt %d", attempt+1), func() bool {
 			api.do("GET", "/events/"+res.ID, nil, &ev)
 			return ev.AttemptedCount == attempt+1 && ev.Status == "pending"
 		})
@@ -156,7 +146,7 @@ func TestEndToEndMemory(t *testing.T) {
 		}
 		clk.Advance(time.Millisecond)
 	}
-	waitFor(t, "the third attempt to succeed", func() bool {
+	harness.Eventually(t, 20*time.Second, "the third attempt to succeed", func() bool {
 		api.do("GET", "/events/"+res.ID, nil, &ev)
 		return ev.Status == "succeeded"
 	})
