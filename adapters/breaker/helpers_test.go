@@ -15,6 +15,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -132,14 +133,14 @@ func (f *fixture) wantMetric(t *testing.T, origin, want string) {
 	}
 }
 
-// state finds origin in States(); the zero TargetState if absent.
-func (f *fixture) state(origin string) breaker.TargetState {
-	for _, s := range f.States() {
+// state finds origin in Targets(); the zero TargetState if absent.
+func (f *fixture) state(origin string) ports.TargetState {
+	for _, s := range f.Targets() {
 		if s.Origin == origin {
 			return s
 		}
 	}
-	return breaker.TargetState{}
+	return ports.TargetState{}
 }
 
 // transitions lists the logged state changes of origin as "from>to".

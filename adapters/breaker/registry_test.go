@@ -45,12 +45,12 @@ func TestEvictsIdleClosedBreakersButNeverOpenOnes(t *testing.T) {
 		}
 	}
 	var got []string
-	for _, s := range f.States() {
+	for _, s := range f.Targets() {
 		got = append(got, s.Origin+" "+s.State)
 	}
 	want := []string{open + " open", busy + " closed"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("States() = %v, want %v", got, want)
+		t.Fatalf("Targets() = %v, want %v", got, want)
 	}
 	if _, opened := f.OpenUntil(open); !opened {
 		t.Fatal("the idle open breaker lost its state")
@@ -74,7 +74,7 @@ func TestMaxTargetsCapsClosedBreakers(t *testing.T) {
 	for i := range 500 {
 		f.clock.Advance(time.Millisecond) // nothing is idle; the cap alone evicts, least recently used first
 		f.send(origin(i))
-		if n := len(f.States()); n > maxTargets {
+		if n := len(f.Targets()); n > maxTargets {
 			t.Fatalf("after %d targets the registry holds %d breakers, cap %d", i+2, n, maxTargets)
 		}
 	}
@@ -101,7 +101,7 @@ func TestMaxTargetsNeverEvictsOpenBreakers(t *testing.T) {
 		f.send(origin(i))
 	}
 	open := 0
-	for _, s := range f.States() {
+	for _, s := range f.Targets() {
 		if s.State == "open" {
 			open++
 		}
@@ -149,7 +149,7 @@ func TestRegistryStaysBoundedWithManyTargets(t *testing.T) {
 					t.Fatal(err)
 				}
 				if i%5000 == 4999 {
-					n := len(s.States())
+					n := len(s.Targets())
 					if n > tc.bound {
 						t.Fatalf("after %d targets the registry holds %d breakers, want ≤ %d", i+1, n, tc.bound)
 					}

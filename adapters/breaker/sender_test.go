@@ -12,6 +12,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
 )
 
 func TestTripsAfterConsecutiveUnhealthyAttempts(t *testing.T) {
@@ -246,7 +247,7 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 			}
 			st := f.state(originA)
 			if st.State != tc.state {
-				t.Fatalf("States() says %q, want %q", st.State, tc.state)
+				t.Fatalf("Targets() says %q, want %q", st.State, tc.state)
 			}
 
 			switch tc.state {
@@ -281,7 +282,7 @@ func TestOpenUntilHasNoSideEffects(t *testing.T) {
 		if _, open := f.OpenUntil(originA); open {
 			t.Fatal("unknown origin reported open")
 		}
-		if n := len(f.States()); n != 0 {
+		if n := len(f.Targets()); n != 0 {
 			t.Fatalf("OpenUntil created %d breakers", n)
 		}
 	})
@@ -344,21 +345,21 @@ func TestStatesListsNonClosedFirst(t *testing.T) {
 	f.send("https://y.example:443")
 
 	opened := t0.Add(time.Minute)
-	want := []breaker.TargetState{
+	want := []ports.TargetState{
 		{Origin: "https://y.example:443", State: "open", ConsecutiveFailures: 2, OpenedAt: opened, OpenUntil: opened.Add(time.Hour)},
 		{Origin: "https://z.example:443", State: "open", ConsecutiveFailures: 2, OpenedAt: opened, OpenUntil: opened.Add(time.Hour)},
 		{Origin: "https://a.example:443", State: "closed"},
 		{Origin: "https://b.example:443", State: "closed", ConsecutiveFailures: 1},
 	}
-	got := f.States()
+	got := f.Targets()
 	if len(got) != len(want) {
-		t.Fatalf("States() = %+v, want %+v", got, want)
+		t.Fatalf("Targets() = %+v, want %+v", got, want)
 	}
 	for i := range want {
 		g, w := got[i], want[i]
 		if g.Origin != w.Origin || g.State != w.State || g.ConsecutiveFailures != w.ConsecutiveFailures ||
 			!g.OpenedAt.Equal(w.OpenedAt) || !g.OpenUntil.Equal(w.OpenUntil) {
-			t.Errorf("States()[%d] = %+v, want %+v", i, g, w)
+			t.Errorf("Targets()[%d] = %+v, want %+v", i, g, w)
 		}
 	}
 }
@@ -453,8 +454,8 @@ func TestConcurrentUse(t *testing.T) {
 			for _, o := range origins {
 				f.OpenUntil(o)
 			}
-			if n := len(f.States()); n > len(origins) {
-				t.Errorf("States() has %d entries for %d origins", n, len(origins))
+			if n := len(f.Targets()); n > len(origins) {
+				t.Errorf("Targets() has %d entries for %d origins", n, len(origins))
 			}
 		}
 	})

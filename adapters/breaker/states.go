@@ -3,34 +3,26 @@ package breaker
 import (
 	"cmp"
 	"slices"
-	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/webhookd/webhookd/ports"
 )
 
-// TargetState is one breaker as seen by a status endpoint.
-type TargetState struct {
-	Origin string
-	// State is "closed", "open" or "half-open", as of the breaker's last
-	// transition: an open breaker whose OpenUntil has passed half-opens on
-	// its next request.
-	State string
-	// ConsecutiveFailures: for a closed breaker, the current streak; for an
-	// open or half-open one, the failures of the outage so far (the streak
-	// that tripped it plus each failed probe).
-	ConsecutiveFailures int
-	OpenedAt            time.Time // zero while closed
-	OpenUntil           time.Time // end of the current (or last) open period; zero while closed
-}
+var _ ports.TargetHealth = (*Sender)(nil)
 
-// States snapshots every known breaker: open and half-open first, then
-// closed, each group by origin. It changes no breaker.
-func (s *Sender) States() []TargetState {
+// Targets implements ports.TargetHealth (GET /targets): a snapshot of
+// every known breaker, open and half-open first, then closed, each group
+// by origin. It changes no breaker. State is as of the breaker's last
+// transition: an open breaker whose OpenUntil has passed half-opens on its
+// next request. ConsecutiveFailures is the current streak when closed, the
+// outage's failures so far (the trip plus failed probes) otherwise.
+func (s *Sender) Targets() []ports.TargetState {
 	entries := s.reg.snapshot()
-	out := make([]TargetState, 0, len(entries))
+	out := make([]ports.TargetState, 0, len(entries))
 	for _, e := range entries {
 		st := e.state()
-		ts := TargetState{Origin: e.origin, State: st.String()}
+		ts := ports.TargetState{Origin: e.origin, State: st.String()}
 		if st == gobreaker.StateClosed {
 			ts.ConsecutiveFailures = int(e.cb.Counts().ConsecutiveFailures)
 		} else {
@@ -41,7 +33,7 @@ func (s *Sender) States() []TargetState {
 		out = append(out, ts)
 	}
 	closed := gobreaker.StateClosed.String()
-	slices.SortFunc(out, func(a, b TargetState) int {
+	slices.SortFunc(out, func(a, b ports.TargetState) int {
 		if c := cmp.Compare(boolInt(a.State == closed), boolInt(b.State == closed)); c != 0 {
 			return c
 		}
