@@ -7,7 +7,7 @@ PKGS  := ./...
 # make test runs every package but the fault suite, which has its own target.
 TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 
-.PHONY: build run test test-short test-faults bench wire check-generated lint fmt clean
+.PHONY: build run test test-short test-faults wire check-generated lint fmt clean
 
 build: ## build bin/dispatcher and bin/mock-receiver
 	$(GO) build -trimpath -o $(BIN)/dispatcher ./cmd/dispatcher
@@ -24,7 +24,7 @@ test: ## every test, PostgreSQL ones included (starts a throwaway cluster if TES
 test-faults: ## the fault suite: real binaries under kill -9, DB restarts, SIGSTOP, chaos (a few minutes)
 	WEBHOOKD_FAULTS=1 WEBHOOKD_REQUIRE_DB=1 bash scripts/testdb.sh run -- $(GO) test -count=1 -p 1 -v -timeout 15m ./test/faults/
 
-test-short: ## unit tests only, no database
+test-short: ## unit tests only: -short skips everything that needs PostgreSQL or builds the binaries
 	$(GO) test -count=1 -short $(PKGS)
 
 wire: ## regenerate wiring/wire_gen.go

@@ -26,16 +26,22 @@ var rules = map[string]rule{
 	"ports":                      {ours: []string{"core"}},
 	"ports/porttest":             {ours: []string{"core", "ports"}},
 	"core/ingest":                {ours: []string{"core", "ports"}},
-	"core/dispatch":              {ours: []string{"core", "ports"}},
-	"adapters/":                  {ours: []string{"core", "core/signing", "ports"}, thirdParty: true},
-	"adapters/postgres":          {ours: []string{"core", "ports", "migrations"}, thirdParty: true},
+	"core/dispatch":              {ours: []string{"core", "ports", "internal/wait"}},
+	"adapters/":                  {ours: []string{"core", "core/signing", "ports", "internal/wait"}, thirdParty: true},
+	"adapters/postgres":          {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
 	"migrations":                 {},
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
-	"cmd/dispatcher":             {ours: []string{"wiring"}},
+	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
-	"cmd/mock-receiver/receiver": {ours: []string{"core/signing"}},
-	"test/":                      {ours: []string{"*"}, thirdParty: true}, // test harness and suites
-	"":                           {},                                      // the root: tests only
+	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait"}},
+	// internal/: small helpers shared across the tree, leaves of the graph.
+	// wait and testkit are standard library only, so that core services
+	// may use them; env reads .env files with godotenv.
+	"internal/wait":    {},
+	"internal/testkit": {},
+	"internal/env":     {thirdParty: true},
+	"test/":            {ours: []string{"*"}, thirdParty: true}, // test harness and suites
+	"":                 {},                                      // the root: tests only
 }
 
 func ruleFor(pkg string) (rule, string) {

@@ -7,18 +7,19 @@ import (
 )
 
 var (
-	// ErrNotFound: the event (or other resource) does not exist.
+	// ErrNotFound means the event (or other resource) does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict: the request is valid but illegal in the current state,
-	// e.g. replaying a pending event or reusing an idempotency key with
-	// another request.
+	// ErrConflict means the request is valid but illegal in the current
+	// state, e.g. replaying a pending event or reusing an idempotency key
+	// with another request.
 	ErrConflict = errors.New("conflict")
-	// ErrUnavailable: a dependency (the database) cannot answer now. The API
-	// answers 503; nothing was written.
+	// ErrUnavailable means a dependency (the database) cannot answer now.
+	// The API answers 503. Whether a write reached the database before the
+	// connection failed is unknown, so clients retry idempotently.
 	ErrUnavailable = errors.New("unavailable")
-	// ErrLeaseLost: a worker tried to record the outcome of a claim it no
-	// longer owns (its lease expired and someone else took the event). The
-	// newer state wins; the late outcome is dropped.
+	// ErrLeaseLost means a worker tried to record the outcome of a claim it
+	// no longer owns (its lease expired and someone else took the event).
+	// The newer state wins; the late outcome is dropped.
 	ErrLeaseLost = errors.New("lease lost")
 )
 
@@ -54,7 +55,8 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // TargetOpenError is returned by a Sender that refused to make a request
 // because the target's circuit breaker is open. No HTTP request was made, so
-// no attempt is consumed: the event is deferred to Until.
+// no attempt is consumed: the event is released and its target parked
+// until Until.
 type TargetOpenError struct {
 	Target string    // the origin, scheme://host:port
 	Until  time.Time // when the breaker lets a probe through

@@ -1,5 +1,15 @@
 package core
 
+// This file is webhookd's reference state machine. Every transition of an
+// event is a pure method here, and adapters/memory applies these methods
+// as they are. The SQL stores (adapters/postgres/queue.go, and any later
+// SQL store) cannot call Go inside a statement, so each of their
+// statements mirrors one method here, named in its comment, and takes the
+// values it writes (statuses, errors, reasons, verdicts) from this package
+// instead of spelling them again. ports/porttest runs one contract suite
+// against every store, which is what keeps the mirrors faithful: change a
+// transition here, then its mirrors, then the suite.
+
 import (
 	"fmt"
 	"time"
@@ -56,8 +66,9 @@ type Event struct {
 	UpdatedAt       time.Time
 	LastAttemptedAt *time.Time
 
-	// Lease: set while delivering. A worker owns the event until
-	// LeaseExpiresAt; after that any worker may claim it again.
+	// LockedBy and LeaseExpiresAt are the lease, set while delivering: the
+	// worker owns the event until LeaseExpiresAt, after which any worker
+	// may claim it again.
 	LockedBy       string
 	LeaseExpiresAt *time.Time
 
@@ -170,20 +181,33 @@ func (e Event) Replay(now time.Time) (Event, error) {
 }
 
 // Abandon declares dead an event whose worker was lost during its final
-// attempt: claiming it again would exceed the attempt budget.
-func (e Event) Abandon(now time.Time) (Event, error) {
+// attempt: claiming it again would exceed the attempt budget. It also
+// returns the history record of the lost attempt.
+func (e Event) Abandon(now time.Time) (Event, Attempt, error) {
 	if e.Status != StatusDelivering || e.LeaseExpiresAt == nil || e.LeaseExpiresAt.After(now) {
-		return e, illegal(e, "abandon")
+		return e, Attempt{}, illegal(e, "abandon")
+	}
+	lost := Attempt{
+		EventID: e.ID, Number: e.AttemptedCount, Worker: e.LockedBy, StartedAt: now,
+		Error: ErrorLostFinalAttempt, Verdict: VerdictLost, Reason: ReasonLostFinalAttempt,
+	}
+	if e.LastAttemptedAt != nil {
+		lost.StartedAt = *e.LastAttemptedAt
 	}
 	e.Status = StatusDead
 	e.LockedBy, e.LeaseExpiresAt = "", nil
 	e.LastError = ErrorLostFinalAttempt
 	e.UpdatedAt = now
-	return e, nil
+	return e, lost, nil
 }
 
-// ErrorLostFinalAttempt is LastError of an event abandoned by Abandon.
-const ErrorLostFinalAttempt = "worker lost during the final attempt (lease expired)"
+const (
+	// ErrorLostFinalAttempt is LastError of an event abandoned by Abandon,
+	// and Error of its lost attempt.
+	ErrorLostFinalAttempt = "worker lost during the final attempt (lease expired)"
+	// ReasonLostFinalAttempt is Reason of the lost attempt's record.
+	ReasonLostFinalAttempt = "its worker vanished during the last allowed attempt; the attempt is counted and the event is dead"
+)
 
 func illegal(e Event, op string) error {
 	return &ConflictError{Code: "illegal_transition",

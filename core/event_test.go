@@ -104,11 +104,15 @@ func TestReleaseParkReplayAbandon(t *testing.T) {
 	if err != nil || rp.Status != core.StatusPending || rp.AttemptedCount != 0 || rp.LastError != "" || !rp.NextAttemptAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("replay dead: %+v %v", rp, err)
 	}
-	if _, err := c.Abandon(t0.Add(time.Second)); !errors.Is(err, core.ErrConflict) {
+	if _, _, err := c.Abandon(t0.Add(time.Second)); !errors.Is(err, core.ErrConflict) {
 		t.Errorf("abandon a live lease: %v", err)
 	}
-	ab, err := c.Abandon(t0.Add(time.Minute))
+	ab, lost, err := c.Abandon(t0.Add(time.Minute))
 	if err != nil || ab.Status != core.StatusDead || ab.LastError != core.ErrorLostFinalAttempt || ab.LockedBy != "" {
 		t.Errorf("abandon: %+v %v", ab, err)
+	}
+	if lost.Verdict != core.VerdictLost || lost.Number != c.AttemptedCount || lost.Worker != c.LockedBy ||
+		!lost.StartedAt.Equal(*c.LastAttemptedAt) || lost.Reason != core.ReasonLostFinalAttempt {
+		t.Errorf("lost attempt record: %+v", lost)
 	}
 }

@@ -23,16 +23,15 @@ type Outcome struct {
 	// timeout, body cut off). "" when a full response arrived.
 	Err     string
 	Timeout bool // the attempt hit its deadline
-	// Stalled: the deadline fired long after it was due, because this
+	// Stalled means the deadline fired long after it was due, because this
 	// process was frozen (SIGSTOP, a paused VM) or starved of CPU. The
 	// attempt still failed and is retried, but it says nothing about the
 	// target, so it must not trip the target's circuit breaker.
 	Stalled bool
-	// Probe: the attempt was a circuit breaker's half-open probe of a
-	// target known to be down. If it fails that way, it only confirms the
-	// outage, so it must not spend the event's attempt budget (or the
-	// probe event would die of an outage that parking protects the others
-	// from).
+	// Probe marks a circuit breaker's half-open probe of a target known to
+	// be down. If it fails that way, it only confirms the outage, so it must
+	// not spend the event's attempt budget (or the probe event would die of
+	// an outage that parking protects the others from).
 	Probe    bool
 	Duration time.Duration
 	Response string // first bytes of the response body (≤ 1 KiB)
@@ -53,12 +52,13 @@ const (
 	VerdictLost Verdict = "lost"
 )
 
-// Succeeded: a full 2xx response arrived.
+// Succeeded reports whether a full 2xx response arrived.
 func (o Outcome) Succeeded() bool {
 	return o.Err == "" && o.StatusCode >= 200 && o.StatusCode < 300
 }
 
-// Gone: the receiver answered 410; it does not want this event, ever.
+// Gone reports whether the receiver answered 410: it does not want this
+// event, ever.
 func (o Outcome) Gone() bool { return o.Err == "" && o.StatusCode == http.StatusGone }
 
 // Verdict ignores the attempt budget: 2xx succeeds, 410 is dead at once and

@@ -20,6 +20,18 @@ type RetryPolicy struct {
 	MaxRetryAfter time.Duration
 }
 
+// DefaultRetryPolicy is the seed's: 10 attempts, 2 s doubling to at most
+// an hour, ±10 % jitter, Retry-After honoured up to an hour.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		Base:          2 * time.Second,
+		Max:           time.Hour,
+		MaxAttempts:   10,
+		Jitter:        0.1,
+		MaxRetryAfter: time.Hour,
+	}
+}
+
 // Validate reports a policy that cannot work.
 func (p RetryPolicy) Validate() error {
 	switch {
@@ -68,8 +80,8 @@ type Decision struct {
 	Reason     string        // why, for the attempt history and the log
 	StatusCode int           // copied from the outcome
 	Error      string        // the outcome's summary ("" on success)
-	// Refund: the attempt does not count against MaxAttempts (a failed
-	// probe of a target known to be down, see Outcome.Probe).
+	// Refund gives the attempt back: it does not count against MaxAttempts
+	// (a failed probe of a target known to be down, see Outcome.Probe).
 	Refund bool
 }
 

@@ -29,8 +29,8 @@ type Submission struct {
 	IdempotencyKey string
 }
 
-// SubmitResult: Replayed is true when the idempotency key matched an
-// earlier event, which is returned instead of a new one.
+// SubmitResult is the stored event. Replayed is true when the idempotency
+// key matched an earlier event, which is returned instead of a new one.
 type SubmitResult struct {
 	Event    core.Event
 	Replayed bool

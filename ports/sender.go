@@ -17,9 +17,12 @@ type Sender interface {
 	Send(ctx context.Context, d core.Delivery) (core.Outcome, error)
 }
 
-// TargetGate is implemented by Senders that refuse targets (a circuit
-// breaker). It lets a worker defer a whole batch of one target in a single
-// store call instead of trying each event. It has no side effects.
+// TargetGate tells which targets are refusing requests (their circuit
+// breaker is open), so that a worker releases and parks a whole batch of
+// one target in a single store call instead of trying each event. It has
+// no side effects. The worker is given it explicitly: it is usually the
+// same circuit breaker that decorates its Sender, but nothing may depend
+// on finding it by a type assertion through other decorators.
 type TargetGate interface {
 	// OpenUntil reports whether origin is refusing requests and until when.
 	OpenUntil(origin string) (until time.Time, open bool)

@@ -10,11 +10,11 @@ import (
 // EventStore is the durable queue: one row per event plus an append-only
 // attempt history.
 //
-// Time: every method that compares or sets timestamps takes Now. nil means
+// Time. Every method that compares or sets timestamps takes Now. nil means
 // "the store's own clock" (PostgreSQL's now() in production, so that every
 // replica agrees); tests pass a fixed time.
 //
-// Errors: core.ErrNotFound, core.ErrLeaseLost, *core.ConflictError, and
+// Errors. Stores return core.ErrNotFound, core.ErrLeaseLost, *core.ConflictError, and
 // core.ErrUnavailable when the backing database cannot answer.
 type EventStore interface {
 	// Insert stores a new pending event durably before returning. When
@@ -40,12 +40,14 @@ type EventStore interface {
 	// returns core.ErrLeaseLost. With Decision.Refund the attempt is
 	// recorded in the history but given back (AttemptedCount - 1).
 	Complete(ctx context.Context, p CompleteParams) error
-	// Defer gives claimed events back without spending their attempt, due
-	// at Until (no HTTP request was made). With Origin set it also parks
-	// every pending event of that origin due before Until, in one
-	// statement, so that no worker anywhere claims them while the target
-	// is known to be down. Claims no longer owned are skipped.
-	Defer(ctx context.Context, p DeferParams) (DeferResult, error)
+	// Release gives claimed events back without spending their attempt, due
+	// at Until (no HTTP request was made: the target is refusing requests,
+	// the worker is at its per-target cap, or it is shutting down). With
+	// ParkOrigin set it also parks every pending event of that origin due
+	// before Until, in one statement, so that no worker anywhere claims
+	// them while the target is known to be down (core.Event.Release and
+	// core.Event.Park). Claims no longer owned are skipped.
+	Release(ctx context.Context, p ReleaseParams) (ReleaseResult, error)
 	// Replay makes a succeeded or dead event pending again with a fresh
 	// attempt budget; any other status is a *core.ConflictError.
 	Replay(ctx context.Context, p ReplayParams) (core.Event, error)
@@ -54,14 +56,17 @@ type EventStore interface {
 	Ping(ctx context.Context) error
 }
 
-// InsertParams: Event is complete but for its timestamps, which the store
-// sets from Now (CreatedAt = UpdatedAt = NextAttemptAt = now).
+// InsertParams carries an Event complete but for its timestamps, which the
+// store sets from Now (CreatedAt = UpdatedAt = NextAttemptAt = now).
 type InsertParams struct {
 	Event core.Event
 	Now   *time.Time
 }
 
-// ListFilter selects a page. Page is 1-based; Limit is 1–100.
+// MaxListLimit is the largest page a List returns.
+const MaxListLimit = 100
+
+// ListFilter selects a page. Page is 1-based; Limit is 1–MaxListLimit.
 type ListFilter struct {
 	Status core.Status // "" for all
 	Page   int
@@ -74,7 +79,7 @@ type ListResult struct {
 	Total  int
 }
 
-// ClaimParams: see EventStore.Claim.
+// ClaimParams are the arguments of EventStore.Claim.
 type ClaimParams struct {
 	Worker      string
 	Limit       int
@@ -86,14 +91,16 @@ type ClaimParams struct {
 	Now            *time.Time
 }
 
-// Claim identifies one lease: the worker and the attempt number it took.
+// Claim identifies one lease: the event and the attempt number its worker
+// took.
 type Claim struct {
 	ID      core.EventID
 	Attempt int
 }
 
-// CompleteParams: see EventStore.Complete. Record.NextAttemptAt is set by
-// the store (now + Decision.RetryIn) when the decision is a retry.
+// CompleteParams are the arguments of EventStore.Complete. The store sets
+// Record.NextAttemptAt (now + Decision.RetryIn) when the decision is a
+// retry.
 type CompleteParams struct {
 	Worker   string
 	Claim    Claim
@@ -102,22 +109,23 @@ type CompleteParams struct {
 	Now      *time.Time
 }
 
-// DeferParams: see EventStore.Defer. A zero Until means now.
-type DeferParams struct {
-	Worker string
-	Claims []Claim
-	Origin string
-	Until  time.Time
-	Now    *time.Time
+// ReleaseParams are the arguments of EventStore.Release. A zero Until
+// means now.
+type ReleaseParams struct {
+	Worker     string
+	Claims     []Claim
+	ParkOrigin string // "" parks nothing
+	Until      time.Time
+	Now        *time.Time
 }
 
-// DeferResult counts what Defer changed.
-type DeferResult struct {
+// ReleaseResult counts what Release changed.
+type ReleaseResult struct {
 	Released int // claims given back
-	Parked   int // other pending events of Origin pushed to Until
+	Parked   int // other pending events of ParkOrigin pushed to Until
 }
 
-// ReplayParams: see EventStore.Replay.
+// ReplayParams are the arguments of EventStore.Replay.
 type ReplayParams struct {
 	ID  core.EventID
 	Now *time.Time

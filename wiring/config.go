@@ -5,30 +5,30 @@
 package wiring
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/postgres"
-	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/env"
 )
 
 // Version is webhookd's version, sent in User-Agent. Overridden at build
 // time with -ldflags "-X github.com/webhookd/webhookd/wiring.Version=…".
 var Version = "0.1.0"
 
-// SeedExampleSecret is the HMAC secret from the seed's example .env. It is
-// public: using it is allowed for demos and loudly warned about.
-const SeedExampleSecret = "b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba25fc0b6dfca2"
+// The seed's defaults for variables that belong to no component.
+const (
+	seedDatabaseURL    = "postgres://webhook_user:webhook_pass@localhost:5432/fintech"
+	seedTargetURL      = "http://localhost:3001/webhook"
+	seedDispatcherPort = 3000
+)
 
 // Role selects what a process runs.
 type Role string
@@ -47,9 +47,12 @@ func (r Role) RunsWorker() bool { return r == RoleAll || r == RoleWorker }
 
 // HTTPConfig is the API server.
 type HTTPConfig struct {
-	Addr          string // ":" + DISPATCHER_PORT
+	Port          int // DISPATCHER_PORT; 0 picks a free port
 	ShutdownGrace time.Duration
 }
+
+// Addr is the address the API listens on.
+func (c HTTPConfig) Addr() string { return ":" + strconv.Itoa(c.Port) }
 
 // SigningConfig holds the shared secrets.
 type SigningConfig struct {
@@ -57,7 +60,7 @@ type SigningConfig struct {
 	ExtraSecrets []string // HMAC_EXTRA_SECRETS: more Standard Webhooks signatures (rotation)
 }
 
-// LogConfig: level and optional file.
+// LogConfig is where logs go and how much of them.
 type LogConfig struct {
 	Level slog.Level // LOG_LEVEL
 	File  string     // LOG_FILE: also append logs here
@@ -81,176 +84,94 @@ type Config struct {
 }
 
 // Lookup reads one environment variable.
-type Lookup func(key string) (string, bool)
+type Lookup = env.Lookup
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv, or
-// EnvWithDotenv). Defaults are the seed's; an invalid value fails with an
-// error naming the variable.
+// env.WithDotenv). Every setting starts from its component's default (the
+// seed's, where the seed had one) and is overridden only by a variable that
+// is set. A malformed or out-of-range value fails with an error naming the
+// variable; every such error is reported at once. Rules that span several
+// settings are the components' own, checked when they are built.
 func LoadConfig(lookup Lookup) (Config, error) {
-	r := reader{lookup: lookup}
-	var c Config
-
-	c.Role = Role(r.str("ROLE", string(RoleAll)))
-	switch c.Role {
-	case RoleAll, RoleAPI, RoleWorker:
-	default:
-		r.fail("ROLE", "must be all, api or worker")
+	r := env.NewReader(lookup)
+	c := Config{
+		Role:     RoleAll,
+		Store:    "postgres",
+		HTTP:     HTTPConfig{Port: seedDispatcherPort, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
+		API:      httpapi.Options{MaxBodyBytes: httpapi.DefaultMaxBodyBytes},
+		DB:       postgres.DefaultConfig(),
+		Ingest:   ingest.Config{DefaultTargetURL: seedTargetURL},
+		Dispatch: dispatch.DefaultConfig(),
+		Sender:   httpsender.DefaultConfig(),
+		Breaker:  breaker.DefaultConfig(),
+		Log:      LogConfig{Level: slog.LevelInfo},
 	}
-	c.Store = r.str("STORE", "postgres")
+	c.DB.DSN = seedDatabaseURL
+
+	r.String("ROLE", (*string)(&c.Role))
+	if !c.Role.RunsAPI() && !c.Role.RunsWorker() {
+		r.Fail("ROLE", "must be all, api or worker")
+	}
+	r.String("STORE", &c.Store)
 	if c.Store != "postgres" && c.Store != "memory" {
-		r.fail("STORE", "must be postgres or memory")
+		r.Fail("STORE", "must be postgres or memory")
 	}
 
-	port := r.int("DISPATCHER_PORT", 3000, 0, 65535) // 0: any free port (tests)
-	c.HTTP = HTTPConfig{Addr: ":" + strconv.Itoa(port)}
-	c.API = httpapi.Options{
-		MaxBodyBytes: int64(r.int("MAX_PAYLOAD_BYTES", 1<<20, 64, 64<<20)),
-		APITokens:    r.list("API_TOKENS"),
-	}
+	r.Int("DISPATCHER_PORT", &c.HTTP.Port, 0, 65535)
+	maxBody := int(c.API.MaxBodyBytes)
+	r.Int("MAX_PAYLOAD_BYTES", &maxBody, 64, 64<<20)
+	c.API.MaxBodyBytes = int64(maxBody)
+	r.List("API_TOKENS", &c.API.APITokens)
 
-	c.DB = postgres.Config{
-		DSN:            r.str("DATABASE_URL", "postgres://webhook_user:webhook_pass@localhost:5432/fintech"),
-		Schema:         r.str("DATABASE_SCHEMA", "public"),
-		MaxOpenConns:   r.int("DB_MAX_CONNS", 20, 2, 1000),
-		ConnectTimeout: r.ms("DB_CONNECT_TIMEOUT_MS", 30_000),
-	}
+	r.String("DATABASE_URL", &c.DB.DSN)
+	r.String("DATABASE_SCHEMA", &c.DB.Schema)
+	r.Int("DB_MAX_CONNS", &c.DB.MaxOpenConns, 2, 1000)
+	r.Millis("DB_CONNECT_TIMEOUT_MS", &c.DB.ConnectTimeout, 1, maxMillis)
 
-	c.Ingest = ingest.Config{
-		DefaultTargetURL:    r.str("TARGET_URL", "http://localhost:3001/webhook"),
-		AllowPrivateTargets: r.bool("ALLOW_PRIVATE_TARGETS", false),
-	}
+	r.String("TARGET_URL", &c.Ingest.DefaultTargetURL)
+	r.Bool("ALLOW_PRIVATE_TARGETS", &c.Ingest.AllowPrivateTargets)
 
-	httpTimeout := r.ms("HTTP_TIMEOUT_MS", 10_000)
-	c.Sender = httpsender.Config{
-		Timeout:      httpTimeout,
-		UserAgent:    "webhookd/" + Version,
-		AllowPrivate: c.Ingest.AllowPrivateTargets,
-	}
+	r.Millis("HTTP_TIMEOUT_MS", &c.Sender.Timeout, 1, maxMillis)
+	c.Sender.UserAgent = "webhookd/" + Version
+	c.Sender.AllowPrivate = c.Ingest.AllowPrivateTargets
 
-	c.Breaker = breaker.Config{
-		Failures: r.int("BREAKER_FAILURES", 5, 1, 1000),
-		OpenFor:  r.ms("BREAKER_OPEN_MS", 30_000),
-	}
+	r.Int("BREAKER_FAILURES", &c.Breaker.Failures, 1, 1000)
+	r.Millis("BREAKER_OPEN_MS", &c.Breaker.OpenFor, 1, maxMillis)
 
-	batch := r.int("BATCH_SIZE", 10, 1, 1000)
-	grace := r.ms("SHUTDOWN_GRACE_MS", 8_000)
-	c.HTTP.ShutdownGrace = grace
-	c.Dispatch = dispatch.Config{
-		WorkerID:     r.str("WORKER_ID", defaultWorkerID()),
-		BatchSize:    batch,
-		Concurrency:  r.int("WORKER_CONCURRENCY", max(64, batch), 1, 10_000),
-		PerTarget:    r.int("MAX_IN_FLIGHT_PER_TARGET", 16, 1, 10_000),
-		PollInterval: r.ms("POLL_INTERVAL_MS", 5_000),
-		// The lease must outlive one attempt plus the time to record it.
-		Lease:         r.ms("LEASE_MS", int(httpTimeout.Milliseconds())+30_000),
-		ShutdownGrace: grace,
-		Policy: core.RetryPolicy{
-			Base:          r.ms("RETRY_BASE_MS", 2_000),
-			Max:           r.ms("RETRY_MAX_BACKOFF_MS", 3_600_000),
-			MaxAttempts:   r.int("MAX_ATTEMPTS", 10, 1, 1000),
-			Jitter:        r.float("RETRY_JITTER", 0.1, 0, 0.99),
-			MaxRetryAfter: r.ms("MAX_RETRY_AFTER_MS", 3_600_000),
-		},
-	}
-	if c.Dispatch.Lease <= httpTimeout {
-		r.fail("LEASE_MS", "must be longer than HTTP_TIMEOUT_MS, or a slow attempt would be delivered twice")
-	}
-	if err := c.Dispatch.Policy.Validate(); err != nil {
-		r.fail("RETRY_BASE_MS/RETRY_MAX_BACKOFF_MS", err.Error())
-	}
+	d := &c.Dispatch
+	r.String("WORKER_ID", &d.WorkerID)
+	r.Int("BATCH_SIZE", &d.BatchSize, 1, 1000)
+	r.Int("WORKER_CONCURRENCY", &d.Concurrency, 1, 10_000)
+	r.Int("MAX_IN_FLIGHT_PER_TARGET", &d.PerTarget, 1, 10_000)
+	r.Millis("POLL_INTERVAL_MS", &d.PollInterval, 1, maxMillis)
+	r.Millis("LEASE_MS", &d.Lease, 1, maxMillis)
+	r.Millis("SHUTDOWN_GRACE_MS", &d.ShutdownGrace, 1, maxMillis)
+	c.HTTP.ShutdownGrace = d.ShutdownGrace
+	d.AttemptTimeout = c.Sender.Timeout
+	r.Millis("RETRY_BASE_MS", &d.Policy.Base, 1, maxMillis)
+	r.Millis("RETRY_MAX_BACKOFF_MS", &d.Policy.Max, 1, maxMillis)
+	r.Int("MAX_ATTEMPTS", &d.Policy.MaxAttempts, 1, 1000)
+	r.Float("RETRY_JITTER", &d.Policy.Jitter, 0, 0.99)
+	r.Millis("MAX_RETRY_AFTER_MS", &d.Policy.MaxRetryAfter, 1, maxMillis)
 
-	c.Signing = SigningConfig{Secret: r.str("HMAC_SECRET", ""), ExtraSecrets: r.list("HMAC_EXTRA_SECRETS")}
+	r.String("HMAC_SECRET", &c.Signing.Secret)
+	r.List("HMAC_EXTRA_SECRETS", &c.Signing.ExtraSecrets)
 	if c.Signing.Secret == "" {
-		c.Signing.Secret = SeedExampleSecret
+		c.Signing.Secret = signing.SeedExampleSecret
 		c.Warnings = append(c.Warnings, "HMAC_SECRET is not set: signing with the seed's PUBLIC example secret; set HMAC_SECRET in production")
 	}
 
-	c.Log = LogConfig{File: r.str("LOG_FILE", "")}
-	if err := c.Log.Level.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
-		r.fail("LOG_LEVEL", "must be debug, info, warn or error")
+	r.String("LOG_FILE", &c.Log.File)
+	if level, ok := r.Value("LOG_LEVEL"); ok {
+		if err := c.Log.Level.UnmarshalText([]byte(level)); err != nil {
+			r.Fail("LOG_LEVEL", "must be debug, info, warn or error")
+		}
 	}
 	if c.Store == "memory" {
 		c.Warnings = append(c.Warnings, "STORE=memory: events live in this process only and are LOST when it stops; use PostgreSQL (STORE=postgres) for anything real")
 	}
-	return c, r.err()
+	return c, r.Err()
 }
 
-func defaultWorkerID() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "webhookd"
-	}
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), core.NewEventID(time.Now())[24:30])
-}
-
-// reader collects every bad variable instead of stopping at the first.
-type reader struct {
-	lookup Lookup
-	errs   []error
-}
-
-func (r *reader) fail(key, msg string) {
-	r.errs = append(r.errs, fmt.Errorf("%s: %s", key, msg))
-}
-
-func (r *reader) err() error { return errors.Join(r.errs...) }
-
-func (r *reader) str(key, def string) string {
-	if v, ok := r.lookup(key); ok && strings.TrimSpace(v) != "" {
-		return strings.TrimSpace(v)
-	}
-	return def
-}
-
-func (r *reader) int(key string, def, lo, hi int) int {
-	v := r.str(key, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		r.fail(key, fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi))
-		return def
-	}
-	return n
-}
-
-func (r *reader) ms(key string, def int) time.Duration {
-	return time.Duration(r.int(key, def, 1, 7*24*3600*1000)) * time.Millisecond
-}
-
-func (r *reader) float(key string, def, lo, hi float64) float64 {
-	v := r.str(key, "")
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < lo || f > hi {
-		r.fail(key, fmt.Sprintf("%q is not a number from %v to %v", v, lo, hi))
-		return def
-	}
-	return f
-}
-
-func (r *reader) bool(key string, def bool) bool {
-	v := r.str(key, "")
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		r.fail(key, fmt.Sprintf("%q is not true or false", v))
-		return def
-	}
-	return b
-}
-
-func (r *reader) list(key string) []string {
-	var out []string
-	for _, s := range strings.Split(r.str(key, ""), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+// maxMillis bounds every *_MS variable: a week.
+const maxMillis = 7 * 24 * 3600 * 1000

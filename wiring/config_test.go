@@ -1,10 +1,13 @@
 package wiring_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/adapters/memory"
+	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/wiring"
 )
 
@@ -18,7 +21,7 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"DISPATCHER_PORT", cfg.HTTP.Addr, ":3000"},
+		{"DISPATCHER_PORT", cfg.HTTP.Addr(), ":3000"},
 		{"POLL_INTERVAL_MS", cfg.Dispatch.PollInterval, 5 * time.Second},
 		{"MAX_ATTEMPTS", cfg.Dispatch.Policy.MaxAttempts, 10},
 		{"HTTP_TIMEOUT_MS", cfg.Sender.Timeout, 10 * time.Second},
@@ -26,11 +29,15 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"RETRY_BASE_MS", cfg.Dispatch.Policy.Base, 2 * time.Second},
 		{"TARGET_URL", cfg.Ingest.DefaultTargetURL, "http://localhost:3001/webhook"},
 		{"DATABASE_URL", cfg.DB.DSN, "postgres://webhook_user:webhook_pass@localhost:5432/fintech"},
-		{"HMAC_SECRET", cfg.Signing.Secret, wiring.SeedExampleSecret},
+		{"HMAC_SECRET", cfg.Signing.Secret, signing.SeedExampleSecret},
 		{"ROLE", cfg.Role, wiring.RoleAll},
 		{"STORE", cfg.Store, "postgres"},
 		{"ALLOW_PRIVATE_TARGETS", cfg.Ingest.AllowPrivateTargets, false},
-		{"LEASE_MS", cfg.Dispatch.Lease, 40 * time.Second},
+		{"LEASE_MS (0: derived from HTTP_TIMEOUT_MS)", cfg.Dispatch.Lease, time.Duration(0)},
+		{"attempt timeout handed to the worker", cfg.Dispatch.AttemptTimeout, 10 * time.Second},
+		{"RETRY_JITTER", cfg.Dispatch.Policy.Jitter, 0.1},
+		{"BREAKER_FAILURES", cfg.Breaker.Failures, 5},
+		{"DB_MAX_CONNS", cfg.DB.MaxOpenConns, 20},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -53,7 +60,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTP.Addr != ":8080" || cfg.Dispatch.PollInterval != 250*time.Millisecond || cfg.Dispatch.Policy.MaxAttempts != 3 ||
+	if cfg.HTTP.Port != 8080 || cfg.Dispatch.PollInterval != 250*time.Millisecond || cfg.Dispatch.Policy.MaxAttempts != 3 ||
 		cfg.Sender.Timeout != 1500*time.Millisecond || cfg.Dispatch.BatchSize != 100 || cfg.Signing.Secret != "s3cret" ||
 		len(cfg.Signing.ExtraSecrets) != 2 || cfg.Signing.ExtraSecrets[1] != "old2" || cfg.Role != wiring.RoleWorker ||
 		len(cfg.API.APITokens) != 2 || cfg.API.MaxBodyBytes != 4096 || !cfg.Ingest.AllowPrivateTargets || !cfg.Sender.AllowPrivate ||
@@ -70,7 +77,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 	for key, bad := range map[string]string{
 		"DISPATCHER_PORT": "http", "POLL_INTERVAL_MS": "-1", "MAX_ATTEMPTS": "0", "HTTP_TIMEOUT_MS": "ten",
 		"BATCH_SIZE": "1.5", "ROLE": "boss", "STORE": "redis", "ALLOW_PRIVATE_TARGETS": "maybe", "LOG_LEVEL": "loud",
-		"RETRY_JITTER": "2", "LEASE_MS": "5000",
+		"RETRY_JITTER": "2", "LEASE_MS": "0",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {
@@ -79,18 +86,26 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 	}
 }
 
-func TestPrintMerchantSecrets(t *testing.T) {
+// Rules that span several settings are the components' own: they fail
+// the start, naming the variables involved.
+func TestInitializeFailsNamingTheVariables(t *testing.T) {
 	t.Parallel()
-	cfg, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": "abc", "HMAC_EXTRA_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	if err := wiring.PrintMerchantSecrets(cfg, &out); err != nil {
-		t.Fatal(err)
-	}
-	want := "HMAC_SECRET\twhsec_YWJj\nHMAC_EXTRA_SECRETS[0]\twhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
-	if out.String() != want {
-		t.Errorf("got %q, want %q", out.String(), want)
+	for _, tc := range []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{"LEASE_MS": "5000", "HTTP_TIMEOUT_MS": "10000"}, "LEASE_MS"},
+		{map[string]string{"RETRY_BASE_MS": "5000", "RETRY_MAX_BACKOFF_MS": "1000"}, "RETRY_MAX_BACKOFF_MS"},
+	} {
+		kv := map[string]string{"STORE": "memory", "DISPATCHER_PORT": "0"}
+		maps.Copy(kv, tc.env)
+		cfg, err := wiring.LoadConfig(env(kv))
+		if err != nil {
+			t.Fatalf("%v: LoadConfig: %v", tc.env, err)
+		}
+		_, _, err = wiring.InitializeMemoryApp(t.Context(), cfg, memory.NewClock(time.Now()))
+		if err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%v: Initialize = %v, want an error naming %s", tc.env, err, tc.name)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
-	"github.com/webhookd/webhookd/test/harness"
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/wiring"
 )
 
@@ -94,12 +94,12 @@ func TestEndToEndMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := memory.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	app, cleanup, err := wiring.InitializeMemoryApp(context.Background(), cfg, clk)
+	app, cleanup, err := wiring.InitializeMemoryApp(t.Context(), cfg, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()
 	api := client{t: t, base: "http://" + app.Addr()}
@@ -115,13 +115,13 @@ func TestEndToEndMemory(t *testing.T) {
 			t.Fatalf("POST /events: %d %+v", code, res)
 		}
 	}
-	harness.Eventually(t, 20*time.Second, "100 deliveries", func() bool { return healthy.Stats(false).Accepted >= 100 })
+	testkit.Eventually(t, 20*time.Second, "100 deliveries", func() bool { return healthy.Stats(false).Accepted >= 100 })
 	st := healthy.Stats(false)
 	if st.Accepted != 100 || st.UniqueEvents != 100 || st.Duplicates != 0 || st.RejectedSignature != 0 {
 		t.Errorf("receiver saw %+v; want 100 accepted, 100 unique, 0 duplicates, 0 bad signatures", st)
 	}
 	var list struct{ Total int }
-	harness.Eventually(t, 20*time.Second, "100 succeeded", func() bool {
+	testkit.Eventually(t, 20*time.Second, "100 succeeded", func() bool {
 		api.do("GET", "/events?status=succeeded&limit=1", nil, &list)
 		return list.Total == 100
 	})
@@ -132,7 +132,7 @@ func TestEndToEndMemory(t *testing.T) {
 	api.do("POST", "/events", map[string]any{"target_url": flakyURL, "payload": map[string]any{"n": 1}}, &res)
 	var ev eventJSON
 	for attempt, backoff := range []time.Duration{2 * time.Second, 4 * time.Second} {
-		harness.Eventually(t, 20*time.Second, fmt.Sprintf("attempt %d", attempt+1), func() bool {
+		testkit.Eventually(t, 20*time.Second, fmt.Sprintf("attempt %d", attempt+1), func() bool {
 			api.do("GET", "/events/"+res.ID, nil, &ev)
 			return ev.AttemptedCount == attempt+1 && ev.Status == "pending"
 		})
@@ -146,7 +146,7 @@ func TestEndToEndMemory(t *testing.T) {
 		}
 		clk.Advance(time.Millisecond)
 	}
-	harness.Eventually(t, 20*time.Second, "the third attempt to succeed", func() bool {
+	testkit.Eventually(t, 20*time.Second, "the third attempt to succeed", func() bool {
 		api.do("GET", "/events/"+res.ID, nil, &ev)
 		return ev.Status == "succeeded"
 	})

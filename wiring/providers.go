@@ -16,6 +16,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/ports"
 )
@@ -55,12 +56,22 @@ func provideHTTPSender(cfg httpsender.Config, signer *signing.Signer, clk ports.
 }
 
 // provideBreaker puts the HTTP sender behind per-target circuit breakers:
-// the Sender the worker uses and the TargetHealth the API shows.
+// the Sender the worker uses, the TargetGate it consults and the
+// TargetHealth the API shows.
 func provideBreaker(h *httpsender.Sender, cfg breaker.Config, clk ports.Clock, metrics ports.Metrics, log *slog.Logger) (*breaker.Sender, error) {
-	if err := cfg.Validate(); err != nil {
+	s, err := breaker.NewSender(h, cfg, clk, metrics, log)
+	if err != nil {
 		return nil, fmt.Errorf("BREAKER_FAILURES/BREAKER_OPEN_MS: %w", err)
 	}
-	return breaker.NewSender(h, cfg, clk, metrics, log), nil
+	return s, nil
+}
+
+func provideIngest(store ports.EventStore, clk ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg ingest.Config) (*ingest.Service, error) {
+	s, err := ingest.NewService(store, clk, metrics, log, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("TARGET_URL/ALLOW_PRIVATE_TARGETS: %w", err)
+	}
+	return s, nil
 }
 
 func provideRouter(events ports.Events, targets ports.TargetHealth, opts httpapi.Options, log *slog.Logger) *gin.Engine {
@@ -72,7 +83,7 @@ func provideRouter(events ports.Events, targets ports.TargetHealth, opts httpapi
 // provideNetListener binds the API port at construction, so that a port
 // already in use fails the start instead of the first request.
 func provideNetListener(cfg HTTPConfig) (net.Listener, func(), error) {
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return nil, nil, fmt.Errorf("DISPATCHER_PORT: %w", err)
 	}
@@ -91,9 +102,13 @@ func provideServer(h *gin.Engine, log *slog.Logger) *http.Server {
 	}
 }
 
-func provideWorker(store ports.EventStore, sender ports.Sender, clk ports.Clock, wake ports.Wakeup,
-	metrics ports.Metrics, log *slog.Logger, cfg dispatch.Config) (*dispatch.Worker, error) {
-	return dispatch.NewWorker(store, sender, clk, wake, metrics, log, cfg)
+func provideWorker(p dispatch.Ports, log *slog.Logger, cfg dispatch.Config) (*dispatch.Worker, error) {
+	w, err := dispatch.NewWorker(p, log, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("worker settings (BATCH_SIZE, WORKER_CONCURRENCY, POLL_INTERVAL_MS, LEASE_MS, HTTP_TIMEOUT_MS, "+
+			"SHUTDOWN_GRACE_MS, RETRY_BASE_MS, RETRY_MAX_BACKOFF_MS, RETRY_JITTER, MAX_ATTEMPTS): %w", err)
+	}
+	return w, nil
 }
 
 func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, w *dispatch.Worker,
@@ -101,5 +116,5 @@ func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, w 
 	return &App{Role: role, Server: srv, Listener: ln, Worker: w, Log: log, Background: bg, grace: cfg.ShutdownGrace}
 }
 
-// noBackground: the memory store needs no background loop.
+// noBackground is the Runner of stores that need no background loop.
 func noBackground() Runner { return nil }

@@ -7,6 +7,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/ports"
 )
@@ -24,17 +25,19 @@ var coreSet = wire.NewSet(
 	provideHTTPSender,
 	provideBreaker,
 	wire.Bind(new(ports.Sender), new(*breaker.Sender)),
+	wire.Bind(new(ports.TargetGate), new(*breaker.Sender)),
 	wire.Bind(new(ports.TargetHealth), new(*breaker.Sender)),
-	memory.NewMetrics, wire.Bind(new(ports.Metrics), new(*memory.Metrics)),
-	ingest.NewService, wire.Bind(new(ports.Events), new(*ingest.Service)),
+	wire.InterfaceValue(new(ports.Metrics), metricsNotExported{}),
+	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideRouter,
 	provideNetListener,
 	provideServer,
+	wire.Struct(new(dispatch.Ports), "*"),
 	provideWorker,
 	provideApp,
 )
 
-// memorySet: the in-memory store, its own wake-up, no background loop.
+// memorySet is the in-memory store, its own wake-up and no background loop.
 var memorySet = wire.NewSet(
 	memory.NewStore,
 	wire.Bind(new(ports.EventStore), new(*memory.Store)),
@@ -42,7 +45,8 @@ var memorySet = wire.NewSet(
 	noBackground,
 )
 
-// postgresSet: PostgreSQL is the queue; LISTEN/NOTIFY wakes the worker.
+// postgresSet makes PostgreSQL the queue, with LISTEN/NOTIFY waking the
+// worker.
 var postgresSet = wire.NewSet(
 	openDatabase,
 	postgres.NewStore,

@@ -11,7 +11,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
-	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -34,9 +34,14 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	store := postgres.NewStore(db, config)
 	clock := _wireSystemValue
-	metrics := memory.NewMetrics()
+	metrics := _wireMetricsNotExportedValue
 	ingestConfig := cfg.Ingest
-	service := ingest.NewService(store, clock, metrics, logger, ingestConfig)
+	service, err := provideIngest(store, clock, metrics, logger, ingestConfig)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
@@ -70,8 +75,16 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		return nil, nil, err
 	}
 	postgresListener := postgres.NewListener(db, config, logger)
+	ports := dispatch.Ports{
+		Store:   store,
+		Sender:  breakerSender,
+		Gate:    breakerSender,
+		Clock:   clock,
+		Wakeup:  postgresListener,
+		Metrics: metrics,
+	}
 	dispatchConfig := cfg.Dispatch
-	worker, err := provideWorker(store, breakerSender, clock, postgresListener, metrics, logger, dispatchConfig)
+	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -89,7 +102,8 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 }
 
 var (
-	_wireSystemValue = clock.System{}
+	_wireSystemValue             = clock.System{}
+	_wireMetricsNotExportedValue = metricsNotExported{}
 )
 
 // InitializeMemoryApp builds a dispatcher on the in-memory store (STORE=
@@ -98,14 +112,18 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	role := cfg.Role
 	httpConfig := cfg.HTTP
 	store := memory.NewStore(clk)
-	metrics := memory.NewMetrics()
+	metrics := _wireMetricsNotExportedValue
 	logConfig := cfg.Log
 	logger, cleanup, err := provideLogger(logConfig)
 	if err != nil {
 		return nil, nil, err
 	}
 	config := cfg.Ingest
-	service := ingest.NewService(store, clk, metrics, logger, config)
+	service, err := provideIngest(store, clk, metrics, logger, config)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
@@ -134,8 +152,16 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		cleanup()
 		return nil, nil, err
 	}
+	dispatchPorts := dispatch.Ports{
+		Store:   store,
+		Sender:  breakerSender,
+		Gate:    breakerSender,
+		Clock:   clk,
+		Wakeup:  store,
+		Metrics: metrics,
+	}
 	dispatchConfig := cfg.Dispatch
-	worker, err := provideWorker(store, breakerSender, clk, store, metrics, logger, dispatchConfig)
+	worker, err := provideWorker(dispatchPorts, logger, dispatchConfig)
 	if err != nil {
 		cleanup3()
 		cleanup2()

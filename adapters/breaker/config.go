@@ -1,11 +1,13 @@
 package breaker
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
 
-// Config tunes the per-target breakers. Zero fields take their defaults.
+// Config tunes the per-target breakers. Zero fields take DefaultConfig's
+// values.
 type Config struct {
 	// Failures is how many consecutive unhealthy attempts trip a target's
 	// breaker (BREAKER_FAILURES); default 5.
@@ -13,46 +15,42 @@ type Config struct {
 	// OpenFor is how long a tripped breaker refuses requests before it
 	// lets one probe through (BREAKER_OPEN_MS); default 30s.
 	OpenFor time.Duration
-	// IdleTTL: a closed breaker unused this long is forgotten; default 10m.
+	// IdleTTL is how long a closed breaker may go unused before it is
+	// forgotten; default 10m.
 	IdleTTL time.Duration
 	// MaxTargets caps the registry: past it, closed breakers are evicted,
 	// idle ones first, least recently used next. Open and half-open ones
 	// are never evicted, so the cap can be exceeded while they are many.
 	// Default 100000.
 	MaxTargets int
-	// ProbeWait is how long requests are deferred while a half-open
+	// ProbeWait is how long a target is parked while a half-open
 	// target's single probe is in flight; default 1s.
 	ProbeWait time.Duration
 }
 
-const (
-	defaultFailures   = 5
-	defaultOpenFor    = 30 * time.Second
-	defaultIdleTTL    = 10 * time.Minute
-	defaultMaxTargets = 100_000
-	defaultProbeWait  = time.Second
-)
-
-func (c *Config) setDefaults() {
-	if c.Failures == 0 {
-		c.Failures = defaultFailures
-	}
-	if c.OpenFor == 0 {
-		c.OpenFor = defaultOpenFor
-	}
-	if c.IdleTTL == 0 {
-		c.IdleTTL = defaultIdleTTL
-	}
-	if c.MaxTargets == 0 {
-		c.MaxTargets = defaultMaxTargets
-	}
-	if c.ProbeWait == 0 {
-		c.ProbeWait = defaultProbeWait
+// DefaultConfig returns the defaults: trip after 5 consecutive failures,
+// probe every 30 s.
+func DefaultConfig() Config {
+	return Config{
+		Failures:   5,
+		OpenFor:    30 * time.Second,
+		IdleTTL:    10 * time.Minute,
+		MaxTargets: 100_000,
+		ProbeWait:  time.Second,
 	}
 }
 
+func (c *Config) setDefaults() {
+	d := DefaultConfig()
+	c.Failures = cmp.Or(c.Failures, d.Failures)
+	c.OpenFor = cmp.Or(c.OpenFor, d.OpenFor)
+	c.IdleTTL = cmp.Or(c.IdleTTL, d.IdleTTL)
+	c.MaxTargets = cmp.Or(c.MaxTargets, d.MaxTargets)
+	c.ProbeWait = cmp.Or(c.ProbeWait, d.ProbeWait)
+}
+
 // Validate reports a configuration that cannot work. Zero fields are
-// valid: they mean "default".
+// valid: they take the defaults.
 func (c Config) Validate() error {
 	switch {
 	case c.Failures < 0:

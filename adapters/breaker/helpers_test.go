@@ -1,10 +1,7 @@
 package breaker_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -15,6 +12,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -46,7 +44,7 @@ type fixture struct {
 	*breaker.Sender
 	clock   *memory.Clock
 	metrics *memory.Metrics
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	calls   atomic.Int64
 
 	mu    sync.Mutex
@@ -58,7 +56,7 @@ func newFixture(t *testing.T, cfg breaker.Config) *fixture {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	f := &fixture{clock: memory.NewClock(t0), metrics: memory.NewMetrics(), logs: &syncBuffer{}, reply: status(200)}
+	f := &fixture{clock: memory.NewClock(t0), metrics: memory.NewMetrics(), logs: &testkit.LogBuffer{}, reply: status(200)}
 	next := memory.NewSender(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
 		f.calls.Add(1)
 		f.mu.Lock()
@@ -66,7 +64,11 @@ func newFixture(t *testing.T, cfg breaker.Config) *fixture {
 		f.mu.Unlock()
 		return r(ctx, d)
 	})
-	f.Sender = breaker.NewSender(next, cfg, f.clock, f.metrics, slog.New(slog.NewJSONHandler(f.logs, nil)))
+	s, err := breaker.NewSender(next, cfg, f.clock, f.metrics, slog.New(slog.NewJSONHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Sender = s
 	return f
 }
 
@@ -98,6 +100,8 @@ func (f *fixture) holdFirst(t *testing.T, r reply) (entered <-chan struct{}, rel
 	return in, release
 }
 
+// send delivers to origin. It needs no test's context: nothing here is
+// cancelled but where a test cancels a context of its own on purpose.
 func (f *fixture) send(origin string) (core.Outcome, error) {
 	return f.Send(context.Background(), delivery(origin))
 }
@@ -147,7 +151,7 @@ func (f *fixture) state(origin string) ports.TargetState {
 func (f *fixture) transitions(t *testing.T, origin string) []string {
 	t.Helper()
 	var out []string
-	for _, rec := range f.logs.records(t) {
+	for _, rec := range f.logs.Records(t) {
 		if rec["msg"] == "circuit breaker state changed" && rec["origin"] == origin {
 			out = append(out, rec["from"].(string)+">"+rec["to"].(string))
 		}
@@ -182,33 +186,4 @@ func awaitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
 		close(done)
 	}()
 	await(t, done, what)
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := bytes.Clone(b.buf.Bytes())
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, rec)
-	}
-	return out
 }

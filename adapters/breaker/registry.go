@@ -49,7 +49,7 @@ func (e *entry) openUntil(openFor time.Duration) time.Time {
 	return time.Time{}
 }
 
-// evictable: forgetting the entry loses nothing. With no Send in flight a
+// evictable reports whether forgetting the entry loses nothing. With no Send in flight a
 // closed breaker cannot change state, and an open or half-open one must
 // stay, or the target would be hammered again at once.
 func (e *entry) evictable() bool {
@@ -99,8 +99,9 @@ func (r *registry) acquire(origin string, now time.Time, build func(*entry) *gob
 	return e
 }
 
-// sweepDue: over the cap (at most once per capSlack new entries, in case
-// nothing can be evicted), or every sweepEvery Sends. Nothing younger than
+// sweepDue reports whether to sweep: over the cap (at most once per
+// capSlack new entries, in case nothing can be evicted), or every
+// sweepEvery Sends. Nothing younger than
 // idleTTL can go, so periodic sweeps closer than idleTTL/4 would only burn
 // CPU under the lock.
 func (r *registry) sweepDue(now time.Time) bool {

@@ -140,8 +140,11 @@ func TestRegistryStaysBoundedWithManyTargets(t *testing.T) {
 			next := senderFunc(func(context.Context, core.Delivery) (core.Outcome, error) {
 				return core.Outcome{StatusCode: 200}, nil
 			})
-			s := breaker.NewSender(next, tc.cfg, clock, nil, nil)
-			ctx := context.Background()
+			s, err := breaker.NewSender(next, tc.cfg, clock, memory.NewMetrics(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
 			largest := 0
 			for i := range tc.targets {
 				clock.Advance(time.Millisecond)

@@ -1,6 +1,6 @@
 // Package breaker is a ports.Sender decorator with one circuit breaker
 // (sony/gobreaker v2) per target origin. A target that keeps failing is
-// refused with *core.TargetOpenError for a while, so the worker defers its
+// refused with *core.TargetOpenError for a while, so the worker parks its
 // events without spending attempts, and a merchant offline for hours costs
 // one probe per open interval instead of thousands of requests.
 package breaker
@@ -48,24 +48,21 @@ type Sender struct {
 	changes changeLog
 }
 
-// NewSender wraps next. cfg's zero fields take defaults; call cfg.Validate
-// first, as NewSender panics on an invalid Config or a nil next or clock
-// (wiring errors, not runtime conditions). nil metrics and log discard.
-func NewSender(next ports.Sender, cfg Config, clock ports.Clock, metrics ports.Metrics, log *slog.Logger) *Sender {
+// NewSender wraps next. Zero fields of cfg take DefaultConfig's values; an
+// invalid cfg, or a missing next, clock or metrics, is an error. A nil log
+// discards.
+func NewSender(next ports.Sender, cfg Config, clock ports.Clock, metrics ports.Metrics, log *slog.Logger) (*Sender, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
-		panic(err)
+		return nil, err
 	}
-	if next == nil || clock == nil {
-		panic("breaker: NewSender needs a next sender and a clock")
-	}
-	if metrics == nil {
-		metrics = nopMetrics{}
+	if next == nil || clock == nil || metrics == nil {
+		return nil, errors.New("breaker: a sender needs the next sender, a clock and metrics")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sender{next: next, cfg: cfg, clock: clock, metrics: metrics, log: log, reg: newRegistry(cfg)}
+	return &Sender{next: next, cfg: cfg, clock: clock, metrics: metrics, log: log, reg: newRegistry(cfg)}, nil
 }
 
 // Send passes d to the next Sender unless the target's breaker refuses it,
@@ -121,7 +118,7 @@ func (s *Sender) refusal(e *entry, err error) error {
 		return fmt.Errorf("breaker: allow %s: %w", e.origin, err)
 	}
 	// gobreaker times with the wall clock, openedAt with the injected one.
-	// Should they disagree, never defer into the past: that is a hot loop.
+	// Should they disagree, never park into the past: that is a hot loop.
 	if !until.After(now) {
 		until = now.Add(s.cfg.ProbeWait)
 	}
@@ -151,8 +148,8 @@ func (s *Sender) OpenUntil(origin string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// probing: a half-open breaker (MaxRequests 1) has let its probe through
-// and not heard back. An excluded (cancelled) probe frees the slot again.
+// probing reports whether a half-open breaker (MaxRequests 1) has let its
+// probe through and not heard back. An excluded (cancelled) probe frees the slot again.
 func probing(c gobreaker.Counts) bool { return c.Requests > c.TotalExclusions }
 
 // newBreaker builds e's breaker. Its callbacks run under gobreaker's
@@ -195,9 +192,3 @@ func (s *Sender) onStateChange(e *entry, from, to gobreaker.State) {
 	}
 	s.changes.push(c)
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) EventAccepted()                                       {}
-func (nopMetrics) DeliveryFinished(string, core.Verdict, time.Duration) {}
-func (nopMetrics) BreakerChanged(string, string, string)                {}

@@ -75,7 +75,7 @@ func TestTripIsLoggedWithItsDetails(t *testing.T) {
 	f.send(originA)
 
 	var rec map[string]any
-	for _, r := range f.logs.records(t) {
+	for _, r := range f.logs.Records(t) {
 		if r["msg"] == "circuit breaker state changed" {
 			rec = r
 		}
@@ -236,7 +236,7 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 			release()
 			r := await(t, probe, "the probe's Send to return")
-			wantOut, wantErr := tc.probe(context.Background(), core.Delivery{})
+			wantOut, wantErr := tc.probe(t.Context(), core.Delivery{})
 			wantOut.Probe = wantErr == nil // the outcome of the half-open request is marked
 			if r.out != wantOut || !errors.Is(r.err, wantErr) {
 				t.Fatalf("probe Send = %+v, %v; want %+v, %v", r.out, r.err, wantOut, wantErr)
@@ -430,7 +430,7 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range each {
 				d := delivery(origins[(w+i)%len(origins)])
 				d.Attempt = i
-				if _, err := f.Send(context.Background(), d); err != nil {
+				if _, err := f.Send(t.Context(), d); err != nil {
 					if open := (*core.TargetOpenError)(nil); !errors.As(err, &open) || open.Target != d.Origin {
 						t.Errorf("Send to %s: %v, want a TargetOpenError", d.Origin, err)
 					}
@@ -473,13 +473,29 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-func TestNilMetricsAndLogger(t *testing.T) {
+func TestNewSenderContract(t *testing.T) {
 	t.Parallel()
-	next := memory.NewSender(status(500))
-	s := breaker.NewSender(next, breaker.Config{Failures: 1}, memory.NewClock(t0), nil, nil)
-	s.Send(context.Background(), delivery(originA))
-	_, err := s.Send(context.Background(), delivery(originA))
+	next, clk, m := memory.NewSender(status(500)), memory.NewClock(t0), memory.NewMetrics()
+	s, err := breaker.NewSender(next, breaker.Config{Failures: 1}, clk, m, nil) // nil log discards
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Send(t.Context(), delivery(originA))
+	_, err = s.Send(t.Context(), delivery(originA))
 	mustRefuse(t, err, originA)
+
+	if _, err := breaker.NewSender(next, breaker.Config{Failures: -1}, clk, m, nil); err == nil {
+		t.Error("an invalid config was accepted")
+	}
+	for name, build := range map[string]func() (*breaker.Sender, error){
+		"next":    func() (*breaker.Sender, error) { return breaker.NewSender(nil, breaker.Config{}, clk, m, nil) },
+		"clock":   func() (*breaker.Sender, error) { return breaker.NewSender(next, breaker.Config{}, nil, m, nil) },
+		"metrics": func() (*breaker.Sender, error) { return breaker.NewSender(next, breaker.Config{}, clk, nil, nil) },
+	} {
+		if _, err := build(); err == nil {
+			t.Errorf("no %s: accepted", name)
+		}
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -21,10 +21,10 @@ const (
 	msgRetry    = "Event queued for redelivery"
 )
 
-// List paging, as the seed did it: junk never fails, it falls back.
+// List paging, as the seed did it: junk never fails, it falls back. The
+// largest limit is ports.MaxListLimit.
 const (
 	defaultLimit = 20
-	maxLimit     = 100
 	// maxPage keeps (page-1)*limit far from overflowing an offset.
 	maxPage = 1_000_000
 )
@@ -82,7 +82,7 @@ func (a *api) submit(c *gin.Context) {
 func (a *api) list(c *gin.Context) {
 	f := ports.ListFilter{
 		Page:  clampQuery(c.Query("page"), 1, 1, maxPage),
-		Limit: clampQuery(c.Query("limit"), defaultLimit, 1, maxLimit),
+		Limit: clampQuery(c.Query("limit"), defaultLimit, 1, ports.MaxListLimit),
 	}
 	if s := c.Query("status"); s != "" {
 		st, err := core.ParseStatus(s)

@@ -2,10 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,12 +42,12 @@ func newEnv(t *testing.T, opts httpapi.Options) *env {
 	t.Helper()
 	clock := memory.NewClock(start)
 	store := memory.NewStore(clock)
-	svc := ingest.NewService(store, clock, memory.NewMetrics(), slog.New(slog.DiscardHandler),
+	svc, err := ingest.NewService(store, clock, memory.NewMetrics(), nil,
 		// The seed's default target is on localhost; the SSRF guard has its
 		// own test.
 		ingest.Config{DefaultTargetURL: defaultTarget, AllowPrivateTargets: true})
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return &env{router: httpapi.NewRouter(svc, opts), store: store, clock: clock, svc: svc}
 }
@@ -67,7 +65,7 @@ func do(t *testing.T, h http.Handler, method, path, body string, headers ...stri
 // total is the number of stored events, read around the API.
 func (e *env) total(t *testing.T) int {
 	t.Helper()
-	res, err := e.svc.List(context.Background(), ports.ListFilter{Page: 1, Limit: 100})
+	res, err := e.svc.List(t.Context(), ports.ListFilter{Page: 1, Limit: 100})
 	if err != nil {
 		t.Fatalf("list: %v", err)
 	}
@@ -167,7 +165,7 @@ func attemptRecord() core.Attempt {
 // claim leases the oldest due event to worker.
 func (e *env) claim(t *testing.T, worker string) core.Event {
 	t.Helper()
-	claimed, err := e.store.Claim(context.Background(), ports.ClaimParams{Worker: worker, Limit: 1, Lease: 30 * time.Second, MaxAttempts: 10})
+	claimed, err := e.store.Claim(t.Context(), ports.ClaimParams{Worker: worker, Limit: 1, Lease: 30 * time.Second, MaxAttempts: 10})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v (%d events)", err, len(claimed))
 	}
@@ -177,7 +175,7 @@ func (e *env) claim(t *testing.T, worker string) core.Event {
 // finish records decision d for an event claimed by worker.
 func (e *env) finish(t *testing.T, worker string, ev core.Event, d core.Decision, rec core.Attempt) {
 	t.Helper()
-	err := e.store.Complete(context.Background(), ports.CompleteParams{Worker: worker,
+	err := e.store.Complete(t.Context(), ports.CompleteParams{Worker: worker,
 		Claim: ports.Claim{ID: ev.ID, Attempt: ev.AttemptedCount}, Decision: d, Record: rec})
 	if err != nil {
 		t.Fatalf("complete: %v", err)
@@ -186,7 +184,7 @@ func (e *env) finish(t *testing.T, worker string, ev core.Event, d core.Decision
 
 func (e *env) statusOf(t *testing.T, id core.EventID) core.Status {
 	t.Helper()
-	d, err := e.svc.Get(context.Background(), id)
+	d, err := e.svc.Get(t.Context(), id)
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}

@@ -27,7 +27,7 @@ type Options struct {
 	// nil lists none.
 	Targets ports.TargetHealth
 	// Logger receives server errors, panics and (at debug level) one line
-	// per request. nil means slog.Default().
+	// per request. nil discards.
 	Logger *slog.Logger
 }
 
@@ -36,7 +36,7 @@ func (o *Options) setDefaults() {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 

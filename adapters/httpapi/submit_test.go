@@ -2,9 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +35,7 @@ func TestSubmitKeepsPayloadBytes(t *testing.T) {
 	if rec.Header().Get("Idempotent-Replayed") != "" {
 		t.Error("a first submission must not carry Idempotent-Replayed")
 	}
-	d, err := e.svc.Get(context.Background(), mustID(t, out.ID))
+	d, err := e.svc.Get(t.Context(), mustID(t, out.ID))
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
@@ -92,7 +90,7 @@ func TestSubmitAccepted(t *testing.T) {
 			if out.Status != "pending" || out.Message != "Event accepted for processing" {
 				t.Errorf("body = %s", rec.Body)
 			}
-			d, err := e.svc.Get(context.Background(), mustID(t, out.ID))
+			d, err := e.svc.Get(t.Context(), mustID(t, out.ID))
 			if err != nil {
 				t.Fatalf("get: %v", err)
 			}
@@ -171,9 +169,12 @@ func TestSubmitRejected(t *testing.T) {
 func TestSubmitPrivateTargetRefused(t *testing.T) {
 	t.Parallel()
 	clock := memory.NewClock(start)
-	svc := ingest.NewService(memory.NewStore(clock), clock, memory.NewMetrics(), slog.New(slog.DiscardHandler),
+	svc, err := ingest.NewService(memory.NewStore(clock), clock, memory.NewMetrics(), nil,
 		ingest.Config{DefaultTargetURL: defaultTarget})
-	router := httpapi.NewRouter(svc, httpapi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := httpapi.NewRouter(svc, httpapi.Options{})
 	for _, body := range []string{`{"payload":{}}`, `{"target_url":"http://169.254.169.254/latest","payload":{}}`} {
 		rec := do(t, router, http.MethodPost, "/events", body)
 		env := wantError(t, rec, http.StatusBadRequest, "private_target")
@@ -181,7 +182,7 @@ func TestSubmitPrivateTargetRefused(t *testing.T) {
 			t.Errorf("details = %v", env.Error.Details)
 		}
 	}
-	res, err := svc.List(context.Background(), ports.ListFilter{Page: 1, Limit: 10})
+	res, err := svc.List(t.Context(), ports.ListFilter{Page: 1, Limit: 10})
 	if err != nil || res.Total != 0 {
 		t.Errorf("stored %d events (err %v), want 0", res.Total, err)
 	}

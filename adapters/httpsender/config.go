@@ -1,6 +1,7 @@
 package httpsender
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,11 +9,11 @@ import (
 	"unicode"
 )
 
-// Config tunes the HTTP client. Timeout has no default on purpose: the
-// wiring reads it from HTTP_TIMEOUT_MS, and a zero here is a bug to catch.
+// Config tunes the HTTP client. Zero fields take DefaultConfig's values.
 type Config struct {
 	// Timeout bounds the whole attempt: dial, TLS, writing the request,
-	// waiting for headers and reading the response body (HTTP_TIMEOUT_MS).
+	// waiting for headers and reading the response body (HTTP_TIMEOUT_MS);
+	// default 10 s, the seed's.
 	Timeout time.Duration
 	// UserAgent is sent on every request; default "webhookd".
 	UserAgent string
@@ -25,18 +26,16 @@ type Config struct {
 	AllowPrivate bool
 }
 
-const (
-	defaultUserAgent           = "webhookd"
-	defaultMaxIdleConnsPerHost = 32
-)
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Timeout: 10 * time.Second, UserAgent: "webhookd", MaxIdleConnsPerHost: 32}
+}
 
 func (c *Config) setDefaults() {
-	if c.UserAgent == "" {
-		c.UserAgent = defaultUserAgent
-	}
-	if c.MaxIdleConnsPerHost == 0 {
-		c.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
-	}
+	d := DefaultConfig()
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.UserAgent = cmp.Or(c.UserAgent, d.UserAgent)
+	c.MaxIdleConnsPerHost = cmp.Or(c.MaxIdleConnsPerHost, d.MaxIdleConnsPerHost)
 }
 
 // Validate reports a configuration that cannot work.

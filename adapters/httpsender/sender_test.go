@@ -64,7 +64,7 @@ func delivery(url string) core.Delivery {
 // send runs one attempt that must produce an outcome.
 func send(t *testing.T, s *Sender, d core.Delivery) core.Outcome {
 	t.Helper()
-	out, err := s.Send(context.Background(), d)
+	out, err := s.Send(t.Context(), d)
 	if err != nil {
 		t.Fatalf("Send: unexpected error %v", err)
 	}
@@ -397,7 +397,7 @@ func TestSendParentCancelledIsNotAnOutcome(t *testing.T) {
 	s := newTestSender(t, Config{Timeout: 5 * time.Second, AllowPrivate: true}, testClock())
 
 	t.Run("already cancelled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		out, err := s.Send(ctx, delivery(srv.URL))
 		if !errors.Is(err, context.Canceled) || out != (core.Outcome{}) {
@@ -408,7 +408,7 @@ func TestSendParentCancelledIsNotAnOutcome(t *testing.T) {
 		}
 	})
 	t.Run("cancelled during the attempt", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		start := time.Now()
 		out, err := s.Send(ctx, delivery(srv.URL))
@@ -468,8 +468,11 @@ func TestSendInvalidTargetIsAnOutcome(t *testing.T) {
 func TestNewSenderConfig(t *testing.T) {
 	t.Parallel()
 	signer, _ := signing.NewSigner(testSecret)
-	if _, err := NewSender(Config{}, signer, testClock()); err == nil {
-		t.Error("zero Timeout accepted")
+	if _, err := NewSender(Config{Timeout: -time.Second}, signer, testClock()); err == nil {
+		t.Error("negative Timeout accepted")
+	}
+	if s, err := NewSender(Config{}, signer, testClock()); err != nil || s.cfg.Timeout != DefaultConfig().Timeout {
+		t.Errorf("zero Timeout: %v, want the default", err)
 	}
 	if _, err := NewSender(Config{Timeout: time.Second, UserAgent: "a\r\nX-Evil: 1"}, signer, testClock()); err == nil {
 		t.Error("user agent with CR LF accepted")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/internal/wait"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -18,9 +19,10 @@ var (
 	_ ports.Wakeup     = (*Store)(nil)
 )
 
-// Store is an EventStore in a map, with the same lease and claim semantics
-// as the PostgreSQL store. It is its own Wakeup: inserts and replays signal
-// C().
+// Store is an EventStore in a map. Every transition is core.Event's own
+// method (core is the reference state machine), so it has by construction
+// the semantics the SQL stores mirror. It is its own Wakeup: inserts,
+// replays and releases due at once signal C().
 type Store struct {
 	clock ports.Clock
 
@@ -30,7 +32,7 @@ type Store struct {
 	attempts map[core.EventID][]core.Attempt
 	down     error
 
-	wake chan struct{}
+	wake *wait.Signal
 }
 
 // NewStore returns an empty store that reads "now" from clock.
@@ -40,7 +42,7 @@ func NewStore(clock ports.Clock) *Store {
 		events:   make(map[core.EventID]*core.Event),
 		byKey:    make(map[string]core.EventID),
 		attempts: make(map[core.EventID][]core.Attempt),
-		wake:     make(chan struct{}, 1),
+		wake:     wait.NewSignal(),
 	}
 }
 
@@ -56,14 +58,7 @@ func (s *Store) SetDown(down bool) {
 }
 
 // C implements ports.Wakeup.
-func (s *Store) C() <-chan struct{} { return s.wake }
-
-func (s *Store) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+func (s *Store) C() <-chan struct{} { return s.wake.C() }
 
 func (s *Store) now(p *time.Time) time.Time {
 	if p != nil {
@@ -105,7 +100,7 @@ func (s *Store) Insert(_ context.Context, p ports.InsertParams) (core.Event, boo
 	if e.IdempotencyKey != "" {
 		s.byKey[e.IdempotencyKey] = e.ID
 	}
-	s.signal()
+	s.wake.Notify()
 	return clone(&e), true, nil
 }
 
@@ -204,23 +199,12 @@ func dueAt(e *core.Event) time.Time {
 }
 
 func (s *Store) abandon(e *core.Event, now time.Time) {
-	dead, err := e.Abandon(now)
+	dead, lost, err := e.Abandon(now)
 	if err != nil {
 		return
 	}
-	s.attempts[e.ID] = append(s.attempts[e.ID], core.Attempt{
-		EventID: e.ID, Number: e.AttemptedCount, Worker: e.LockedBy, StartedAt: derefTime(e.LastAttemptedAt),
-		Error: core.ErrorLostFinalAttempt, Verdict: core.VerdictLost,
-		Reason: fmt.Sprintf("worker %s lost during attempt %d, the last allowed", e.LockedBy, e.AttemptedCount),
-	})
+	s.attempts[e.ID] = append(s.attempts[e.ID], lost)
 	*e = dead
-}
-
-func derefTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
 }
 
 func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
@@ -251,9 +235,9 @@ func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
 	return nil
 }
 
-func (s *Store) Defer(_ context.Context, p ports.DeferParams) (ports.DeferResult, error) {
+func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
 	if err := s.lock(); err != nil {
-		return ports.DeferResult{}, err
+		return ports.ReleaseResult{}, err
 	}
 	defer s.mu.Unlock()
 	now := s.now(p.Now)
@@ -261,7 +245,7 @@ func (s *Store) Defer(_ context.Context, p ports.DeferParams) (ports.DeferResult
 	if p.Until.IsZero() {
 		until = now
 	}
-	var res ports.DeferResult
+	var res ports.ReleaseResult
 	for _, c := range p.Claims {
 		e, ok := s.events[c.ID]
 		if !ok {
@@ -274,9 +258,9 @@ func (s *Store) Defer(_ context.Context, p ports.DeferParams) (ports.DeferResult
 		*e = released
 		res.Released++
 	}
-	if p.Origin != "" {
+	if p.ParkOrigin != "" {
 		for _, e := range s.events {
-			if e.Origin != p.Origin {
+			if e.Origin != p.ParkOrigin {
 				continue
 			}
 			if parked, changed := e.Park(until, now); changed {
@@ -286,7 +270,7 @@ func (s *Store) Defer(_ context.Context, p ports.DeferParams) (ports.DeferResult
 		}
 	}
 	if until.Equal(now) && res.Released > 0 {
-		s.signal()
+		s.wake.Notify()
 	}
 	return res, nil
 }
@@ -305,7 +289,7 @@ func (s *Store) Replay(_ context.Context, p ports.ReplayParams) (core.Event, err
 		return core.Event{}, err
 	}
 	*e = replayed
-	s.signal()
+	s.wake.Notify()
 	return clone(e), nil
 }
 

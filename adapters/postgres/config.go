@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -34,30 +35,21 @@ type Config struct {
 	ApplicationName string
 }
 
-const (
-	defaultSchema         = "public"
-	defaultMaxOpenConns   = 20
-	defaultConnectTimeout = 30 * time.Second
-	defaultAppName        = "webhookd"
-)
-
 // The notify channel "webhookd:<schema>" (and its ":ping" sibling) must
 // stay within PostgreSQL's 63-byte identifier limit, hence the length cap.
 var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,48}$`)
 
+// DefaultConfig returns every default but the DSN, which has none.
+func DefaultConfig() Config {
+	return Config{Schema: "public", MaxOpenConns: 20, ConnectTimeout: 30 * time.Second, ApplicationName: "webhookd"}
+}
+
 func (c *Config) setDefaults() {
-	if c.Schema == "" {
-		c.Schema = defaultSchema
-	}
-	if c.MaxOpenConns == 0 {
-		c.MaxOpenConns = defaultMaxOpenConns
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = defaultConnectTimeout
-	}
-	if c.ApplicationName == "" {
-		c.ApplicationName = defaultAppName
-	}
+	d := DefaultConfig()
+	c.Schema = cmp.Or(c.Schema, d.Schema)
+	c.MaxOpenConns = cmp.Or(c.MaxOpenConns, d.MaxOpenConns)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, d.ConnectTimeout)
+	c.ApplicationName = cmp.Or(c.ApplicationName, d.ApplicationName)
 }
 
 // Validate reports the first invalid field, after defaults are applied.

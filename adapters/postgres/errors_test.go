@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	s := NewStore(db, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	_, _, insertErr := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/x", `{}`)})
 	_, claimErr := s.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 1, Lease: time.Second, MaxAttempts: 1})
 	_, getErr := s.Get(ctx, core.NewEventID(time.Now()))
@@ -102,7 +103,9 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	}
 }
 
-// A dispatcher started before its database waits for it.
+// A dispatcher started before its database waits for it: the first
+// connections are dropped, as by a server still booting, and Open keeps
+// trying until one gets through.
 func TestOpenWaitsForTheDatabase(t *testing.T) {
 	t.Parallel()
 	u, err := url.Parse(requireDB(t))
@@ -110,36 +113,31 @@ func TestOpenWaitsForTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	upstream := u.Host
-	port := closedPort(t)
-	u.Host = fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := Config{DSN: u.String(), ConnectTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String()
+	const booting = 3
+	var dropped atomic.Int32
+	go proxy(t, ln, upstream, func() bool { return dropped.Add(1) <= booting })
 
-	// The "database" comes up 300 ms later: a proxy to the real one.
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		proxy(t, fmt.Sprintf("127.0.0.1:%d", port), upstream)
-	}()
-	start := time.Now()
-	db, closeDB, err := Open(context.Background(), cfg)
+	db, closeDB, err := Open(t.Context(), Config{DSN: u.String(), ConnectTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	defer closeDB()
-	if took := time.Since(start); took < 250*time.Millisecond {
-		t.Errorf("Open returned after %s, before the database was up", took)
+	if n := dropped.Load(); n <= booting {
+		t.Errorf("Open returned after %d connection attempts, before the database was up (attempt %d)", n, booting+1)
 	}
-	if err := db.PingContext(context.Background()); err != nil {
+	if err := db.PingContext(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
 }
 
-// proxy forwards TCP connections from addr to upstream until t ends.
-func proxy(t *testing.T, addr, upstream string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Errorf("proxy listen: %v", err)
-		return
-	}
+// proxy forwards TCP connections from ln to upstream until t ends; a
+// connection for which drop returns true is closed at once instead.
+func proxy(t *testing.T, ln net.Listener, upstream string, drop func() bool) {
 	var mu sync.Mutex
 	var conns []net.Conn
 	t.Cleanup(func() {
@@ -154,6 +152,10 @@ func proxy(t *testing.T, addr, upstream string) {
 		c, err := ln.Accept()
 		if err != nil {
 			return
+		}
+		if drop() {
+			_ = c.Close()
+			continue
 		}
 		up, err := net.Dial("tcp", upstream)
 		if err != nil {
@@ -176,7 +178,7 @@ func TestOpenFailsFastWhenWaitingCannotHelp(t *testing.T) {
 	}
 	u.Path = "/no_such_database"
 	start := time.Now()
-	_, _, err = Open(context.Background(), Config{DSN: u.String(), ConnectTimeout: 10 * time.Second})
+	_, _, err = Open(t.Context(), Config{DSN: u.String(), ConnectTimeout: 10 * time.Second})
 	if err == nil || errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), "3D000") {
 		t.Errorf("Open(unknown database) = %v; want a plain 3D000 error", err)
 	}
@@ -190,7 +192,7 @@ func TestStatementTimeoutIsUnavailable(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.StatementTimeout = 50 * time.Millisecond
 	db := openDB(t, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	var setting string
 	if err := db.NewRaw("SHOW statement_timeout").Scan(ctx, &setting); err != nil || setting != "50ms" {
 		t.Errorf("statement_timeout = %q, %v; want 50ms", setting, err)
@@ -205,7 +207,7 @@ func TestInsertDuplicateIDIsConflict(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	e := porttest.NewEvent(t, "https://m.example/hook", `{}`)
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, _, err := s.Insert(ctx, ports.InsertParams{Event: e}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 // Tests that need PostgreSQL skip unless TEST_DATABASE_URL is set. Each
@@ -23,18 +25,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func requireDB(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		if os.Getenv("WEBHOOKD_REQUIRE_DB") != "" {
-			t.Fatal("WEBHOOKD_REQUIRE_DB is set but TEST_DATABASE_URL is not: the PostgreSQL tests must not skip")
-		}
-		t.Skip("TEST_DATABASE_URL is not set: skipping PostgreSQL tests " +
-			"(run them with: scripts/testdb.sh run -- go test ./adapters/postgres/...)")
-	}
-	return url
-}
+// requireDB is the test database's URL; without one the test skips (or
+// fails under WEBHOOKD_REQUIRE_DB).
+func requireDB(t testing.TB) string { return testkit.DatabaseURL(t) }
 
 // admin is a pool on the public schema for creating and dropping test
 // schemas.
@@ -75,7 +68,7 @@ func testConfig(t testing.TB) Config {
 
 func openDB(t testing.TB, cfg Config) *bun.DB {
 	t.Helper()
-	db, closeDB, err := Open(context.Background(), cfg)
+	db, closeDB, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -88,7 +81,7 @@ func newTestStore(t testing.TB) (*Store, *bun.DB, Config) {
 	t.Helper()
 	cfg := testConfig(t)
 	db := openDB(t, cfg)
-	if _, err := MigrateUp(context.Background(), db, cfg); err != nil {
+	if _, err := MigrateUp(t.Context(), db, cfg); err != nil {
 		t.Fatalf("MigrateUp: %v", err)
 	}
 	return NewStore(db, cfg), db, cfg

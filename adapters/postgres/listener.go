@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/driver/pgdriver"
 
+	"github.com/webhookd/webhookd/internal/wait"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -29,7 +30,7 @@ type Listener struct {
 	channel string
 	ping    string
 	log     *slog.Logger
-	c       chan struct{}
+	wake    *wait.Signal
 
 	pingInterval time.Duration
 	minBackoff   time.Duration
@@ -37,11 +38,14 @@ type Listener struct {
 }
 
 // NewListener returns a Listener for the channel of cfg.Schema. It does
-// nothing until Run.
+// nothing until Run. A nil log discards.
 func NewListener(db *bun.DB, cfg Config, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Listener{
 		db: db, channel: cfg.Channel(), ping: cfg.pingChannel(), log: log,
-		c:            make(chan struct{}, 1),
+		wake:         wait.NewSignal(),
 		pingInterval: 15 * time.Second,
 		minBackoff:   100 * time.Millisecond,
 		maxBackoff:   10 * time.Second,
@@ -50,14 +54,7 @@ func NewListener(db *bun.DB, cfg Config, log *slog.Logger) *Listener {
 
 // C implements ports.Wakeup. Signals coalesce: one pending signal stands
 // for any number of notifications.
-func (l *Listener) C() <-chan struct{} { return l.c }
-
-func (l *Listener) signal() {
-	select {
-	case l.c <- struct{}{}:
-	default:
-	}
-}
+func (l *Listener) C() <-chan struct{} { return l.wake.C() }
 
 // Run listens until ctx is done, then returns nil. Connection failures are
 // logged and retried, never returned: polling covers for the listener
@@ -73,13 +70,11 @@ func (l *Listener) Run(ctx context.Context) error {
 			backoff = l.minBackoff
 		}
 		// ±20% jitter, so that replicas do not reconnect in lockstep.
-		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		pause := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
 		l.log.Warn("postgres listener: not listening, reconnecting",
-			slog.String("channel", l.channel), slog.Any("error", err), slog.Duration("retry_in", wait))
-		select {
-		case <-ctx.Done():
+			slog.String("channel", l.channel), slog.Any("error", err), slog.Int64("retry_in_ms", pause.Milliseconds()))
+		if !wait.Sleep(ctx, pause) {
 			return nil
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, l.maxBackoff)
 	}
@@ -115,10 +110,10 @@ func (l *Listener) session(ctx context.Context) (listened bool, err error) {
 			listened = true
 			heard.Store(true)
 			l.log.Info("postgres listener: listening", slog.String("channel", l.channel))
-			l.signal() // catch up on what was missed while not listening
+			l.wake.Notify() // catch up on what was missed while not listening
 		}
 		if channel == l.channel {
-			l.signal()
+			l.wake.Notify()
 		}
 	}
 }
@@ -130,16 +125,14 @@ func (l *Listener) pinger(ctx context.Context, ln *pgdriver.Listener, heard *ato
 	start := time.Now()
 	delay := 20 * time.Millisecond
 	for {
-		select {
-		case <-ctx.Done():
+		if !wait.Sleep(ctx, delay) {
 			return
-		case <-time.After(delay):
 		}
 		if heard.Load() {
 			delay = l.pingInterval
 			if silent := time.Since(time.Unix(0, lastHeard.Load())); silent > 2*l.pingInterval {
 				l.log.Warn("postgres listener: connection silent, reconnecting",
-					slog.String("channel", l.channel), slog.Duration("silent", silent))
+					slog.String("channel", l.channel), slog.Int64("silent_ms", silent.Milliseconds()))
 				_ = ln.Close()
 				return
 			}

@@ -33,7 +33,7 @@ func expectQuiet(t *testing.T, l *Listener, while string) {
 
 func runListener(t *testing.T, l *Listener) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
 	t.Cleanup(func() {
@@ -53,7 +53,7 @@ func TestListenerWakesOnInsertReplayReleaseAndAfterReconnect(t *testing.T) {
 	t.Parallel()
 	s, db, cfg := newTestStore(t)
 	other, _, _ := newTestStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	l := NewListener(db, cfg, slog.New(slog.DiscardHandler))
 	runListener(t, l)
 
@@ -74,16 +74,16 @@ func TestListenerWakesOnInsertReplayReleaseAndAfterReconnect(t *testing.T) {
 	insert(other)
 	expectQuiet(t, l, "after an insert into another schema")
 
-	// A shutdown hand-back (Defer to now) wakes; a claim and a completion
+	// A shutdown's release (due now) wakes; a claim and a completion
 	// do not; a replay does.
 	claimed, err := s.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 1, Lease: time.Minute, MaxAttempts: 10})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("Claim: %v %v", claimed, err)
 	}
-	if _, err := s.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: []ports.Claim{{ID: e.ID, Attempt: 1}}}); err != nil {
+	if _, err := s.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: e.ID, Attempt: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	expectWake(t, l, "Defer to now")
+	expectWake(t, l, "Release to now")
 	if _, err := s.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 1, Lease: time.Minute, MaxAttempts: 10}); err != nil {
 		t.Fatal(err)
 	}

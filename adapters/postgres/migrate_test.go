@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,7 @@ const firstMigration = "20250101000000_create_events"
 func tableExists(t *testing.T, db *bun.DB, name string) bool {
 	t.Helper()
 	var ok bool
-	if err := db.NewRaw("SELECT to_regclass(?) IS NOT NULL", name).Scan(context.Background(), &ok); err != nil {
+	if err := db.NewRaw("SELECT to_regclass(?) IS NOT NULL", name).Scan(t.Context(), &ok); err != nil {
 		t.Fatal(err)
 	}
 	return ok
@@ -23,7 +22,7 @@ func tableExists(t *testing.T, db *bun.DB, name string) bool {
 
 func status(t *testing.T, db *bun.DB, cfg Config) string {
 	t.Helper()
-	lines, err := MigrationStatus(context.Background(), db, cfg)
+	lines, err := MigrationStatus(t.Context(), db, cfg)
 	if err != nil {
 		t.Fatalf("MigrationStatus: %v", err)
 	}
@@ -34,7 +33,7 @@ func TestMigrateUpTwiceIsANoop(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	db := openDB(t, cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	if st := status(t, db, cfg); !strings.Contains(st, firstMigration) || !strings.Contains(st, "pending") {
 		t.Errorf("status before migrating:\n%s", st)
 	}
@@ -54,7 +53,7 @@ func TestMigrateUpTwiceIsANoop(t *testing.T) {
 func TestMigrateDownThenUp(t *testing.T) {
 	t.Parallel()
 	s, db, cfg := newTestStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	if !tableExists(t, db, "events") || !tableExists(t, db, "delivery_attempts") {
 		t.Fatal("tables missing after MigrateUp")
 	}
@@ -94,7 +93,7 @@ func TestConcurrentMigrateUpOnAFreshSchema(t *testing.T) {
 	for i, db := range dbs {
 		wg.Go(func() {
 			<-start
-			applied[i], errs[i] = MigrateUp(context.Background(), db, cfg)
+			applied[i], errs[i] = MigrateUp(t.Context(), db, cfg)
 		})
 	}
 	close(start)

@@ -9,6 +9,14 @@ import (
 	"github.com/webhookd/webhookd/ports"
 )
 
+// The statements in this file are the queue's transitions. Each mirrors a
+// method of core.Event, the reference state machine (core/event.go),
+// named in its comment, and takes the values it writes (errors, reasons,
+// verdicts) from core as arguments. The status names in the SQL text are
+// the schema's own (its CHECK constraint and partial indexes, which the
+// planner matches only against literals). ports/porttest holds both to
+// the same contract.
+
 // maxAbandonPerClaim bounds the dead-lettering done by one Claim, keeping
 // its transaction short after a mass crash; the next claims do the rest
 // (the claim query itself never picks those rows).
@@ -18,13 +26,13 @@ const maxAbandonPerClaim = 1000
 //
 //  1. lost/abandoned/lost_attempts: delivering rows whose lease expired
 //     during their final attempt are declared dead, with a "lost" attempt
-//     row (core.Event.Abandon);
+//     row (mirrors core.Event.Abandon);
 //  2. expired/pending: the oldest due rows of each kind, each read in due
 //     order straight off its partial index (LIMIT n, no sort over all due
 //     rows) and locked with SKIP LOCKED, so concurrent workers never wait
 //     for, or get, the same row;
 //  3. picked/claimed: the n oldest of those at most 2n candidates are
-//     leased. Rows in (2) that lose the merge stay locked only until commit;
+//     leased (mirrors core.Event.Claim). Rows in (2) that lose the merge stay locked only until commit;
 //     this happens only while expired leases exist, which is rare.
 const claimSQL = `
 WITH lost AS MATERIALIZED (
@@ -45,9 +53,7 @@ WITH lost AS MATERIALIZED (
 ), lost_attempts AS (
     INSERT INTO delivery_attempts (event_id, number, worker, started_at, error, verdict, reason, created_at)
     SELECT lost.id, lost.attempted_count, lost.locked_by, coalesce(lost.last_attempted_at, ?now),
-           ?lost_error, ?lost_verdict,
-           format('worker %s lost during attempt %s, the last allowed', lost.locked_by, lost.attempted_count),
-           ?now
+           ?lost_error, ?lost_verdict, ?lost_reason, ?now
     FROM lost JOIN abandoned USING (id)
 ), expired AS MATERIALIZED (
     SELECT id, lease_expires_at AS due
@@ -89,6 +95,7 @@ type claimArgs struct {
 	Exclude     []string `bun:",array"`
 	LostError   string
 	LostVerdict string
+	LostReason  string
 }
 
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
@@ -102,6 +109,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 		Exclude:     append([]string{}, p.ExcludeOrigins...), // never NULL: <> ALL (NULL) matches nothing
 		LostError:   core.ErrorLostFinalAttempt,
 		LostVerdict: string(core.VerdictLost),
+		LostReason:  core.ReasonLostFinalAttempt,
 	}
 	var rows []eventRow
 	if err := s.db.NewRaw(claimSQL, args).Scan(ctx, &rows); err != nil {
@@ -111,7 +119,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 }
 
 // completeSQL records an attempt's decision and the attempt itself in one
-// statement, guarded by the claim: if the event is no longer delivering
+// statement (mirrors core.Event.Complete), guarded by the claim: if the event is no longer delivering
 // under (worker, attempt), nothing is written. found tells ErrLeaseLost
 // from ErrNotFound.
 const completeSQL = `
@@ -185,13 +193,14 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	return fmt.Errorf("postgres: complete %s attempt %d by %s: %w", p.Claim.ID, p.Claim.Attempt, p.Worker, core.ErrLeaseLost)
 }
 
-// deferSQL, in one statement: gives back the listed claims still owned
-// (the attempt is not spent) and, when an origin is given, parks that
-// origin's other pending events due before Until. Both see the same
+// releaseSQL, in one statement: gives back the listed claims still owned,
+// their attempt unspent (mirrors core.Event.Release), and, when an origin
+// is given, parks that origin's other pending events due before Until
+// (mirrors core.Event.Park). Both see the same
 // snapshot, so a released row is not counted as parked. Rows another
 // transaction holds (a claim in progress) are skipped rather than waited
 // for. A release due at once notifies, like an insert.
-const deferSQL = `
+const releaseSQL = `
 WITH released AS (
     UPDATE events e
     SET status = 'pending', attempted_count = e.attempted_count - 1, next_attempt_at = ?until,
@@ -217,7 +226,7 @@ SELECT (SELECT count(*) FROM released) AS released,
        (SELECT count(*) FROM parked) AS parked,
        (SELECT count(*) FROM woken) AS woken`
 
-type deferArgs struct {
+type releaseArgs struct {
 	Now      dbNow
 	Until    any
 	Worker   string
@@ -227,8 +236,8 @@ type deferArgs struct {
 	Channel  string
 }
 
-func (s *Store) Defer(ctx context.Context, p ports.DeferParams) (ports.DeferResult, error) {
-	args := &deferArgs{Now: dbNow{p.Now}, Worker: p.Worker, Origin: p.Origin, Channel: s.channel,
+func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
+	args := &releaseArgs{Now: dbNow{p.Now}, Worker: p.Worker, Origin: p.ParkOrigin, Channel: s.channel,
 		IDs: []string{}, Attempts: []int{}}
 	args.Until = args.Now
 	if !p.Until.IsZero() {
@@ -240,10 +249,10 @@ func (s *Store) Defer(ctx context.Context, p ports.DeferParams) (ports.DeferResu
 			args.Attempts = append(args.Attempts, c.Attempt)
 		}
 	}
-	var res ports.DeferResult
+	var res ports.ReleaseResult
 	var woken int
-	if err := s.db.NewRaw(deferSQL, args).Scan(ctx, &res.Released, &res.Parked, &woken); err != nil {
-		return ports.DeferResult{}, interpretError("defer", err)
+	if err := s.db.NewRaw(releaseSQL, args).Scan(ctx, &res.Released, &res.Parked, &woken); err != nil {
+		return ports.ReleaseResult{}, interpretError("release", err)
 	}
 	return res, nil
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -18,7 +17,7 @@ import (
 // bulkDue inserts n pending events due a second ago (database time).
 func bulkDue(t *testing.T, s *Store, n int) {
 	t.Helper()
-	_, err := s.db.ExecContext(context.Background(), `
+	_, err := s.db.ExecContext(t.Context(), `
 		INSERT INTO events (id, target_url, origin, body, next_attempt_at)
 		SELECT gen_random_uuid(), 'https://m.example/hook', 'https://m.example:443', '\x7b7d'::bytea,
 		       now() - interval '1 second'
@@ -41,7 +40,7 @@ func TestClaimConcurrentWorkersNeverShareARow(t *testing.T) {
 	}
 	var delivering, workersSeen int
 	if err := s.db.NewRaw(`SELECT count(*) FILTER (WHERE status = 'delivering' AND attempted_count = 1),
-		count(DISTINCT locked_by) FROM events`).Scan(context.Background(), &delivering, &workersSeen); err != nil {
+		count(DISTINCT locked_by) FROM events`).Scan(t.Context(), &delivering, &workersSeen); err != nil {
 		t.Fatal(err)
 	}
 	if delivering != rows {
@@ -53,7 +52,7 @@ func TestClaimConcurrentWorkersNeverShareARow(t *testing.T) {
 func TestExpiredLeaseIsReclaimedAndLateCompletionIgnored(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	e, _, err := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/hook", `{"n":1}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +110,7 @@ func TestExpiredLeaseIsReclaimedAndLateCompletionIgnored(t *testing.T) {
 func TestCompleteUnknownEventIsNotFound(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
-	err := s.Complete(context.Background(), ports.CompleteParams{Worker: "w1",
+	err := s.Complete(t.Context(), ports.CompleteParams{Worker: "w1",
 		Claim:    ports.Claim{ID: core.NewEventID(time.Now()), Attempt: 1},
 		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded}})
 	if !errors.Is(err, core.ErrNotFound) {
@@ -125,7 +124,7 @@ func TestCompleteUnknownEventIsNotFound(t *testing.T) {
 func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	t.Parallel()
 	s, db, _ := newTestStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	const finished = 100_000
 	_, err := db.ExecContext(ctx, `
 		INSERT INTO events (id, target_url, origin, body, status, attempted_count, next_attempt_at,
@@ -197,7 +196,7 @@ func checkClaimPlan(t *testing.T, root planNode) {
 func explainJSON(t *testing.T, db bun.IDB, query string, args any) planNode {
 	t.Helper()
 	var js []byte
-	if err := db.NewRaw(query, args).Scan(context.Background(), &js); err != nil {
+	if err := db.NewRaw(query, args).Scan(t.Context(), &js); err != nil {
 		t.Fatal(err)
 	}
 	var out []struct {

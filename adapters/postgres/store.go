@@ -38,8 +38,8 @@ func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, b
 	if !p.Event.NextAttemptAt.IsZero() {
 		next = p.Event.NextAttemptAt.UTC()
 	}
-	// A conflicting row may vanish (retention) between the INSERT and the
-	// read of it; then the INSERT succeeds on the next round.
+	// The conflicting row could be gone (deleted by hand) between the
+	// INSERT and the read of it; then the INSERT succeeds on the next round.
 	for range 3 {
 		var inserted []eventRow
 		err := s.db.NewInsert().Model(&row).
@@ -130,8 +130,9 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult,
 	return ports.ListResult{Events: evs, Total: int(total)}, nil
 }
 
-// replaySQL resets a finished event and notifies the channel, in one
-// statement: the NOTIFY is delivered only if the update commits.
+// replaySQL resets a finished event (mirrors core.Event.Replay) and
+// notifies the channel, in one statement: the NOTIFY is delivered only if
+// the update commits.
 const replaySQL = `
 WITH replayed AS (
     UPDATE events

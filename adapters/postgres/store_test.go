@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
@@ -27,7 +26,7 @@ func TestStoreContract(t *testing.T) {
 func TestStoreKeepsOddBytes(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
-	ctx := context.Background()
+	ctx := t.Context()
 	e := porttest.NewEvent(t, "https://m.example/hook", `{}`)
 	e.Body = []byte("{\"a\":\"\x00\xff\xfe\"}")
 	if _, _, err := s.Insert(ctx, ports.InsertParams{Event: e}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
@@ -44,9 +45,7 @@ func getEvent(t *testing.T, d *harness.Dispatcher, id string) eventView {
 // would have killed every event).
 func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
+	bins, db, rcv := harness.NewStack(t, nil)
 	const (
 		failures  = 3
 		perTarget = 4
@@ -79,7 +78,7 @@ func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
 		t.Fatalf("only %d requests while down: the breaker never tripped, the test proves nothing", during)
 	}
 
-	harness.Eventually(t, time.Minute, "every event delivered after the outage", func() bool { return db.Counts(t)["succeeded"] == n })
+	testkit.Eventually(t, time.Minute, "every event delivered after the outage", func() bool { return db.Counts(t)["succeeded"] == n })
 	if dead := db.Counts(t)["dead"]; dead != 0 {
 		t.Errorf("%d events died during the outage", dead)
 	}
@@ -115,17 +114,15 @@ func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
 // before 2 s, although the backoff alone would retry after 100 ms.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
+	bins, db, rcv := harness.NewStack(t, nil)
 	rcv.Control(t, map[string]any{"mode": "status", "status": 429, "retry_after": "2"})
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 		"RETRY_BASE_MS": "100", "POLL_INTERVAL_MS": "50",
 	}))
 	_, id := d.Post(t, map[string]any{"order": "rate-limited"})
-	harness.Eventually(t, 10*time.Second, "the first attempt", func() bool { return rcv.Stats(t, false).Requests >= 1 })
+	testkit.Eventually(t, 10*time.Second, "the first attempt", func() bool { return rcv.Stats(t, false).Requests >= 1 })
 	rcv.Control(t, map[string]any{"mode": "ok"})
-	harness.Eventually(t, 15*time.Second, "the retry to succeed", func() bool { return getEvent(t, d, id).Status == "succeeded" })
+	testkit.Eventually(t, 15*time.Second, "the retry to succeed", func() bool { return getEvent(t, d, id).Status == "succeeded" })
 	ev := getEvent(t, d, id)
 	if len(ev.Attempts) != 2 {
 		t.Fatalf("attempts: %+v", ev.Attempts)
@@ -145,13 +142,11 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // TestGoneIsDeadAfterOneAttempt: 410 means never again.
 func TestGoneIsDeadAfterOneAttempt(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
+	bins, db, rcv := harness.NewStack(t, nil)
 	rcv.Control(t, map[string]any{"mode": "status", "status": 410})
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{"RETRY_BASE_MS": "100"}))
 	_, id := d.Post(t, map[string]any{"order": "gone"})
-	harness.Eventually(t, 10*time.Second, "the event to die", func() bool { return getEvent(t, d, id).Status == "dead" })
+	testkit.Eventually(t, 10*time.Second, "the event to die", func() bool { return getEvent(t, d, id).Status == "dead" })
 	time.Sleep(500 * time.Millisecond) // five backoffs' worth: nothing more may be sent
 	ev := getEvent(t, d, id)
 	if ev.AttemptedCount != 1 || len(ev.Attempts) != 1 || ev.Attempts[0].Verdict != "dead" {
@@ -167,9 +162,7 @@ func TestGoneIsDeadAfterOneAttempt(t *testing.T) {
 // merchant's events arrive as fast as when it is alone.
 func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	hanging := harness.StartReceiver(t, bins, nil)
+	bins, db, hanging := harness.NewStack(t, nil)
 	hanging.Control(t, map[string]any{"mode": "ok", "delay_ms": 60_000})
 	healthy := harness.StartReceiver(t, bins, nil)
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, healthy.URL(), map[string]string{
@@ -181,10 +174,10 @@ func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
 		body := map[string]any{"target_url": hanging.URL(), "payload": map[string]any{"slow": i}}
 		harness.PostJSON(t, d.Base+"/events", body)
 	}
-	harness.Eventually(t, 10*time.Second, "the hanging merchant to be busy", func() bool { return hanging.Stats(t, false).Requests >= 4 })
+	testkit.Eventually(t, 10*time.Second, "the hanging merchant to be busy", func() bool { return hanging.Stats(t, false).Requests >= 4 })
 	posted := time.Now()
 	ids := d.PostMany(t, 40, 4) // to TARGET_URL, the healthy merchant
-	harness.Eventually(t, 10*time.Second, "the healthy merchant's events", func() bool { return healthy.Stats(t, false).Accepted >= 40 })
+	testkit.Eventually(t, 10*time.Second, "the healthy merchant's events", func() bool { return healthy.Stats(t, false).Accepted >= 40 })
 	took := time.Since(posted)
 	t.Logf("40 healthy events delivered %s after posting, beside a merchant that hangs for 5 s", took.Round(time.Millisecond))
 	if took > 3*time.Second {

@@ -1,14 +1,15 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
+	"github.com/webhookd/webhookd/wiring"
 )
 
 func TestRunFailsFastNamingTheVariable(t *testing.T) {
@@ -17,11 +18,11 @@ func TestRunFailsFastNamingTheVariable(t *testing.T) {
 		v, ok := map[string]string{"MAX_ATTEMPTS": "zero", "BATCH_SIZE": "-3"}[k]
 		return v, ok
 	}
-	err := run(context.Background(), nil, lookup)
+	err := run(t.Context(), nil, lookup)
 	if err == nil || !strings.Contains(err.Error(), "MAX_ATTEMPTS") || !strings.Contains(err.Error(), "BATCH_SIZE") {
 		t.Fatalf("run = %v, want an error naming MAX_ATTEMPTS and BATCH_SIZE", err)
 	}
-	if err := run(context.Background(), []string{"-role", "boss"}, func(string) (string, bool) { return "", false }); err == nil ||
+	if err := run(t.Context(), []string{"-role", "boss"}, func(string) (string, bool) { return "", false }); err == nil ||
 		!strings.Contains(err.Error(), "role") {
 		t.Fatalf("run -role boss = %v, want an error about the role", err)
 	}
@@ -32,9 +33,7 @@ func TestRunFailsFastNamingTheVariable(t *testing.T) {
 // once (nothing crashed, so nothing is sent twice) and verified.
 func TestEndToEndPostgres(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
+	bins, db, rcv := harness.NewStack(t, nil)
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "50"}))
 
 	const n = 1000
@@ -42,7 +41,7 @@ func TestEndToEndPostgres(t *testing.T) {
 	if len(ids) != n {
 		t.Fatalf("accepted %d of %d", len(ids), n)
 	}
-	harness.Eventually(t, 2*time.Minute, "every event delivered", func() bool { return db.Counts(t)["succeeded"] == n })
+	testkit.Eventually(t, 2*time.Minute, "every event delivered", func() bool { return db.Counts(t)["succeeded"] == n })
 	st := rcv.Stats(t, true)
 	if st.Accepted != n || st.UniqueEvents != n || st.Duplicates != 0 || st.RejectedSignature != 0 {
 		t.Fatalf("receiver: %d accepted, %d unique, %d duplicates, %d bad signatures; want %d, %d, 0, 0",
@@ -86,16 +85,14 @@ func TestEndToEndPostgres(t *testing.T) {
 // event is delivered and that the stop left nothing leased.
 func TestRestartDeliversEverything(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
+	bins, db, rcv := harness.NewStack(t, nil)
 	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 100})
 	env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "5", "WORKER_CONCURRENCY": "5"})
 	first := harness.StartDispatcher(t, bins, "dispatcher-1", env)
 
 	const n = 200
 	first.PostMany(t, n, 4)
-	harness.Eventually(t, time.Minute, "some deliveries", func() bool { return rcv.Stats(t, false).Accepted >= 20 })
+	testkit.Eventually(t, time.Minute, "some deliveries", func() bool { return rcv.Stats(t, false).Accepted >= 20 })
 	first.Signal(syscall.SIGTERM)
 	if code := first.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d", code)
@@ -110,7 +107,7 @@ func TestRestartDeliversEverything(t *testing.T) {
 	t.Logf("stopped with %v", counts)
 
 	second := harness.StartDispatcher(t, bins, "dispatcher-2", env)
-	harness.Eventually(t, 2*time.Minute, "every event delivered after the restart", func() bool { return db.Counts(t)["succeeded"] == n })
+	testkit.Eventually(t, 2*time.Minute, "every event delivered after the restart", func() bool { return db.Counts(t)["succeeded"] == n })
 	st := rcv.Stats(t, false)
 	if st.UniqueEvents != n || st.Duplicates != 0 {
 		t.Errorf("receiver: %d unique, %d duplicates; want %d and 0 (a graceful stop loses and repeats nothing)", st.UniqueEvents, st.Duplicates, n)
@@ -122,8 +119,8 @@ func TestRestartDeliversEverything(t *testing.T) {
 // TestMigrateCommand: `dispatcher migrate status|up|down` on a fresh schema.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	bins := harness.Build(t)
 	db := harness.NewDB(t)
+	bins := harness.Build(t)
 	env := map[string]string{"DATABASE_URL": db.URL, "DATABASE_SCHEMA": db.Schema}
 	migrate := func(args ...string) (int, string) {
 		p := harness.Start(t, "migrate-"+strings.Join(args, "-"), bins.Dispatcher, env, append([]string{"migrate"}, args...)...)
@@ -150,5 +147,18 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if code, out := migrate("sideways"); code == 0 || !strings.Contains(out, "sideways") {
 		t.Errorf("migrate sideways: %d %s", code, out)
+	}
+}
+
+func TestPrintMerchantSecrets(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	cfg := wiring.SigningConfig{Secret: "abc", ExtraSecrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}
+	if err := printMerchantSecrets(cfg, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "HMAC_SECRET\twhsec_YWJj\nHMAC_EXTRA_SECRETS[0]\twhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }

@@ -8,20 +8,16 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/internal/wait"
 	"github.com/webhookd/webhookd/ports"
 )
 
-// storeTimeout bounds each store write made on behalf of a delivery. It is
-// detached from the delivery's context so that an outcome obtained just
-// before shutdown is still recorded.
-const storeTimeout = 10 * time.Second
-
-// dispatch starts deliveries for a claimed batch. Per origin: if the
-// target is known to be refusing requests the whole group is deferred in
-// one store call; otherwise up to the per-target cap start now and any
-// excess is handed straight back (due at once) for a later claim, by this
-// worker or another.
-func (w *Worker) dispatch(ctx, deliverCtx context.Context, evs []core.Event, wg *sync.WaitGroup) {
+// dispatch starts deliveries for a claimed batch, under ctx. Per origin:
+// if the target is refusing requests the whole group is parked in one
+// store call; otherwise up to the per-target cap start now and any excess
+// is released at once (due now) for a later claim, by this worker or
+// another.
+func (w *Worker) dispatch(ctx context.Context, evs []core.Event, wg *sync.WaitGroup) {
 	if len(evs) == 0 {
 		return
 	}
@@ -42,47 +38,55 @@ func (w *Worker) dispatch(ctx, deliverCtx context.Context, evs []core.Event, wg 
 				continue
 			}
 		}
-		w.mu.Lock()
-		room := max(w.cfg.PerTarget-w.perOrigin[origin], 0)
-		start := group[:min(room, len(group))]
-		w.inFlight += len(start)
-		w.perOrigin[origin] += len(start)
-		w.mu.Unlock()
-		excess = append(excess, claimsOf(group[len(start):])...)
-		for _, e := range start {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer w.release(e.Origin)
-				w.deliver(deliverCtx, e)
-			}()
+		start := w.takeSlots(origin, len(group))
+		excess = append(excess, claimsOf(group[start:])...)
+		for _, e := range group[:start] {
+			wg.Go(func() {
+				defer w.freeSlot(e.Origin)
+				w.deliver(ctx, e)
+			})
 		}
 	}
 	if len(excess) > 0 {
-		w.handBack(excess, "per-target in-flight cap reached")
+		w.release(ctx, excess, "per-target in-flight cap reached")
 	}
 }
 
 func claimsOf(evs []core.Event) []ports.Claim {
 	out := make([]ports.Claim, len(evs))
 	for i, e := range evs {
-		out[i] = ports.Claim{ID: e.ID, Attempt: e.AttemptedCount}
+		out[i] = claimOf(e)
 	}
 	return out
 }
 
-// release frees a delivery slot.
-func (w *Worker) release(origin string) {
+func claimOf(e core.Event) ports.Claim { return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount} }
+
+// takeSlots reserves up to n delivery slots for origin, within its cap,
+// and returns how many it took.
+func (w *Worker) takeSlots(origin string, n int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = min(n, max(w.cfg.PerTarget-w.perOrigin[origin], 0))
+	w.inFlight += n
+	w.perOrigin[origin] += n
+	return n
+}
+
+// freeSlot ends one delivery to origin and wakes the loop if it waits for
+// a slot.
+func (w *Worker) freeSlot(origin string) {
 	w.mu.Lock()
 	w.inFlight--
 	if w.perOrigin[origin]--; w.perOrigin[origin] <= 0 {
 		delete(w.perOrigin, origin)
 	}
 	w.mu.Unlock()
-	signal(w.freed)
+	w.freed.Notify()
 }
 
-// deliver makes one attempt and records its outcome.
+// deliver makes one attempt and records its outcome: send, decide, record,
+// report.
 func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	log := w.log.With(slog.String("event_id", string(e.ID)), slog.Int("attempt", e.AttemptedCount),
 		slog.String("target", e.TargetURL))
@@ -92,35 +96,71 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 		EventID: e.ID, TargetURL: e.TargetURL, Origin: e.Origin, Body: e.Body, Attempt: e.AttemptedCount,
 	})
 	if err != nil {
-		var open *core.TargetOpenError
-		if errors.As(err, &open) {
-			w.park(ctx, e.Origin, open.Until, []ports.Claim{{ID: e.ID, Attempt: e.AttemptedCount}})
-			return
-		}
-		// Our own shutdown cancelled the attempt: give the event back,
-		// due at once, with its attempt unspent.
-		w.handBack([]ports.Claim{{ID: e.ID, Attempt: e.AttemptedCount}}, err.Error())
+		w.notSent(ctx, e, err)
 		return
 	}
+	d := w.decide(e, out)
+	err = w.record(ctx, e, started, out, d)
+	w.report(ctx, log, e, out, d, err)
+}
 
+// notSent handles an attempt the Sender refused to make: the target's
+// breaker is open (park it), or our own shutdown cancelled the attempt
+// (release the event, due at once, its attempt unspent).
+func (w *Worker) notSent(ctx context.Context, e core.Event, err error) {
+	if open, ok := errors.AsType[*core.TargetOpenError](err); ok {
+		w.park(ctx, e.Origin, open.Until, []ports.Claim{claimOf(e)})
+		return
+	}
+	w.release(ctx, []ports.Claim{claimOf(e)}, err.Error())
+}
+
+// decide applies the retry policy. A refunded failure (a failed probe)
+// waits for the breaker's next probe rather than a backoff.
+func (w *Worker) decide(e core.Event, out core.Outcome) core.Decision {
 	d := w.cfg.Policy.Decide(e.AttemptedCount, out, w.cfg.Rand())
 	if d.Refund && w.gate != nil {
-		// A failed probe re-opened the breaker: wait for its next probe.
 		if until, open := w.gate.OpenUntil(e.Origin); open {
 			d.RetryIn = max(until.Sub(w.clock.Now()), 0)
 			d.Reason += "; parked until the breaker's next probe"
 		}
 	}
-	// The lease was taken at claim time, a little before started.
-	err = w.complete(ctx, ports.CompleteParams{
+	return d
+}
+
+// record stores the decision and the attempt, retrying while the store is
+// unavailable (a database restart) until shortly before the claim's lease
+// ends, or until ctx ends (the shutdown grace is over). Past that point
+// another worker may own the event, so the outcome is dropped: the lease
+// expires and the event is delivered again (at-least-once).
+func (w *Worker) record(ctx context.Context, e core.Event, started time.Time, out core.Outcome, d core.Decision) error {
+	p := ports.CompleteParams{
 		Worker: w.cfg.WorkerID,
-		Claim:  ports.Claim{ID: e.ID, Attempt: e.AttemptedCount},
+		Claim:  claimOf(e),
 		Record: core.Attempt{StartedAt: started, Duration: out.Duration, StatusCode: out.StatusCode,
 			Error: d.Error, Response: out.Response},
 		Decision: d,
-	}, started.Add(w.cfg.Lease))
-	w.metrics.DeliveryFinished(e.Origin, d.Verdict, out.Duration)
+	}
+	leaseEnd := started.Add(w.cfg.Lease) // the lease was taken at claim time, a little earlier
+	backoff := 200 * time.Millisecond
+	for {
+		sctx, cancel := detached(ctx)
+		err := w.store.Complete(sctx, p)
+		cancel()
+		if err == nil || !errors.Is(err, core.ErrUnavailable) || w.clock.Now().Add(backoff+storeTimeout/5).After(leaseEnd) {
+			return err
+		}
+		if !wait.Sleep(ctx, backoff) {
+			return err
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
 
+// report counts and logs a finished attempt, and schedules a wake-up for
+// its retry.
+func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Event, out core.Outcome, d core.Decision, recordErr error) {
+	w.metrics.DeliveryFinished(e.Origin, d.Verdict, out.Duration)
 	attrs := []slog.Attr{slog.String("verdict", string(d.Verdict)), slog.Int("status_code", out.StatusCode),
 		slog.Int64("duration_ms", out.Duration.Milliseconds()), slog.String("reason", d.Reason)}
 	if d.Error != "" {
@@ -128,15 +168,15 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	}
 	if d.Status == core.StatusPending {
 		next := w.clock.Now().Add(d.RetryIn)
-		attrs = append(attrs, slog.Duration("retry_in", d.RetryIn), slog.Time("next_attempt_at", next))
+		attrs = append(attrs, slog.Int64("retry_in_ms", d.RetryIn.Milliseconds()), slog.Time("next_attempt_at", next))
 		w.schedule(next)
 	}
 	switch {
-	case errors.Is(err, core.ErrLeaseLost):
+	case errors.Is(recordErr, core.ErrLeaseLost):
 		log.LogAttrs(ctx, slog.LevelWarn, "attempt finished after our lease was taken over; newer state kept", attrs...)
-	case err != nil:
+	case recordErr != nil:
 		log.LogAttrs(ctx, slog.LevelError, "attempt finished but its outcome could not be recorded; the lease will expire and the event will be delivered again",
-			append(attrs, slog.String("store_error", err.Error()))...)
+			append(attrs, slog.String("store_error", recordErr.Error()))...)
 	case d.Verdict == core.VerdictSucceeded:
 		log.LogAttrs(ctx, slog.LevelInfo, "delivered", attrs...)
 	case d.Verdict == core.VerdictDead:
@@ -146,33 +186,12 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	}
 }
 
-// complete records an outcome, retrying while the store is unavailable
-// (a database restart) until shortly before the claim's lease ends, or
-// until ctx ends (the shutdown grace is over). Past that point another
-// worker may own the event, so the outcome is dropped: the lease expires
-// and the event is delivered again (at-least-once).
-func (w *Worker) complete(ctx context.Context, p ports.CompleteParams, leaseEnd time.Time) error {
-	backoff := 200 * time.Millisecond
-	for {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		err := w.store.Complete(sctx, p)
-		cancel()
-		if err == nil || !errors.Is(err, core.ErrUnavailable) || w.clock.Now().Add(backoff+storeTimeout/5).After(leaseEnd) {
-			return err
-		}
-		if !sleep(ctx, backoff) {
-			return err
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// park defers claims of a target whose breaker is open, and every other
-// pending event of that target due before until, in one store call.
+// park releases claims of a target whose breaker is open, and parks every
+// other pending event of that target due before until, in one store call.
 func (w *Worker) park(ctx context.Context, origin string, until time.Time, claims []ports.Claim) {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	sctx, cancel := detached(ctx)
 	defer cancel()
-	res, err := w.store.Defer(sctx, ports.DeferParams{Worker: w.cfg.WorkerID, Claims: claims, Origin: origin, Until: until})
+	res, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims, ParkOrigin: origin, Until: until})
 	if err != nil {
 		w.log.Error("could not park events of an open target; their leases will expire",
 			slog.String("origin", origin), slog.String("error", err.Error()))
@@ -183,34 +202,15 @@ func (w *Worker) park(ctx context.Context, origin string, until time.Time, claim
 		slog.Int("released", res.Released), slog.Int("parked", res.Parked))
 }
 
-// handBack returns claims to the store, due at once, attempts unspent.
-func (w *Worker) handBack(claims []ports.Claim, why string) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+// release gives claims back to the store, due at once, attempts unspent.
+func (w *Worker) release(ctx context.Context, claims []ports.Claim, why string) {
+	sctx, cancel := detached(ctx)
 	defer cancel()
-	res, err := w.store.Defer(ctx, ports.DeferParams{Worker: w.cfg.WorkerID, Claims: claims})
+	res, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims})
 	if err != nil {
-		w.log.Error("could not hand back claimed events; their leases will expire",
+		w.log.Error("could not release claimed events; their leases will expire",
 			slog.Int("events", len(claims)), slog.String("error", err.Error()))
 		return
 	}
-	w.log.Debug("claims handed back", slog.Int("released", res.Released), slog.String("why", why))
-}
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	w.log.Debug("claims released", slog.Int("released", res.Released), slog.String("why", why))
 }

@@ -5,39 +5,100 @@
 // RunOnce is one deterministic claim-deliver-record round (tests drive it
 // with a manual clock). Run is the long-running loop: it claims whenever
 // slots are free and work may be due (a wake-up, a poll tick, a retry whose
-// backoff just ended), and on shutdown stops claiming and finishes or hands
-// back its in-flight deliveries.
+// backoff just ended), and on shutdown stops claiming and finishes or
+// releases its in-flight deliveries.
+//
+// Words used throughout: a claim leases an event to this worker for one
+// attempt; releasing a claim gives it back unspent (no request was made);
+// parking pushes every pending event of a refusing target to the moment
+// it may be tried again; a slot is one delivery in flight.
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/internal/wait"
 	"github.com/webhookd/webhookd/ports"
 )
 
-// Config of a worker.
+// Config of a worker. DefaultConfig holds every default; NewWorker fills
+// zero fields from it.
 type Config struct {
-	WorkerID     string        // unique per process: the lease owner
+	WorkerID     string        // unique per process: the lease owner; default host-pid-random
 	BatchSize    int           // max events per claim (BATCH_SIZE)
-	Concurrency  int           // max deliveries in flight (WORKER_CONCURRENCY)
+	Concurrency  int           // max deliveries in flight (WORKER_CONCURRENCY); default max(64, BatchSize)
 	PerTarget    int           // max deliveries in flight per origin (MAX_IN_FLIGHT_PER_TARGET)
 	PollInterval time.Duration // claim at least this often (POLL_INTERVAL_MS)
-	// Lease is how long a claim is owned. It must outlast one delivery
-	// (the HTTP timeout) with room to record the outcome.
+	// AttemptTimeout is the Sender's bound on one attempt (HTTP_TIMEOUT_MS);
+	// the lease is sized from it.
+	AttemptTimeout time.Duration
+	// Lease is how long a claim is owned. It must outlast one attempt with
+	// room to record the outcome; default AttemptTimeout + LeaseMargin.
 	Lease time.Duration
 	// ShutdownGrace is how long in-flight deliveries may finish after the
-	// worker is told to stop; then they are cancelled and handed back.
+	// worker is told to stop; then they are cancelled and released.
 	ShutdownGrace time.Duration
 	Policy        core.RetryPolicy
 	// Rand returns uniform numbers in [0, 1) for jitter; nil = math/rand.
 	Rand func() float64
+}
+
+// minDefaultConcurrency is the default in-flight bound for small batches.
+const minDefaultConcurrency = 64
+
+// LeaseMargin is how much longer than one attempt a default lease lasts:
+// time to record the outcome, through a short database outage.
+const LeaseMargin = 30 * time.Second
+
+// DefaultConfig returns the seed's settings: 10 events per claim, a 5 s
+// poll, 10 s attempts, and the default retry policy. Concurrency and Lease
+// are left zero: they derive from BatchSize and AttemptTimeout when the
+// worker is built.
+func DefaultConfig() Config {
+	return Config{
+		BatchSize:      10,
+		PerTarget:      16,
+		PollInterval:   5 * time.Second,
+		AttemptTimeout: 10 * time.Second,
+		ShutdownGrace:  8 * time.Second,
+		Policy:         core.DefaultRetryPolicy(),
+	}
+}
+
+func (c *Config) setDefaults() {
+	d := DefaultConfig()
+	if c.WorkerID == "" {
+		c.WorkerID = defaultWorkerID()
+	}
+	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
+	c.Concurrency = cmp.Or(c.Concurrency, max(minDefaultConcurrency, c.BatchSize))
+	c.PerTarget = cmp.Or(c.PerTarget, d.PerTarget)
+	c.PollInterval = cmp.Or(c.PollInterval, d.PollInterval)
+	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, d.AttemptTimeout)
+	c.Lease = cmp.Or(c.Lease, c.AttemptTimeout+LeaseMargin)
+	c.Policy = cmp.Or(c.Policy, d.Policy) // a zero policy takes the default whole
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+}
+
+// defaultWorkerID is unique per process and readable in the database:
+// host, pid and a few random characters (pids repeat across containers).
+func defaultWorkerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "webhookd"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), core.NewEventID(time.Now())[24:30])
 }
 
 // Validate reports a config that cannot work.
@@ -53,8 +114,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch: per-target in-flight cap must be at least 1, got %d", c.PerTarget)
 	case c.PollInterval <= 0:
 		return fmt.Errorf("dispatch: poll interval must be positive, got %s", c.PollInterval)
-	case c.Lease <= 0:
-		return fmt.Errorf("dispatch: lease must be positive, got %s", c.Lease)
+	case c.AttemptTimeout <= 0:
+		return fmt.Errorf("dispatch: attempt timeout must be positive, got %s", c.AttemptTimeout)
+	case c.Lease <= c.AttemptTimeout:
+		return fmt.Errorf("dispatch: lease %s must be longer than an attempt (%s), or a slow attempt would be delivered twice",
+			c.Lease, c.AttemptTimeout)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("dispatch: shutdown grace must not be negative, got %s", c.ShutdownGrace)
 	}
@@ -64,12 +128,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Ports are what a Worker drives.
+type Ports struct {
+	Store  ports.EventStore
+	Sender ports.Sender
+	// Gate, when set, is asked before each batch whether a target is
+	// refusing requests, so that its events are parked in one store call.
+	Gate    ports.TargetGate
+	Clock   ports.Clock
+	Wakeup  ports.Wakeup // nil: poll only
+	Metrics ports.Metrics
+}
+
 // Worker delivers events. It is safe to run one Run loop per Worker; any
 // number of Workers (in any number of processes) may share one store.
 type Worker struct {
 	store   ports.EventStore
 	sender  ports.Sender
-	gate    ports.TargetGate // nil when the sender never refuses targets
+	gate    ports.TargetGate // nil: every target is tried
 	clock   ports.Clock
 	wake    ports.Wakeup // nil: poll only
 	metrics ports.Metrics
@@ -81,27 +157,30 @@ type Worker struct {
 	perOrigin map[string]int
 	soonest   time.Time // earliest moment something we scheduled is due
 
-	freed chan struct{} // a delivery finished (a slot is free)
-	kick  chan struct{} // soonest moved earlier
+	freed *wait.Signal // a delivery finished (a slot is free)
+	kick  *wait.Signal // soonest moved earlier
 }
 
-// NewWorker returns a worker. wake may be nil. If sender also implements
-// ports.TargetGate, a batch for an open target is deferred in one call.
-func NewWorker(store ports.EventStore, sender ports.Sender, clock ports.Clock, wake ports.Wakeup,
-	metrics ports.Metrics, log *slog.Logger, cfg Config) (*Worker, error) {
+// NewWorker returns a worker. Zero fields of cfg take DefaultConfig's
+// values; an invalid cfg or a missing Store, Sender, Clock or Metrics is an
+// error. A nil log discards.
+func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Float64
+	if p.Store == nil || p.Sender == nil || p.Clock == nil || p.Metrics == nil {
+		return nil, errors.New("dispatch: a worker needs a store, a sender, a clock and metrics")
 	}
-	gate, _ := sender.(ports.TargetGate)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Worker{
-		store: store, sender: sender, gate: gate, clock: clock, wake: wake, metrics: metrics,
+		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics,
 		log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg,
 		perOrigin: make(map[string]int),
-		freed:     make(chan struct{}, 1),
-		kick:      make(chan struct{}, 1),
+		freed:     wait.NewSignal(),
+		kick:      wait.NewSignal(),
 	}, nil
 }
 
@@ -109,24 +188,29 @@ func NewWorker(store ports.EventStore, sender ports.Sender, clock ports.Clock, w
 func (w *Worker) ID() string { return w.cfg.WorkerID }
 
 // RunOnce claims one batch, delivers it and records every outcome before
-// returning the number of events claimed.
+// returning the number of events claimed. ctx bounds the whole round.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	b, err := w.claim(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var wg sync.WaitGroup
-	w.dispatch(ctx, ctx, b.events, &wg)
+	w.dispatch(ctx, b.events, &wg)
 	wg.Wait()
 	return len(b.events), nil
 }
 
 // Run claims and delivers until ctx is cancelled, then stops claiming and
 // gives in-flight deliveries ShutdownGrace to finish; the rest are
-// cancelled and handed back to the store (due at once, no attempt spent).
+// cancelled and released to the store (due at once, no attempt spent).
+//
+// ctx bounds claiming only. Deliveries run under their own context, which
+// outlives ctx by the grace period, and a claim already sent to the store
+// is never cut short by ctx (the store could commit it after the cut, and
+// its events would sit leased until their lease expired).
 func (w *Worker) Run(ctx context.Context) error {
-	// Deliveries outlive ctx by the grace period.
-	deliverCtx, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	claiming := ctx
+	delivering, cancelDeliveries := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelDeliveries()
 	var wg sync.WaitGroup
 	var wakeC <-chan struct{}
@@ -134,57 +218,65 @@ func (w *Worker) Run(ctx context.Context) error {
 		wakeC = w.wake.C()
 	}
 	w.log.Info("worker started", slog.Int("batch_size", w.cfg.BatchSize), slog.Int("concurrency", w.cfg.Concurrency),
-		slog.Int("per_target", w.cfg.PerTarget), slog.Duration("poll_interval", w.cfg.PollInterval))
+		slog.Int("per_target", w.cfg.PerTarget), slog.Int64("poll_interval_ms", w.cfg.PollInterval.Milliseconds()))
 
 	failures := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for ctx.Err() == nil {
-		b, err := w.claim(ctx)
+	for claiming.Err() == nil {
+		claimCtx, cancel := detached(claiming)
+		b, err := w.claim(claimCtx)
+		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			failures++
-			wait := min(w.cfg.PollInterval, 100*time.Millisecond<<min(failures, 10))
-			w.log.Warn("claim failed; backing off", slog.String("error", err.Error()), slog.Duration("retry_in", wait))
-			if !sleep(ctx, wait) {
-				break
-			}
+			pause := min(w.cfg.PollInterval, 100*time.Millisecond<<min(failures, 10))
+			w.log.Warn("claim failed; backing off", slog.String("error", err.Error()), slog.Int64("retry_in_ms", pause.Milliseconds()))
+			wait.Sleep(claiming, pause)
 			continue
 		}
 		failures = 0
-		w.dispatch(ctx, deliverCtx, b.events, &wg)
+		w.dispatch(delivering, b.events, &wg)
 		if b.limit > 0 && len(b.events) == b.limit {
 			continue // a full batch: more may be due right now
 		}
 		var freedC <-chan struct{}
 		if b.limited {
-			freedC = w.freed // only a free slot can unblock us
+			freedC = w.freed.C() // only a free slot can unblock us
 		}
 		timer.Reset(w.nextWait())
 		select {
-		case <-ctx.Done():
+		case <-claiming.Done():
 		case <-wakeC:
 		case <-freedC:
-		case <-w.kick:
+		case <-w.kick.C():
 		case <-timer.C:
 		}
 	}
 
-	n := w.InFlight()
-	w.log.Info("worker stopping: no more claims", slog.Int("in_flight", n), slog.Duration("grace", w.cfg.ShutdownGrace))
+	w.log.Info("worker stopping: no more claims", slog.Int("in_flight", w.InFlight()),
+		slog.Int64("grace_ms", w.cfg.ShutdownGrace.Milliseconds()))
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(w.cfg.ShutdownGrace):
-		w.log.Warn("grace period over: cancelling and handing back in-flight deliveries", slog.Int("in_flight", w.InFlight()))
+		w.log.Warn("grace period over: cancelling and releasing in-flight deliveries", slog.Int("in_flight", w.InFlight()))
 		cancelDeliveries()
 		<-done
 	}
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// storeTimeout bounds each store call made for claiming or for a delivery.
+// Those calls are detached from the caller's cancellation (see detached).
+const storeTimeout = 10 * time.Second
+
+// detached is ctx without its cancellation, bounded by storeTimeout: a
+// store write that was sent must be allowed to finish, or its effect
+// (a claim, an outcome) could commit unseen by the worker.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 }
 
 // InFlight is the number of deliveries under way.
@@ -214,7 +306,7 @@ func (w *Worker) schedule(t time.Time) {
 	}
 	w.mu.Unlock()
 	if earlier {
-		signal(w.kick)
+		w.kick.Notify()
 	}
 }
 
@@ -232,20 +324,20 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 		w.soonest = time.Time{} // this claim picks up whatever was scheduled
 	}
 	b := batch{limit: min(w.cfg.BatchSize, w.cfg.Concurrency-w.inFlight)}
-	var exclude []string
+	var full []string
 	for origin, n := range w.perOrigin {
 		if n >= w.cfg.PerTarget {
-			exclude = append(exclude, origin)
+			full = append(full, origin)
 		}
 	}
 	w.mu.Unlock()
-	b.limited = b.limit < w.cfg.BatchSize || len(exclude) > 0
+	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0
 	if b.limit <= 0 {
 		return b, nil
 	}
 	evs, err := w.store.Claim(ctx, ports.ClaimParams{
 		Worker: w.cfg.WorkerID, Limit: b.limit, Lease: w.cfg.Lease,
-		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: exclude,
+		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full,
 	})
 	if err != nil {
 		return b, fmt.Errorf("dispatch: claim: %w", err)

@@ -14,11 +14,10 @@ import (
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/ports"
 	"github.com/webhookd/webhookd/ports/porttest"
 )
-
-var bg = context.Background()
 
 const (
 	targetA = "https://a.example/hook"
@@ -29,7 +28,7 @@ const (
 func config(mod ...func(*dispatch.Config)) dispatch.Config {
 	c := dispatch.Config{
 		WorkerID: "w1", BatchSize: 10, Concurrency: 10, PerTarget: 10,
-		PollInterval: time.Hour, Lease: time.Minute, ShutdownGrace: time.Second,
+		PollInterval: time.Hour, AttemptTimeout: 10 * time.Second, Lease: time.Minute, ShutdownGrace: time.Second,
 		Policy: core.RetryPolicy{Base: 2 * time.Second, Max: time.Hour, MaxAttempts: 3, MaxRetryAfter: time.Hour},
 		Rand:   func() float64 { return 0.5 },
 	}
@@ -51,13 +50,16 @@ func newFixture(t *testing.T, respond func(context.Context, core.Delivery) (core
 	f := &fixture{clock: memory.NewClock(porttest.T0)}
 	f.store = memory.NewStore(f.clock)
 	f.sender = memory.NewSender(respond)
-	f.worker = newWorker(t, f.store, f.sender, f.clock, nil, config(mod...))
+	f.worker = newWorker(t, dispatch.Ports{Store: f.store, Sender: f.sender, Clock: f.clock}, config(mod...))
 	return f
 }
 
-func newWorker(t *testing.T, st ports.EventStore, s ports.Sender, c ports.Clock, wake ports.Wakeup, cfg dispatch.Config) *dispatch.Worker {
+func newWorker(t *testing.T, p dispatch.Ports, cfg dispatch.Config) *dispatch.Worker {
 	t.Helper()
-	w, err := dispatch.NewWorker(st, s, c, wake, memory.NewMetrics(), slog.New(slog.DiscardHandler), cfg)
+	if p.Metrics == nil {
+		p.Metrics = memory.NewMetrics()
+	}
+	w, err := dispatch.NewWorker(p, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,8 @@ func newWorker(t *testing.T, st ports.EventStore, s ports.Sender, c ports.Clock,
 
 func (f *fixture) add(t *testing.T, target string) core.Event {
 	t.Helper()
-	e, _, err := f.store.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, target, `{"n":1}`)})
+	ctx := t.Context()
+	e, _, err := f.store.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, target, `{"n":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,8 @@ func (f *fixture) add(t *testing.T, target string) core.Event {
 
 func (f *fixture) runOnce(t *testing.T) int {
 	t.Helper()
-	n, err := f.worker.RunOnce(bg)
+	ctx := t.Context()
+	n, err := f.worker.RunOnce(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +88,8 @@ func (f *fixture) runOnce(t *testing.T) int {
 
 func (f *fixture) get(t *testing.T, id core.EventID) core.Event {
 	t.Helper()
-	e, err := f.store.Get(bg, id)
+	ctx := t.Context()
+	e, err := f.store.Get(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +104,7 @@ func status(code int) func(context.Context, core.Delivery) (core.Outcome, error)
 
 func TestDeliversDueEvents(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	f := newFixture(t, status(200))
 	a, b := f.add(t, targetA), f.add(t, targetB)
 	if n := f.runOnce(t); n != 2 {
@@ -109,7 +115,7 @@ func TestDeliversDueEvents(t *testing.T) {
 		if got.Status != core.StatusSucceeded || got.AttemptedCount != 1 || got.LastStatusCode != 200 {
 			t.Errorf("%s: status %s attempts %d code %d", e.ID, got.Status, got.AttemptedCount, got.LastStatusCode)
 		}
-		atts, _ := f.store.Attempts(bg, e.ID)
+		atts, _ := f.store.Attempts(ctx, e.ID)
 		if len(atts) != 1 || atts[0].Verdict != core.VerdictSucceeded || atts[0].Worker != "w1" {
 			t.Errorf("%s: history %+v", e.ID, atts)
 		}
@@ -131,6 +137,7 @@ func TestDeliversDueEvents(t *testing.T) {
 
 func TestRetriesWithBackoffThenDead(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	f := newFixture(t, status(500)) // MaxAttempts 3, base 2s, no jitter at rnd 0.5
 	e := f.add(t, targetA)
 	for i, wantDelay := range []time.Duration{2 * time.Second, 4 * time.Second} {
@@ -157,7 +164,7 @@ func TestRetriesWithBackoffThenDead(t *testing.T) {
 	if got.Status != core.StatusDead || got.AttemptedCount != 3 || got.LastError != "status 500" {
 		t.Errorf("after the last attempt: %s attempts %d error %q", got.Status, got.AttemptedCount, got.LastError)
 	}
-	atts, _ := f.store.Attempts(bg, e.ID)
+	atts, _ := f.store.Attempts(ctx, e.ID)
 	if len(atts) != 3 || atts[2].Verdict != core.VerdictDead || atts[0].NextAttemptAt == nil {
 		t.Errorf("history: %+v", atts)
 	}
@@ -178,6 +185,7 @@ func TestGoneIsDeadAtOnce(t *testing.T) {
 
 func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	var cur, peak atomic.Int32
 	arrived := make(chan struct{}, 100)
 	releaseAll := make(chan struct{})
@@ -199,7 +207,7 @@ func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 		f.add(t, targetA)
 	}
 	done := make(chan int)
-	go func() { n, _ := f.worker.RunOnce(bg); done <- n }()
+	go func() { n, _ := f.worker.RunOnce(ctx); done <- n }()
 	// All four must be in flight at the same time, or this blocks.
 	for range 4 {
 		<-arrived
@@ -213,7 +221,7 @@ func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 	}
 }
 
-func TestPerTargetCapHandsBackExcess(t *testing.T) {
+func TestPerTargetCapReleasesExcess(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, status(200), func(c *dispatch.Config) { c.PerTarget = 2 })
 	var as []core.Event
@@ -281,45 +289,43 @@ func TestOpenTargetIsParkedWithoutSpendingAttempts(t *testing.T) {
 	}
 }
 
-// gatedStore counts Defer calls.
+// gatedStore counts Release calls.
 type gatedStore struct {
 	*memory.Store
-	defers atomic.Int32
+	releases atomic.Int32
 }
 
-func (g *gatedStore) Defer(ctx context.Context, p ports.DeferParams) (ports.DeferResult, error) {
-	g.defers.Add(1)
-	return g.Store.Defer(ctx, p)
+func (g *gatedStore) Release(ctx context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
+	g.releases.Add(1)
+	return g.Store.Release(ctx, p)
 }
 
-// gateSender refuses originA via ports.TargetGate.
-type gateSender struct {
-	*memory.Sender
-	until time.Time
-}
+// openGate refuses originA until a fixed time.
+type openGate struct{ until time.Time }
 
-func (g gateSender) OpenUntil(origin string) (time.Time, bool) { return g.until, origin == originA }
+func (g openGate) OpenUntil(origin string) (time.Time, bool) { return g.until, origin == originA }
 
 func TestGateParksABatchInOneStoreCall(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	clk := memory.NewClock(porttest.T0)
 	st := &gatedStore{Store: memory.NewStore(clk)}
-	snd := gateSender{Sender: memory.NewSender(nil), until: porttest.T0.Add(time.Minute)}
-	w := newWorker(t, st, snd, clk, nil, config())
+	snd := memory.NewSender(nil)
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Gate: openGate{until: porttest.T0.Add(time.Minute)}, Clock: clk}, config())
 	for range 8 {
-		st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+		st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
 	}
-	st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetB, `{}`)})
-	if _, err := w.RunOnce(bg); err != nil {
+	st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetB, `{}`)})
+	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := st.defers.Load(); n != 1 {
-		t.Errorf("%d Defer calls for one open target, want 1", n)
+	if n := st.releases.Load(); n != 1 {
+		t.Errorf("%d Release calls for one open target, want 1", n)
 	}
 	if sent := snd.Sent(); len(sent) != 1 || sent[0].Origin == originA {
 		t.Errorf("sent %+v; want only the healthy target", sent)
 	}
-	res, _ := st.List(bg, ports.ListFilter{Status: core.StatusPending, Page: 1, Limit: 100})
+	res, _ := st.List(ctx, ports.ListFilter{Status: core.StatusPending, Page: 1, Limit: 100})
 	if res.Total != 8 {
 		t.Errorf("%d pending after parking, want 8", res.Total)
 	}
@@ -327,9 +333,10 @@ func TestGateParksABatchInOneStoreCall(t *testing.T) {
 
 func TestLateCompletionKeepsNewerState(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
 	inSend := make(chan struct{})
 	proceed := make(chan struct{})
 	slow := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
@@ -337,39 +344,28 @@ func TestLateCompletionKeepsNewerState(t *testing.T) {
 		<-proceed
 		return core.Outcome{StatusCode: 200}, nil
 	})
-	w := newWorker(t, st, slow, clk, nil, config())
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: slow, Clock: clk}, config())
 	done := make(chan struct{})
-	go func() { w.RunOnce(bg); close(done) }()
+	go func() { w.RunOnce(ctx); close(done) }()
 	<-inSend
 	// The lease expires and another worker takes the event.
 	clk.Advance(2 * time.Minute)
-	other, err := st.Claim(bg, ports.ClaimParams{Worker: "w2", Limit: 1, Lease: time.Minute, MaxAttempts: 3})
+	other, err := st.Claim(ctx, ports.ClaimParams{Worker: "w2", Limit: 1, Lease: time.Minute, MaxAttempts: 3})
 	if err != nil || len(other) != 1 {
 		t.Fatalf("w2 claim: %v %v", other, err)
 	}
 	close(proceed)
 	<-done
-	got, _ := st.Get(bg, e.ID)
+	got, _ := st.Get(ctx, e.ID)
 	if got.Status != core.StatusDelivering || got.LockedBy != "w2" || got.AttemptedCount != 2 {
 		t.Errorf("late completion overwrote newer state: %s by %s attempts %d", got.Status, got.LockedBy, got.AttemptedCount)
 	}
 }
 
-// eventually polls cond for up to 5 s (goroutine hand-offs, not timing).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func countStatus(t *testing.T, st ports.EventStore, s core.Status) int {
 	t.Helper()
-	res, err := st.List(bg, ports.ListFilter{Status: s, Page: 1, Limit: 1})
+	ctx := t.Context()
+	res, err := st.List(ctx, ports.ListFilter{Status: s, Page: 1, Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,15 +378,15 @@ func TestRunWakesOnInsertAndLoopsWhileFull(t *testing.T) {
 	st := memory.NewStore(clk)
 	// Batch of 2 and an hour-long poll: only wake-ups and full batches
 	// can get 9 events delivered.
-	w := newWorker(t, st, memory.NewSender(nil), clk, st, config(func(c *dispatch.Config) { c.BatchSize = 2 }))
-	ctx, cancel := context.WithCancel(bg)
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(nil), Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.BatchSize = 2 }))
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
-	eventually(t, "worker idle", func() bool { return w.InFlight() == 0 })
+	testkit.Eventually(t, 5*time.Second, "worker idle", func() bool { return w.InFlight() == 0 })
 	for range 9 {
-		st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano()))})
+		st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano()))})
 	}
-	eventually(t, "all 9 delivered", func() bool { return countStatus(t, st, core.StatusSucceeded) == 9 })
+	testkit.Eventually(t, 5*time.Second, "all 9 delivered", func() bool { return countStatus(t, st, core.StatusSucceeded) == 9 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -409,20 +405,20 @@ func TestRunWakesForItsOwnRetry(t *testing.T) {
 		}
 		return core.Outcome{StatusCode: 200}, nil
 	})
-	w := newWorker(t, st, snd, clock.System{}, nil, config(func(c *dispatch.Config) {
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clock.System{}}, config(func(c *dispatch.Config) {
 		c.Policy.Base, c.Policy.Max = 20*time.Millisecond, time.Second
 	}))
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
-	ctx, cancel := context.WithCancel(bg)
+	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
-	eventually(t, "retry delivered", func() bool {
-		got, _ := st.Get(bg, e.ID)
+	testkit.Eventually(t, 5*time.Second, "retry delivered", func() bool {
+		got, _ := st.Get(t.Context(), e.ID)
 		return got.Status == core.StatusSucceeded
 	})
 	cancel()
 	<-done
-	if got, _ := st.Get(bg, e.ID); got.AttemptedCount != 2 {
+	if got, _ := st.Get(t.Context(), e.ID); got.AttemptedCount != 2 {
 		t.Errorf("attempts %d, want 2", got.AttemptedCount)
 	}
 }
@@ -438,9 +434,9 @@ func TestShutdownFinishesInFlightWithinGrace(t *testing.T) {
 		<-finish
 		return core.Outcome{StatusCode: 200}, nil
 	})
-	w := newWorker(t, st, snd, clk, st, config(func(c *dispatch.Config) { c.ShutdownGrace = 5 * time.Second }))
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
-	ctx, cancel := context.WithCancel(bg)
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.ShutdownGrace = 5 * time.Second }))
+	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	<-started
@@ -452,12 +448,12 @@ func TestShutdownFinishesInFlightWithinGrace(t *testing.T) {
 	}
 	close(finish)
 	<-done
-	if got, _ := st.Get(bg, e.ID); got.Status != core.StatusSucceeded {
+	if got, _ := st.Get(t.Context(), e.ID); got.Status != core.StatusSucceeded {
 		t.Errorf("in-flight delivery not recorded: %s", got.Status)
 	}
 }
 
-func TestShutdownHandsBackWhatOutlivesGrace(t *testing.T) {
+func TestShutdownReleasesWhatOutlivesGrace(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
@@ -468,9 +464,9 @@ func TestShutdownHandsBackWhatOutlivesGrace(t *testing.T) {
 		<-ctx.Done() // a merchant that never answers
 		return core.Outcome{}, ctx.Err()
 	})
-	w := newWorker(t, st, hang, clk, st, config(func(c *dispatch.Config) { c.ShutdownGrace = 10 * time.Millisecond }))
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
-	ctx, cancel := context.WithCancel(bg)
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: hang, Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.ShutdownGrace = 10 * time.Millisecond }))
+	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	<-started
@@ -478,29 +474,40 @@ func TestShutdownHandsBackWhatOutlivesGrace(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	got, _ := st.Get(bg, e.ID)
+	got, _ := st.Get(t.Context(), e.ID)
 	if got.Status != core.StatusPending || got.AttemptedCount != 0 || got.LeaseExpiresAt != nil {
 		t.Errorf("after shutdown: %s attempts %d lease %v; want pending, 0, none", got.Status, got.AttemptedCount, got.LeaseExpiresAt)
 	}
 	if !got.NextAttemptAt.Equal(clk.Now()) {
-		t.Errorf("handed-back event due at %s, want now", got.NextAttemptAt)
+		t.Errorf("released event due at %s, want now", got.NextAttemptAt)
 	}
+}
+
+// claimCounter counts Claim calls, failed ones included.
+type claimCounter struct {
+	*memory.Store
+	claims atomic.Int32
+}
+
+func (c *claimCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+	c.claims.Add(1)
+	return c.Store.Claim(ctx, p)
 }
 
 func TestRunBacksOffWhileStoreIsDown(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
-	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	st := &claimCounter{Store: memory.NewStore(clk)}
+	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
 	st.SetDown(true)
-	w := newWorker(t, st, memory.NewSender(nil), clk, st, config(func(c *dispatch.Config) { c.PollInterval = 20 * time.Millisecond }))
-	ctx, cancel := context.WithCancel(bg)
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(nil), Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.PollInterval = 20 * time.Millisecond }))
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond) // a few failed claims
+	testkit.Eventually(t, 5*time.Second, "three failed claims", func() bool { return st.claims.Load() >= 3 })
 	st.SetDown(false)
-	eventually(t, "delivery after the store came back", func() bool {
-		got, err := st.Get(bg, e.ID)
+	testkit.Eventually(t, 5*time.Second, "delivery after the store came back", func() bool {
+		got, err := st.Get(t.Context(), e.ID)
 		return err == nil && got.Status == core.StatusSucceeded
 	})
 	cancel()
@@ -520,7 +527,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero concurrency", func(c *dispatch.Config) { c.Concurrency = 0 }},
 		{"zero per target", func(c *dispatch.Config) { c.PerTarget = 0 }},
 		{"zero poll", func(c *dispatch.Config) { c.PollInterval = 0 }},
-		{"zero lease", func(c *dispatch.Config) { c.Lease = 0 }},
+		{"zero attempt timeout", func(c *dispatch.Config) { c.AttemptTimeout = 0 }},
+		{"lease shorter than an attempt", func(c *dispatch.Config) { c.Lease = c.AttemptTimeout }},
 		{"bad policy", func(c *dispatch.Config) { c.Policy.MaxAttempts = 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -535,11 +543,88 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
+// commitThenCancel behaves like a database driver when the caller's context
+// is cancelled while a claim is on the wire: the claim commits, and the
+// caller is told its context was cancelled.
+type commitThenCancel struct {
+	*memory.Store
+	cancelRun func()
+	once      sync.Once
+}
+
+func (c *commitThenCancel) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+	evs, err := c.Store.Claim(ctx, p)
+	c.once.Do(c.cancelRun) // SIGTERM arrives while the claim is in flight
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return evs, err
+}
+
+// TestShutdownDuringAClaimLeavesNothingLeased: a claim already sent when
+// the stop comes must still be seen through, or its events sit leased
+// (and undelivered) until their lease expires.
+func TestShutdownDuringAClaimLeavesNothingLeased(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	ctx, cancel := context.WithCancel(t.Context())
+	st := &commitThenCancel{Store: memory.NewStore(clk), cancelRun: cancel}
+	for range 3 {
+		st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	}
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(nil), Clock: clk}, config())
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := countStatus(t, st, core.StatusDelivering); n != 0 {
+		t.Errorf("%d events left leased by a graceful stop", n)
+	}
+	if n := countStatus(t, st, core.StatusSucceeded); n != 3 {
+		t.Errorf("%d of 3 events delivered within the grace", n)
+	}
+}
+
+func TestNewWorkerDefaults(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	var lease time.Time
+	snd := memory.NewSender(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+		got, _ := st.Get(ctx, d.EventID)
+		lease = *got.LeaseExpiresAt
+		return core.Outcome{StatusCode: 200}, nil
+	})
+	// Only the attempt timeout is given: everything else is a default,
+	// and the lease is derived from it.
+	w, err := dispatch.NewWorker(dispatch.Ports{Store: st, Sender: snd, Clock: clk, Metrics: memory.NewMetrics()}, nil,
+		dispatch.Config{AttemptTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ID() == "" {
+		t.Error("no default worker id")
+	}
+	if n, err := w.RunOnce(t.Context()); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if want := porttest.T0.Add(5*time.Second + dispatch.LeaseMargin); !lease.Equal(want) {
+		t.Errorf("lease ends at %s, want %s (attempt timeout + margin)", lease, want)
+	}
+	if got, _ := st.Get(t.Context(), e.ID); got.Status != core.StatusSucceeded {
+		t.Errorf("status %s", got.Status)
+	}
+	if _, err := dispatch.NewWorker(dispatch.Ports{Store: st, Sender: snd, Clock: clk}, nil, dispatch.Config{}); err == nil {
+		t.Error("a worker without metrics was built")
+	}
+}
+
+func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clk := memory.NewClock(porttest.T0)
+	st := memory.NewStore(clk)
+	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
 	// The database goes down while the request is in flight and comes
 	// back 300 ms later: the outcome must still be recorded, not dropped
 	// (which would mean a duplicate delivery after the lease expires).
@@ -548,53 +633,53 @@ func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
 		time.AfterFunc(300*time.Millisecond, func() { st.SetDown(false) })
 		return core.Outcome{StatusCode: 200}, nil
 	})
-	w := newWorker(t, st, snd, clk, nil, config())
-	if _, err := w.RunOnce(bg); err != nil {
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clk}, config())
+	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Get(bg, e.ID)
+	got, err := st.Get(ctx, e.ID)
 	if err != nil || got.Status != core.StatusSucceeded {
 		t.Fatalf("after the outage: %+v %v", got, err)
 	}
-	if atts, _ := st.Attempts(bg, e.ID); len(atts) != 1 {
+	if atts, _ := st.Attempts(ctx, e.ID); len(atts) != 1 {
 		t.Errorf("history: %d attempts, want 1", len(atts))
 	}
 }
 
-// reopenedSender answers like a breaker whose half-open probe just failed:
-// the outcome is marked Probe and the gate is open again until `until`.
-type reopenedSender struct {
-	*memory.Sender
+// reopenedGate is a breaker whose half-open probe just failed: open again
+// until `until`.
+type reopenedGate struct {
 	until time.Time
 	open  atomic.Bool
 }
 
-func (r *reopenedSender) OpenUntil(string) (time.Time, bool) { return r.until, r.open.Load() }
+func (r *reopenedGate) OpenUntil(string) (time.Time, bool) { return r.until, r.open.Load() }
 
 func TestFailedProbeSpendsNoAttemptAndWaitsForTheNextProbe(t *testing.T) {
 	t.Parallel()
+	ctx := t.Context()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	snd := &reopenedSender{until: porttest.T0.Add(30 * time.Second)}
-	snd.Sender = memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
-		snd.open.Store(true) // the probe failed: the breaker re-opened
+	gate := &reopenedGate{until: porttest.T0.Add(30 * time.Second)}
+	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+		gate.open.Store(true) // the probe failed: the breaker re-opened
 		return core.Outcome{Err: "connection refused", Probe: true}, nil
 	})
-	w := newWorker(t, st, snd, clk, nil, config(func(c *dispatch.Config) { c.Policy.MaxAttempts = 1 }))
-	e, _, _ := st.Insert(bg, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Gate: gate, Clock: clk}, config(func(c *dispatch.Config) { c.Policy.MaxAttempts = 1 }))
+	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
 	for range 3 { // three failed probes in a row, with MAX_ATTEMPTS 1
-		if n, err := w.RunOnce(bg); err != nil || n != 1 {
+		if n, err := w.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v", n, err)
 		}
-		got, _ := st.Get(bg, e.ID)
-		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(snd.until) {
-			t.Fatalf("after a failed probe: %s attempts %d next %s; want pending, 0, %s", got.Status, got.AttemptedCount, got.NextAttemptAt, snd.until)
+		got, _ := st.Get(ctx, e.ID)
+		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(gate.until) {
+			t.Fatalf("after a failed probe: %s attempts %d next %s; want pending, 0, %s", got.Status, got.AttemptedCount, got.NextAttemptAt, gate.until)
 		}
-		clk.Set(snd.until)
-		snd.open.Store(false)
-		snd.until = snd.until.Add(30 * time.Second)
+		clk.Set(gate.until)
+		gate.open.Store(false)
+		gate.until = gate.until.Add(30 * time.Second)
 	}
-	atts, _ := st.Attempts(bg, e.ID)
+	atts, _ := st.Attempts(ctx, e.ID)
 	if len(atts) != 3 || !strings.Contains(atts[0].Reason, "probe failed") {
 		t.Errorf("history: %+v; want the three probes recorded", atts)
 	}

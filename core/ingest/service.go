@@ -6,6 +6,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -33,9 +34,16 @@ type Service struct {
 	cfg     Config
 }
 
-// NewService returns a Service.
-func NewService(store ports.EventStore, clock ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg Config) *Service {
-	return &Service{store: store, clock: clock, metrics: metrics, log: log, cfg: cfg}
+// NewService returns a Service. A missing store, clock or metrics is an
+// error; a nil log discards.
+func NewService(store ports.EventStore, clock ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg Config) (*Service, error) {
+	if store == nil || clock == nil || metrics == nil {
+		return nil, errors.New("ingest: a service needs a store, a clock and metrics")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, clock: clock, metrics: metrics, log: log, cfg: cfg}, nil
 }
 
 // Submit validates s and stores it as a pending event. The event is durable
@@ -101,16 +109,14 @@ func (s *Service) Get(ctx context.Context, id core.EventID) (ports.EventDetail, 
 	return ports.EventDetail{Event: ev, Attempts: atts}, nil
 }
 
-// MaxListLimit bounds a page.
-const MaxListLimit = 100
-
 // List returns a page of events, newest first.
 func (s *Service) List(ctx context.Context, f ports.ListFilter) (ports.ListResult, error) {
 	if f.Page < 1 {
 		return ports.ListResult{}, &core.ValidationError{Field: "page", Code: "invalid_page", Message: "must be at least 1"}
 	}
-	if f.Limit < 1 || f.Limit > MaxListLimit {
-		return ports.ListResult{}, &core.ValidationError{Field: "limit", Code: "invalid_limit", Message: "must be between 1 and 100"}
+	if f.Limit < 1 || f.Limit > ports.MaxListLimit {
+		return ports.ListResult{}, &core.ValidationError{Field: "limit", Code: "invalid_limit",
+			Message: fmt.Sprintf("must be between 1 and %d", ports.MaxListLimit)}
 	}
 	res, err := s.store.List(ctx, f)
 	if err != nil {

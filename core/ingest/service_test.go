@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"testing"
@@ -13,18 +12,22 @@ import (
 	"github.com/webhookd/webhookd/ports/porttest"
 )
 
-var ctx = context.Background()
-
-func newService(cfg ingest.Config) (*ingest.Service, *memory.Store, *memory.Metrics) {
+func newService(t *testing.T, cfg ingest.Config) (*ingest.Service, *memory.Store, *memory.Metrics) {
+	t.Helper()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
 	m := memory.NewMetrics()
-	return ingest.NewService(st, clk, m, slog.New(slog.DiscardHandler), cfg), st, m
+	svc, err := ingest.NewService(st, clk, m, slog.New(slog.DiscardHandler), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, st, m
 }
 
 func TestSubmitStoresByteExactBodyAndDefaultsTheTarget(t *testing.T) {
 	t.Parallel()
-	svc, st, m := newService(ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
+	ctx := t.Context()
+	svc, st, m := newService(t, ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
 	payload := ` {"amount": 12345678901234567890, "rate": 1.0} `
 	res, err := svc.Submit(ctx, ports.Submission{Payload: []byte(payload)})
 	if err != nil {
@@ -45,7 +48,8 @@ func TestSubmitStoresByteExactBodyAndDefaultsTheTarget(t *testing.T) {
 
 func TestSubmitRefusesBadInputAndStoresNothing(t *testing.T) {
 	t.Parallel()
-	svc, st, m := newService(ingest.Config{})
+	ctx := t.Context()
+	svc, st, m := newService(t, ingest.Config{})
 	for _, tc := range []struct {
 		sub  ports.Submission
 		code string
@@ -71,7 +75,8 @@ func TestSubmitRefusesBadInputAndStoresNothing(t *testing.T) {
 
 func TestSubmitAllowsPrivateTargetsWhenConfigured(t *testing.T) {
 	t.Parallel()
-	svc, _, _ := newService(ingest.Config{AllowPrivateTargets: true})
+	ctx := t.Context()
+	svc, _, _ := newService(t, ingest.Config{AllowPrivateTargets: true})
 	if _, err := svc.Submit(ctx, ports.Submission{TargetURL: "http://localhost:3001/webhook", Payload: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +84,8 @@ func TestSubmitAllowsPrivateTargetsWhenConfigured(t *testing.T) {
 
 func TestSubmitIdempotency(t *testing.T) {
 	t.Parallel()
-	svc, st, m := newService(ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
+	ctx := t.Context()
+	svc, st, m := newService(t, ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
 	sub := ports.Submission{Payload: []byte(`{"order":42}`), IdempotencyKey: "order-42"}
 	first, err := svc.Submit(ctx, sub)
 	if err != nil {
@@ -103,7 +109,8 @@ func TestSubmitIdempotency(t *testing.T) {
 
 func TestStoreDownIsUnavailable(t *testing.T) {
 	t.Parallel()
-	svc, st, _ := newService(ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
+	ctx := t.Context()
+	svc, st, _ := newService(t, ingest.Config{DefaultTargetURL: "https://merchant.example/hooks"})
 	st.SetDown(true)
 	if _, err := svc.Submit(ctx, ports.Submission{Payload: []byte(`{}`)}); !errors.Is(err, core.ErrUnavailable) {
 		t.Errorf("Submit with the store down: %v", err)

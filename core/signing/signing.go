@@ -41,6 +41,10 @@ const (
 	DefaultTimestampTolerance = 5 * time.Minute
 )
 
+// SeedExampleSecret is the HMAC_SECRET of the seed's example .env. It is
+// published, so anyone can sign with it: it is for demos only.
+const SeedExampleSecret = "b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba25fc0b6dfca2"
+
 // Secret is one shared secret.
 type Secret struct {
 	raw []byte // the secret's text bytes: the X-Signature key (seed rule)

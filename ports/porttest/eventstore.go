@@ -68,8 +68,8 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"CompleteDead", s.completeDead},
 		{"CompleteGuardedByClaim", s.completeGuarded},
 		{"CompleteRefundGivesTheAttemptBack", s.completeRefund},
-		{"DeferReleasesWithoutSpendingAttempt", s.deferRelease},
-		{"DeferParksOrigin", s.deferParks},
+		{"ReleaseWithoutSpendingAttempt", s.release},
+		{"ReleaseParksOrigin", s.releaseParks},
 		{"ReplayRules", s.replayRules},
 		{"ConcurrentClaimsNeverOverlap", s.concurrentClaims},
 		{"Ping", s.ping},
@@ -85,10 +85,9 @@ type suite struct {
 	newStore func(t *testing.T) ports.EventStore
 }
 
-var ctx = context.Background()
-
 func insert(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) core.Event {
 	t.Helper()
+	ctx := t.Context()
 	got, created, err := st.Insert(ctx, ports.InsertParams{Event: e, Now: now})
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
@@ -101,6 +100,7 @@ func insert(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) cor
 
 func get(t *testing.T, st ports.EventStore, id core.EventID) core.Event {
 	t.Helper()
+	ctx := t.Context()
 	e, err := st.Get(ctx, id)
 	if err != nil {
 		t.Fatalf("Get(%s): %v", id, err)
@@ -110,6 +110,7 @@ func get(t *testing.T, st ports.EventStore, id core.EventID) core.Event {
 
 func claim(t *testing.T, st ports.EventStore, worker string, limit int, now *time.Time) []core.Event {
 	t.Helper()
+	ctx := t.Context()
 	evs, err := st.Claim(ctx, ports.ClaimParams{Worker: worker, Limit: limit, Lease: lease, MaxAttempts: 10, Now: now})
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
@@ -143,6 +144,7 @@ func sameTime(t *testing.T, what string, got time.Time, want time.Time) {
 
 func complete(t *testing.T, st ports.EventStore, worker string, e core.Event, d core.Decision, now *time.Time) error {
 	t.Helper()
+	ctx := t.Context()
 	return st.Complete(ctx, ports.CompleteParams{
 		Worker: worker, Claim: ports.Claim{ID: e.ID, Attempt: e.AttemptedCount}, Decision: d,
 		Record: core.Attempt{StartedAt: *now, Duration: 120 * time.Millisecond, StatusCode: d.StatusCode, Error: d.Error, Response: "resp"},
@@ -158,6 +160,7 @@ var (
 )
 
 func (s suite) insertGetRoundTrip(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	// Bytes that a decode/re-encode would change must survive exactly.
 	payload := `{ "amount": 12345678901234567890, "rate": 1.0, "b": 1, "a": "é\u0000☃", "a": 2 }`
@@ -194,6 +197,7 @@ func (s suite) insertGetRoundTrip(t *testing.T) {
 }
 
 func (s suite) getUnknown(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	id := core.NewEventID(T0)
 	if _, err := st.Get(ctx, id); !errors.Is(err, core.ErrNotFound) {
@@ -208,6 +212,7 @@ func (s suite) getUnknown(t *testing.T) {
 }
 
 func (s suite) idempotencyKey(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	first := NewEvent(t, targetA, `{"n":1}`)
 	first.IdempotencyKey = "order-42"
@@ -238,6 +243,7 @@ func (s suite) idempotencyKey(t *testing.T) {
 }
 
 func (s suite) listPaging(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	var want []core.EventID
 	for i := range 5 {
@@ -261,6 +267,7 @@ func (s suite) listPaging(t *testing.T) {
 }
 
 func (s suite) listStatusFilter(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	a := insert(t, st, NewEvent(t, targetA, `{"a":1}`), at(0))
 	b := insert(t, st, NewEvent(t, targetA, `{"b":1}`), at(time.Second))
@@ -375,6 +382,7 @@ func (s suite) expiredLease(t *testing.T) {
 }
 
 func (s suite) claimExcludes(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	b := insert(t, st, NewEvent(t, targetB, `{}`), at(0))
@@ -389,6 +397,7 @@ func (s suite) claimExcludes(t *testing.T) {
 }
 
 func (s suite) claimAbandons(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	params := func(now *time.Time) ports.ClaimParams {
@@ -437,6 +446,7 @@ func (s suite) completeSuccess(t *testing.T) {
 }
 
 func (s suite) completeRetry(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	c := claimOne(t, st, "w1", at(0))
@@ -491,6 +501,7 @@ func (s suite) completeDead(t *testing.T) {
 }
 
 func (s suite) completeGuarded(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	stale := claimOne(t, st, "w1", at(0))
@@ -517,7 +528,8 @@ func (s suite) completeGuarded(t *testing.T) {
 	}
 }
 
-func (s suite) deferRelease(t *testing.T) {
+func (s suite) release(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	a := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	b := insert(t, st, NewEvent(t, targetA, `{"b":1}`), at(0))
@@ -526,12 +538,12 @@ func (s suite) deferRelease(t *testing.T) {
 		t.Fatalf("claimed %d", len(claimed))
 	}
 	claims := []ports.Claim{{ID: a.ID, Attempt: 1}, {ID: b.ID, Attempt: 7 /* not ours */}}
-	res, err := st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: claims, Until: T0.Add(time.Minute), Now: at(time.Second)})
+	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: claims, Until: T0.Add(time.Minute), Now: at(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Released != 1 || res.Parked != 0 {
-		t.Errorf("Defer = %+v, want 1 released 0 parked", res)
+		t.Errorf("Release = %+v, want 1 released 0 parked", res)
 	}
 	ea := get(t, st, a.ID)
 	if ea.Status != core.StatusPending || ea.AttemptedCount != 0 || ea.LockedBy != "" || ea.LeaseExpiresAt != nil {
@@ -541,17 +553,18 @@ func (s suite) deferRelease(t *testing.T) {
 	if eb := get(t, st, b.ID); eb.Status != core.StatusDelivering {
 		t.Errorf("a claim we did not own was released: %s", eb.Status)
 	}
-	// Zero Until: due at once (shutdown hand-back).
-	res, err = st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: []ports.Claim{{ID: b.ID, Attempt: 1}}, Now: at(2 * time.Second)})
+	// Zero Until: due at once (a shutdown's release).
+	res, err = st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: b.ID, Attempt: 1}}, Now: at(2 * time.Second)})
 	if err != nil || res.Released != 1 {
-		t.Fatalf("Defer now = %+v %v", res, err)
+		t.Fatalf("Release now = %+v %v", res, err)
 	}
 	if got := claimOne(t, st, "w2", at(2*time.Second)); got.ID != b.ID || got.AttemptedCount != 1 {
-		t.Errorf("after hand-back: claimed %s attempts %d", got.ID, got.AttemptedCount)
+		t.Errorf("after the release: claimed %s attempts %d", got.ID, got.AttemptedCount)
 	}
 }
 
-func (s suite) deferParks(t *testing.T) {
+func (s suite) releaseParks(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	claimedA := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	if got := claimOne(t, st, "w1", at(0)); got.ID != claimedA.ID {
@@ -561,13 +574,13 @@ func (s suite) deferParks(t *testing.T) {
 	lateA := insert(t, st, NewEvent(t, targetA, `{"late":1}`), at(2*time.Hour)) // due after the park
 	dueB := insert(t, st, NewEvent(t, targetB, `{}`), at(time.Second))
 	until := T0.Add(time.Minute)
-	res, err := st.Defer(ctx, ports.DeferParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1}},
-		Origin: claimedA.Origin, Until: until, Now: at(2 * time.Second)})
+	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1}},
+		ParkOrigin: claimedA.Origin, Until: until, Now: at(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Released != 1 || res.Parked != 1 {
-		t.Errorf("Defer = %+v, want 1 released, 1 parked", res)
+		t.Errorf("Release = %+v, want 1 released, 1 parked", res)
 	}
 	sameTime(t, "parked NextAttemptAt", get(t, st, dueA.ID).NextAttemptAt, until)
 	sameTime(t, "later event NextAttemptAt", get(t, st, lateA.ID).NextAttemptAt, T0.Add(2*time.Hour))
@@ -593,6 +606,7 @@ func (s suite) deferParks(t *testing.T) {
 }
 
 func (s suite) replayRules(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	replay := func(now *time.Time) (core.Event, error) {
@@ -682,12 +696,14 @@ func ClaimConcurrently(t testing.TB, st ports.EventStore, workers, limit int, no
 }
 
 func (s suite) ping(t *testing.T) {
+	ctx := t.Context()
 	if err := s.newStore(t).Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
 }
 
 func (s suite) completeRefund(t *testing.T) {
+	ctx := t.Context()
 	st := s.newStore(t)
 	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	c := claimOne(t, st, "w1", at(0))

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
@@ -32,7 +33,7 @@ func TestReceiverChaos(t *testing.T) {
 	}))
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{d.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
-	harness.Eventually(t, 2*time.Minute, "every event succeeded or dead", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "every event succeeded or dead", func() bool {
 		c := db.Counts(t)
 		return c["succeeded"]+c["dead"] == total
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
@@ -27,14 +28,12 @@ func TestDatabaseRestart(t *testing.T) {
 		rate  = 100 // posting spreads over 15 s, the outage in the middle
 		down  = 5 * time.Second
 	)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 20})
+	db, rcv := okAfter(t, bins, 20)
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 		"WORKER_ID": "dbrestart-1", "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "1000",
 	}))
 	load := harness.StartLoad(t, harness.LoadConfig{Bases: []string{d.Base}, Total: total, Rate: rate, Timeout: 2 * time.Minute})
-	harness.Eventually(t, 20*time.Second, "300 events accepted", func() bool { return load.Accepted() >= 300 })
+	testkit.Eventually(t, 20*time.Second, "300 events accepted", func() bool { return load.Accepted() >= 300 })
 	deliveredBefore := rcv.Stats(t, false).Accepted
 
 	pg.Stop(t)

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
-// setup skips unless the fault suite was asked for, and builds the
-// binaries. Tests here never call t.Parallel: one scenario stops the
+// setup skips unless the fault suite was asked for and a database is
+// there, and builds the binaries. Tests here never call t.Parallel: one scenario stops the
 // database every other one uses, and each wants the machine's CPU to
 // itself for its timings.
 func setup(t *testing.T) harness.Binaries {
@@ -21,7 +23,18 @@ func setup(t *testing.T) harness.Binaries {
 	if os.Getenv("WEBHOOKD_FAULTS") != "1" {
 		t.Skip("the fault suite takes minutes and stops the test database: run `make test-faults`")
 	}
+	testkit.DatabaseURL(t)
 	return harness.Build(t)
+}
+
+// okAfter is a fresh schema and a receiver that answers every signed
+// delivery 200 after delayMS.
+func okAfter(t *testing.T, bins harness.Binaries, delayMS int) (*harness.DB, *harness.Receiver) {
+	t.Helper()
+	db := harness.NewDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": delayMS})
+	return db, rcv
 }
 
 // event is one row of events.
@@ -106,7 +119,7 @@ func ids(t *testing.T, db *harness.DB, query string, args ...any) []string {
 // waitSucceeded waits until n events are succeeded.
 func waitSucceeded(t *testing.T, db *harness.DB, n int, timeout time.Duration) {
 	t.Helper()
-	harness.Eventually(t, timeout, fmt.Sprintf("%d events succeeded", n), func() bool {
+	testkit.Eventually(t, timeout, fmt.Sprintf("%d events succeeded", n), func() bool {
 		return db.Counts(t)["succeeded"] == n
 	})
 }
@@ -120,7 +133,7 @@ type accounting struct {
 // account checks that every 202 names a stored row of its key, that every
 // such event succeeded and reached the receiver, and counts the rows no
 // producer got a 202 for. Mismatches are reported (at most 10 of each).
-func account(t *testing.T, db *harness.DB, res harness.LoadResult, st harness.Stats) accounting {
+func account(t *testing.T, db *harness.DB, res harness.LoadResult, st receiver.Stats) accounting {
 	t.Helper()
 	evs := events(t, db)
 	byKey := make(map[string]event, len(evs))

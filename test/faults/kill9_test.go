@@ -27,9 +27,7 @@ func TestKill9MidLoad(t *testing.T) {
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 20})
+	db, rcv := okAfter(t, bins, 20)
 	port := harness.FreePort(t)
 	start := func(n int) (*harness.Dispatcher, string) {
 		id := fmt.Sprintf("kill9-%d", n)

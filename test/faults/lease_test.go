@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
@@ -25,9 +26,7 @@ func TestLeaseExpiry(t *testing.T) {
 		total = 30
 		lease = 3 * time.Second
 	)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 1000})
+	db, rcv := okAfter(t, bins, 1000)
 	env := func(role, id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"ROLE": role, "WORKER_ID": id, "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "2000",
@@ -39,7 +38,7 @@ func TestLeaseExpiry(t *testing.T) {
 
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{api.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
-	harness.Eventually(t, 10*time.Second, "A to have deliveries in flight", func() bool {
+	testkit.Eventually(t, 10*time.Second, "A to have deliveries in flight", func() bool {
 		return db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND locked_by = 'lease-A'") >= 3
 	})
 	a.Signal(syscall.SIGSTOP)
@@ -49,7 +48,7 @@ func TestLeaseExpiry(t *testing.T) {
 	if len(held) == 0 {
 		t.Fatalf("A holds nothing once frozen: the test proves nothing")
 	}
-	harness.Eventually(t, 20*time.Second, "B to deliver A's events", func() bool {
+	testkit.Eventually(t, 20*time.Second, "B to deliver A's events", func() bool {
 		n := db.Int(t, "SELECT count(*) FROM events WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", pgArray(held))
 		return n == len(held)
 	})

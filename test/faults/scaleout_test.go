@@ -19,9 +19,7 @@ func TestSeveralDispatchers(t *testing.T) {
 		replicas = 3
 		minShare = 0.10
 	)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 5})
+	db, rcv := okAfter(t, bins, 5)
 	var ds []*harness.Dispatcher
 	var bases []string
 	for i := range replicas {

@@ -6,18 +6,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/test/harness"
 )
 
 // TestGracefulShutdown sends SIGTERM while deliveries are in flight. Either
 // they finish within SHUTDOWN_GRACE_MS and are recorded, or they are
-// cancelled and handed back with their attempt unspent. Either way the
+// cancelled and released with their attempt unspent. Either way the
 // process exits 0 promptly, leaves no live lease behind, and a restarted
 // dispatcher delivers the rest, each event exactly once.
 func TestGracefulShutdown(t *testing.T) {
 	bins := setup(t)
 	t.Run("in-flight finish within the grace", func(t *testing.T) { shutdownFinishes(t, bins) })
-	t.Run("in-flight outlast the grace", func(t *testing.T) { shutdownHandsBack(t, bins) })
+	t.Run("in-flight outlast the grace", func(t *testing.T) { shutdownReleases(t, bins) })
 }
 
 // shutdownFinishes: receiver latency 300 ms, grace 3 s.
@@ -27,9 +28,7 @@ func shutdownFinishes(t *testing.T, bins harness.Binaries) {
 		total = 300
 		grace = 3 * time.Second
 	)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": 300})
+	db, rcv := okAfter(t, bins, 300)
 	env := func(id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"WORKER_ID": id, "SHUTDOWN_GRACE_MS": "3000", "LOG_LEVEL": "info",
@@ -38,7 +37,7 @@ func shutdownFinishes(t *testing.T, bins harness.Binaries) {
 	d := harness.StartDispatcher(t, bins, "dispatcher-1", env("shutdown-a-1"))
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{d.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
-	harness.Eventually(t, 20*time.Second, "50 deliveries and more in flight", func() bool {
+	testkit.Eventually(t, 20*time.Second, "50 deliveries and more in flight", func() bool {
 		return rcv.Stats(t, false).Accepted >= 50 && db.Counts(t)["delivering"] > 0
 	})
 
@@ -83,10 +82,10 @@ func shutdownFinishes(t *testing.T, bins harness.Binaries) {
 		exit.Round(time.Millisecond), grace, secs(time.Since(began)))
 }
 
-// shutdownHandsBack: receiver latency 5 s, grace 500 ms, lease 40 s (the
-// default), so that only the hand-back, not an expired lease, lets the
+// shutdownReleases: receiver latency 5 s, grace 500 ms, lease 40 s (the
+// default), so that only the release, not an expired lease, lets the
 // restarted dispatcher deliver the interrupted events at once.
-func shutdownHandsBack(t *testing.T, bins harness.Binaries) {
+func shutdownReleases(t *testing.T, bins harness.Binaries) {
 	began := time.Now()
 	const (
 		total   = 40
@@ -94,9 +93,7 @@ func shutdownHandsBack(t *testing.T, bins harness.Binaries) {
 		grace   = 500 * time.Millisecond
 		latency = 5000
 	)
-	db := harness.NewDB(t)
-	rcv := harness.StartReceiver(t, bins, nil)
-	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": latency})
+	db, rcv := okAfter(t, bins, latency)
 	env := func(id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"WORKER_ID": id, "SHUTDOWN_GRACE_MS": "500", "HTTP_TIMEOUT_MS": "10000", "LOG_LEVEL": "info",
@@ -105,7 +102,7 @@ func shutdownHandsBack(t *testing.T, bins harness.Binaries) {
 	d := harness.StartDispatcher(t, bins, "dispatcher-1", env("shutdown-b-1"))
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{d.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
-	harness.Eventually(t, 10*time.Second, "16 requests hanging at the receiver", func() bool {
+	testkit.Eventually(t, 10*time.Second, "16 requests hanging at the receiver", func() bool {
 		return rcv.Stats(t, false).Requests >= perTgt && db.Counts(t)["delivering"] == perTgt
 	})
 	held := ids(t, db, "SELECT id::text FROM events WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
@@ -157,7 +154,7 @@ func shutdownHandsBack(t *testing.T, bins harness.Binaries) {
 		t.Errorf("%d events spent more than one attempt: the cancelled attempt was counted", n)
 	}
 	stopGracefully(t, 10*time.Second, d2)
-	t.Logf("SUMMARY shutdown-handback: accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d handed_back=%d "+
+	t.Logf("SUMMARY shutdown-release: accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d released=%d "+
 		"attempts_spent_by_cancelled=%d live_leases_after_exit=%d exit_code=%d exit_after=%s (grace %s) restart_drained_in=%s wall=%s",
 		a.accepted, a.delivered, a.lost, st.Duplicates, inFlight, len(held), recorded, live, code,
 		exit.Round(time.Millisecond), grace, drained.Round(time.Millisecond), secs(time.Since(began)))

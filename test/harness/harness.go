@@ -21,25 +21,12 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 // Secret is the HMAC secret every harness process shares.
 const Secret = "whsec_aGFybmVzcy1zZWNyZXQtZm9yLXdlYmhvb2tkLXRlc3Rz"
-
-// RequireDB returns TEST_DATABASE_URL. Without it the test skips, unless
-// WEBHOOKD_REQUIRE_DB is set (make test, CI): then it fails, so that the
-// PostgreSQL tests can never silently not run.
-func RequireDB(t testing.TB) string {
-	t.Helper()
-	url := os.Getenv("TEST_DATABASE_URL")
-	if url == "" {
-		if os.Getenv("WEBHOOKD_REQUIRE_DB") != "" {
-			t.Fatal("WEBHOOKD_REQUIRE_DB is set but TEST_DATABASE_URL is not")
-		}
-		t.Skip("TEST_DATABASE_URL is not set: skipping (run `make test`, which starts a throwaway PostgreSQL)")
-	}
-	return url
-}
 
 var build struct {
 	once sync.Once
@@ -54,8 +41,12 @@ type Binaries struct {
 
 // Build compiles the dispatcher and the mock receiver once per test
 // binary (with -race when the test itself runs under it, see race.go).
+// Under -short it skips the test: real binaries are not unit tests.
 func Build(t testing.TB) Binaries {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping a test that builds and runs the real binaries")
+	}
 	build.once.Do(func() {
 		build.dir, build.err = os.MkdirTemp("", "webhookd-bin-")
 		if build.err != nil {
@@ -112,10 +103,11 @@ type DB struct {
 }
 
 // NewDB names a fresh schema (the dispatcher's migrations create it) and
-// drops it when the test ends.
+// drops it when the test ends. Call it before Build: without a database
+// the test skips before compiling anything.
 func NewDB(t testing.TB) *DB {
 	t.Helper()
-	url := RequireDB(t)
+	url := testkit.DatabaseURL(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	d := &DB{URL: url, Schema: "e2e_" + hex.EncodeToString(b[:])}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/webhookd/webhookd/internal/wait"
 )
 
 // LoadConfig is a producer load: Total logical events, each posted with its
@@ -120,7 +122,7 @@ func (l *Load) run(ctx context.Context) {
 				}
 				if l.cfg.Rate > 0 {
 					due := start.Add(time.Duration(float64(i) / l.cfg.Rate * float64(time.Second)))
-					if !sleepCtx(ctx, time.Until(due)) {
+					if !wait.Sleep(ctx, time.Until(due)) {
 						l.unaccepted(l.cfg.KeyPrefix + strconv.Itoa(i))
 						continue
 					}
@@ -151,7 +153,7 @@ func (l *Load) event(ctx context.Context, i int) {
 			l.problem(fmt.Sprintf("%s: %d %s", key, try.Status, try.Code))
 			return
 		}
-		if !sleepCtx(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			l.unaccepted(key)
 			return
 		}
@@ -219,21 +221,6 @@ func (l *Load) unaccepted(key string) {
 	l.mu.Lock()
 	l.res.Unaccepted = append(l.res.Unaccepted, key)
 	l.mu.Unlock()
-}
-
-// sleepCtx sleeps d unless ctx ends first; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // Merge adds other's accepted events to r's (for a test with several

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 // Postgres is the throwaway cluster scripts/testdb.sh started for this test
@@ -22,7 +24,7 @@ type Postgres struct {
 // outside): stopping somebody else's server is not a test's business.
 func RequirePostgres(t testing.TB) *Postgres {
 	t.Helper()
-	RequireDB(t)
+	testkit.DatabaseURL(t)
 	dir := os.Getenv("PGTEST_DIR")
 	if dir == "" {
 		t.Skip("PGTEST_DIR is not set: this test stops and restarts the database, so it needs the " +

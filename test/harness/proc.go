@@ -119,16 +119,4 @@ func (p *Proc) DumpLog(n int) {
 	p.t.Logf("--- last %d lines of %s ---\n%s", len(lines), p.Name, strings.Join(lines, "\n"))
 }
 
-// Eventually polls cond every 20 ms until it holds or timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

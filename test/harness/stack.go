@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 // Receiver is a running mock receiver.
@@ -39,27 +42,14 @@ func StartReceiver(t testing.TB, bins Binaries, env map[string]string) *Receiver
 	return r
 }
 
-// Stats is the receiver's /stats summary.
-type Stats struct {
-	Requests          int64 `json:"requests"`
-	Accepted          int64 `json:"accepted"`
-	RejectedSignature int64 `json:"rejected_signature"`
-	UniqueEvents      int   `json:"unique_events"`
-	Duplicates        int64 `json:"duplicates"`
-	Events            map[string]struct {
-		Requests int `json:"requests"`
-		Accepted int `json:"accepted"`
-	} `json:"events"`
-}
-
 // Stats fetches /stats (with per-event detail when detail is true).
-func (r *Receiver) Stats(t testing.TB, detail bool) Stats {
+func (r *Receiver) Stats(t testing.TB, detail bool) receiver.Stats {
 	t.Helper()
 	url := r.Base + "/stats?summary=1"
 	if detail {
 		url = r.Base + "/stats"
 	}
-	var s Stats
+	var s receiver.Stats
 	if code := getJSON(t, url, &s); code != http.StatusOK {
 		t.Fatalf("GET %s: %d", url, code)
 	}
@@ -105,7 +95,7 @@ func StartDispatcher(t testing.TB, bins Binaries, name string, env map[string]st
 // WaitHealthy polls url until it answers 200.
 func WaitHealthy(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
-	Eventually(t, timeout, url+" to answer 200", func() bool {
+	testkit.Eventually(t, timeout, url+" to answer 200", func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
@@ -215,4 +205,14 @@ func PostJSON(t testing.TB, url string, body any) string {
 		t.Fatalf("POST %s: %d %s", url, code, raw)
 	}
 	return res.ID
+}
+
+// NewStack is the usual set-up of an end-to-end test: a schema of its own
+// (without a database the test skips here, before anything is built), the
+// binaries, and a well-behaved mock receiver configured by receiverEnv.
+func NewStack(t testing.TB, receiverEnv map[string]string) (Binaries, *DB, *Receiver) {
+	t.Helper()
+	db := NewDB(t)
+	bins := Build(t)
+	return bins, db, StartReceiver(t, bins, receiverEnv)
 }

@@ -1,14 +1,15 @@
 package receiver
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/env"
 )
 
 // Config drives the receiver. Every field maps to one environment variable
@@ -20,7 +21,8 @@ type Config struct {
 	Port         int      // MOCK_RECEIVER_PORT
 	Secret       string   // HMAC_SECRET (default: the seed's public example secret, warned about)
 	ExtraSecrets []string // HMAC_EXTRA_SECRETS, comma-separated; accepted too (rotation)
-	// UsingSeedSecret: HMAC_SECRET was unset and SeedExampleSecret is used.
+	// UsingSeedSecret reports that HMAC_SECRET was unset and the seed's
+	// public example secret (signing.SeedExampleSecret) is used.
 	UsingSeedSecret bool
 
 	FailFirstN    int     // FAIL_FIRST_N: the first N requests per event id answer 500
@@ -40,9 +42,6 @@ type Config struct {
 	// nil means math/rand/v2.Float64. Tests inject a scripted one.
 	Rand func() float64
 }
-
-// SeedExampleSecret is the seed's example HMAC_SECRET (public: demos only).
-const SeedExampleSecret = "b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba25fc0b6dfca2"
 
 // DefaultConfig returns the seed receiver's behaviour: 5 forced failures per
 // event (20 % of them after a 12 s hang), a 200–2000 ms sleep before every
@@ -64,15 +63,9 @@ func DefaultConfig() Config {
 // setDefaults fills the fields whose zero value is meaningless.
 func (c *Config) setDefaults() {
 	d := DefaultConfig()
-	if c.Port == 0 {
-		c.Port = d.Port
-	}
-	if c.Hang == 0 {
-		c.Hang = d.Hang
-	}
-	if c.SignatureTolerance == 0 {
-		c.SignatureTolerance = d.SignatureTolerance
-	}
+	c.Port = cmp.Or(c.Port, d.Port)
+	c.Hang = cmp.Or(c.Hang, d.Hang)
+	c.SignatureTolerance = cmp.Or(c.SignatureTolerance, d.SignatureTolerance)
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -123,32 +116,26 @@ func (c *Config) Validate() error {
 // starting from DefaultConfig. Errors name the offending variable.
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
-	env := envReader{lookup: lookup}
-	c.Secret, _ = lookup("HMAC_SECRET")
-	if strings.TrimSpace(c.Secret) == "" {
+	r := env.NewReader(lookup)
+	r.String("HMAC_SECRET", &c.Secret)
+	if c.Secret == "" {
 		// Same fallback as the dispatcher, so the two agree out of the box.
-		c.Secret = SeedExampleSecret
+		c.Secret = signing.SeedExampleSecret
 		c.UsingSeedSecret = true
 	}
-	if extra, ok := lookup("HMAC_EXTRA_SECRETS"); ok {
-		for _, s := range strings.Split(extra, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				c.ExtraSecrets = append(c.ExtraSecrets, s)
-			}
-		}
-	}
-	env.int("MOCK_RECEIVER_PORT", &c.Port, 1)
-	env.int("FAIL_FIRST_N", &c.FailFirstN, 0)
-	env.float("FIRST_HANG_RATE", &c.FirstHangRate)
-	env.ms("MIN_DELAY_MS", &c.MinDelay, 0)
-	env.ms("MAX_DELAY_MS", &c.MaxDelay, 0)
-	env.float("FAIL_RATE", &c.FailRate)
-	env.float("HANG_RATE", &c.HangRate)
-	env.ms("HANG_MS", &c.Hang, 1)
-	env.ms("SIGNATURE_TOLERANCE_MS", &c.SignatureTolerance, 1)
-	c.LogFile, _ = lookup("LOG_FILE")
-	if env.err != nil {
-		return Config{}, env.err
+	r.List("HMAC_EXTRA_SECRETS", &c.ExtraSecrets)
+	r.Int("MOCK_RECEIVER_PORT", &c.Port, 1, 65535)
+	r.Int("FAIL_FIRST_N", &c.FailFirstN, 0, math.MaxInt32)
+	r.Float("FIRST_HANG_RATE", &c.FirstHangRate, 0, 1)
+	r.Millis("MIN_DELAY_MS", &c.MinDelay, 0, maxMS)
+	r.Millis("MAX_DELAY_MS", &c.MaxDelay, 0, maxMS)
+	r.Float("FAIL_RATE", &c.FailRate, 0, 1)
+	r.Float("HANG_RATE", &c.HangRate, 0, 1)
+	r.Millis("HANG_MS", &c.Hang, 1, maxMS)
+	r.Millis("SIGNATURE_TOLERANCE_MS", &c.SignatureTolerance, 1, maxMS)
+	r.String("LOG_FILE", &c.LogFile)
+	if err := r.Err(); err != nil {
+		return Config{}, fmt.Errorf("receiver: config:\n%w", err)
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
@@ -157,60 +144,5 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// envReader parses variables and keeps the first error.
-type envReader struct {
-	lookup func(string) (string, bool)
-	err    error
-}
-
-func (e *envReader) get(name string) (string, bool) {
-	if e.err != nil {
-		return "", false
-	}
-	v, ok := e.lookup(name)
-	if !ok || strings.TrimSpace(v) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(v), true
-}
-
-func (e *envReader) int(name string, dst *int, lowest int) {
-	v, ok := e.get(name)
-	if !ok {
-		return
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lowest {
-		e.err = fmt.Errorf("receiver: config: %s must be an integer ≥ %d, got %q", name, lowest, v)
-		return
-	}
-	*dst = n
-}
-
 // maxMS bounds millisecond knobs (a day) so that they cannot overflow.
 const maxMS = 24 * 60 * 60 * 1000
-
-func (e *envReader) ms(name string, dst *time.Duration, lowest int) {
-	n := -1
-	e.int(name, &n, lowest)
-	if n > maxMS {
-		e.err = fmt.Errorf("receiver: config: %s must be at most %d (a day), got %d", name, maxMS, n)
-		return
-	}
-	if n >= 0 {
-		*dst = time.Duration(n) * time.Millisecond
-	}
-}
-
-func (e *envReader) float(name string, dst *float64) {
-	v, ok := e.get(name)
-	if !ok {
-		return
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1 {
-		e.err = fmt.Errorf("receiver: config: %s must be a number between 0 and 1, got %q", name, v)
-		return
-	}
-	*dst = f
-}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
+	"github.com/webhookd/webhookd/core/signing"
 )
 
 func lookupFrom(env map[string]string) func(string) (string, bool) {
@@ -111,7 +112,7 @@ func TestLoadConfigFallsBackToTheSeedSecret(t *testing.T) {
 		if err != nil {
 			t.Fatalf("LoadConfig(%v): %v", env, err)
 		}
-		if cfg.Secret != receiver.SeedExampleSecret || !cfg.UsingSeedSecret {
+		if cfg.Secret != signing.SeedExampleSecret || !cfg.UsingSeedSecret {
 			t.Errorf("LoadConfig(%v): secret %q seed=%v, want the seed's example secret", env, cfg.Secret, cfg.UsingSeedSecret)
 		}
 	}

@@ -18,11 +18,11 @@
 package receiver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/webhookd/webhookd/core/signing"
@@ -37,8 +37,8 @@ type Receiver struct {
 	control  atomic.Pointer[Control]
 	stats    *stats
 
-	quit      chan struct{} // closed by Close: hangs and delays end at once
-	closeOnce sync.Once
+	quit context.Context // done after Close: hangs and delays end at once
+	stop context.CancelFunc
 }
 
 // New validates cfg (after filling defaults) and builds a Receiver in
@@ -62,8 +62,8 @@ func New(cfg Config, log *slog.Logger) (*Receiver, error) {
 		log:      log,
 		mux:      http.NewServeMux(),
 		stats:    newStats(),
-		quit:     make(chan struct{}),
 	}
+	r.quit, r.stop = context.WithCancel(context.Background())
 	r.control.Store(&Control{Mode: ModeChaos})
 	r.mux.HandleFunc("POST /webhook", r.handleWebhook)
 	r.mux.HandleFunc("GET /control", r.handleGetControl)
@@ -82,7 +82,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.S
 // Close ends every hang and delay in progress (they answer at once) and
 // makes later ones end immediately. Call it when shutting down, so that
 // the server drains within its grace period. Idempotent.
-func (r *Receiver) Close() { r.closeOnce.Do(func() { close(r.quit) }) }
+func (r *Receiver) Close() { r.stop() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -25,7 +25,7 @@ type harness struct {
 	rcv    *receiver.Receiver
 	srv    *httptest.Server
 	signer *signing.Signer
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 }
 
 // quietConfig is the seed's odds with no delays; tests set Rand and the
@@ -41,7 +41,7 @@ func constRand(x float64) func() float64 { return func() float64 { return x } }
 
 func start(t *testing.T, cfg receiver.Config) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	rcv, err := receiver.New(cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("receiver.New: %v", err)
@@ -140,45 +140,12 @@ func (h *harness) setMode(body string) {
 func (h *harness) logLines() []map[string]any {
 	h.t.Helper()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			h.t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
+	for _, m := range h.logs.Records(h.t) {
 		if m["msg"] == "webhook" {
 			out = append(out, m)
 		}
 	}
 	return out
-}
-
-// eventually polls cond every few ms for up to 3 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestOKModeAcceptsSignedDelivery(t *testing.T) {
@@ -427,7 +394,7 @@ func TestHangEndsWhenClientGivesUp(t *testing.T) {
 		t.Fatalf("client got %d, want a timeout", resp.StatusCode)
 	}
 	// The handler logs once the hang is over; it must not take the minute.
-	eventually(t, "the hang to end", func() bool { return strings.Contains(h.logs.String(), `"decision":"HANG"`) })
+	testkit.Eventually(t, 5*time.Second, "the hang to end", func() bool { return strings.Contains(h.logs.String(), `"decision":"HANG"`) })
 	l := h.logLines()
 	if ms, _ := l[0]["latency_ms"].(float64); ms >= 5000 {
 		t.Errorf("hang lasted %v ms after the client left", ms)
@@ -445,7 +412,7 @@ func TestCloseEndsHangs(t *testing.T) {
 
 	done := make(chan answer, 1)
 	go func() { done <- h.do(h.srv.Client(), h.signed("evt_hang", eventBody("evt_hang"), time.Now())) }()
-	eventually(t, "the request to start hanging", func() bool { return h.rcv.Stats(false).UniqueEvents == 1 })
+	testkit.Eventually(t, 5*time.Second, "the request to start hanging", func() bool { return h.rcv.Stats(false).UniqueEvents == 1 })
 	h.rcv.Close()
 	select {
 	case a := <-done:

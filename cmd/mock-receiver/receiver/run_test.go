@@ -10,6 +10,7 @@ import (
 
 	"github.com/webhookd/webhookd/cmd/mock-receiver/receiver"
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 func TestServeShutsDownGracefully(t *testing.T) {
@@ -56,7 +57,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		resp.Body.Close()
 		hung <- resp.StatusCode
 	}()
-	eventually(t, "the request to start hanging", func() bool { return rcv.Stats(false).UniqueEvents == 1 })
+	testkit.Eventually(t, 5*time.Second, "the request to start hanging", func() bool { return rcv.Stats(false).UniqueEvents == 1 })
 
 	cancel()
 	select {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/wait"
 )
 
 // maxBody bounds what the receiver reads; webhookd's own limit is far lower.
@@ -156,18 +157,10 @@ func (r *Receiver) decide(ctx context.Context, ctl Control, attempt int) (status
 // wait sleeps d, cut short when the client goes away or the receiver
 // closes; it reports whether it slept the whole d.
 func (r *Receiver) wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-r.quit:
-	}
-	return false
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.quit, cancel)()
+	return wait.Sleep(ctx, d)
 }
 
 // drop closes the connection without an answer, like a server that died.
