@@ -33,13 +33,14 @@ var rules = map[string]rule{
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
 	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
-	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait"}},
+	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait", "internal/logfile"}},
 	// internal/: small helpers shared across the tree, leaves of the graph.
 	// wait and testkit are standard library only, so that core services
 	// may use them; env reads .env files with godotenv.
 	"internal/wait":    {},
 	"internal/testkit": {},
 	"internal/env":     {thirdParty: true},
+	"internal/logfile": {},
 	"test/":            {ours: []string{"*"}, thirdParty: true}, // test harness and suites
 	"":                 {},                                      // the root: tests only
 }

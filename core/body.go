@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -40,10 +41,19 @@ func PayloadOf(body []byte, id EventID) []byte {
 	return append(out, rest...)
 }
 
-// ValidatePayload checks that raw is a JSON object in valid UTF-8 whose top
-// level has no "event_id" member (webhookd adds that member itself, and a
-// second one would make the delivered JSON ambiguous).
-func ValidatePayload(raw []byte) error {
+// DefaultMaxPayloadDepth bounds how deeply a payload may nest objects and
+// arrays (the payload object itself is level 1). Merchants' parsers have
+// limits of their own (some crash on deep input); 64 is far beyond any
+// real event.
+const DefaultMaxPayloadDepth = 64
+
+// ValidatePayload checks that raw is a JSON object in valid UTF-8, nested
+// at most maxDepth levels (≤ 0: DefaultMaxPayloadDepth), whose top level
+// has no "event_id" member in any letter case: webhookd adds that member
+// itself, and a second one would make the delivered JSON ambiguous (Go's
+// encoding/json, for one, matches keys case-insensitively, so
+// "Event_Id" would be read as the event id on the merchant's side).
+func ValidatePayload(raw []byte, maxDepth int) error {
 	p := bytes.TrimSpace(raw)
 	if len(p) == 0 || string(p) == "null" {
 		return invalid("payload", "missing_payload", "is required and must be a JSON object")
@@ -53,6 +63,12 @@ func ValidatePayload(raw []byte) error {
 	}
 	if !utf8.Valid(p) {
 		return invalid("payload", "invalid_payload", "must be valid UTF-8")
+	}
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxPayloadDepth
+	}
+	if depth(p, maxDepth) > maxDepth {
+		return invalid("payload", "payload_too_deep", "nests objects and arrays more than %d levels deep", maxDepth)
 	}
 	// One pass: the decoder checks the syntax as it walks the top-level
 	// keys (unescaped, so "event\u005fid" is caught too) and skips each
@@ -67,9 +83,9 @@ func ValidatePayload(raw []byte) error {
 		if err != nil {
 			return bad
 		}
-		if key, _ := tok.(string); key == "event_id" {
+		if key, _ := tok.(string); strings.EqualFold(key, "event_id") {
 			return invalid("payload", "reserved_event_id",
-				`must not contain a top-level "event_id" member: webhookd adds it to the delivered body`)
+				`must not contain a top-level "event_id" member, in any letter case (%q): webhookd adds it to the delivered body`, key)
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
@@ -83,6 +99,32 @@ func ValidatePayload(raw []byte) error {
 		return bad
 	}
 	return nil
+}
+
+// depth is how deeply p nests objects and arrays, counted up to limit+1
+// (strings skipped, so brackets inside them do not count). It does not
+// check syntax: the decoder does.
+func depth(p []byte, limit int) int {
+	cur, deepest, inString := 0, 0, false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case inString && c == '\\':
+			i++ // skip the escaped byte
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			if cur++; cur > deepest {
+				if deepest = cur; deepest > limit {
+					return deepest
+				}
+			}
+		case c == '}' || c == ']':
+			cur--
+		}
+	}
+	return deepest
 }
 
 func jsonKind(first byte) string {

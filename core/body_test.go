@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/webhookd/webhookd/core"
@@ -24,7 +25,7 @@ func TestBuildBodyKeepsEveryByte(t *testing.T) {
 		if string(body) != tc.body {
 			t.Errorf("BuildBody(%q) = %q, want %q", tc.payload, body, tc.body)
 		}
-		if err := core.ValidatePayload(body); !errors.As(err, new(*core.ValidationError)) {
+		if err := core.ValidatePayload(body, 0); !errors.As(err, new(*core.ValidationError)) {
 			// The body has an event_id member, so it must be refused as a payload:
 			// this proves it is valid JSON with event_id at the top level.
 			t.Errorf("body %q is not a JSON object with a top-level event_id: %v", body, err)
@@ -73,8 +74,19 @@ func TestValidatePayload(t *testing.T) {
 		{`{"event_id":"mine"}`, "reserved_event_id"},
 		{`{"x":1,"event_id":2}`, "reserved_event_id"},
 		{`{"event\u005fid":"escaped"}`, "reserved_event_id"},
+		{`{"Event_Id":"forged"}`, "reserved_event_id"},
+		{`{"EVENT_ID":"forged"}`, "reserved_event_id"},
+		{`{"a":1,"eVeNt_iD":2}`, "reserved_event_id"},
+		{`{"event_ids":1,"an_event_id":2}`, ""},
+		{`{"a":{"Event_Id":"nested is fine"}}`, ""},
+		{strings.Repeat(`{"a":`, 64) + `1` + strings.Repeat(`}`, 64), ""},
+		{strings.Repeat(`{"a":`, 65) + `1` + strings.Repeat(`}`, 65), "payload_too_deep"},
+		{`{"a":` + strings.Repeat(`[`, 63) + strings.Repeat(`]`, 63) + `}`, ""},
+		{`{"a":` + strings.Repeat(`[`, 64) + strings.Repeat(`]`, 64) + `}`, "payload_too_deep"},
+		{`{"a":"` + strings.Repeat(`[{`, 100) + `"}`, ""},
+		{`{"a":"\"` + strings.Repeat(`[`, 100) + `"}`, ""},
 	} {
-		err := core.ValidatePayload([]byte(tc.payload))
+		err := core.ValidatePayload([]byte(tc.payload), 0)
 		var ve *core.ValidationError
 		switch {
 		case tc.code == "" && err != nil:
@@ -82,5 +94,23 @@ func TestValidatePayload(t *testing.T) {
 		case tc.code != "" && (!errors.As(err, &ve) || ve.Code != tc.code || ve.Field != "payload"):
 			t.Errorf("ValidatePayload(%q) = %v, want code %s", tc.payload, err, tc.code)
 		}
+	}
+}
+
+func TestValidatePayloadDepthLimit(t *testing.T) {
+	t.Parallel()
+	deep := func(n int) []byte { return []byte(strings.Repeat(`[`, n-1)) }
+	payload := append(append([]byte(`{"a":`), deep(5)...), []byte(strings.Repeat(`]`, 4)+`}`)...)
+	if err := core.ValidatePayload(payload, 5); err != nil {
+		t.Errorf("depth 5 under a limit of 5: %v", err)
+	}
+	var ve *core.ValidationError
+	if err := core.ValidatePayload(payload, 4); !errors.As(err, &ve) || ve.Code != "payload_too_deep" {
+		t.Errorf("depth 5 under a limit of 4: %v, want payload_too_deep", err)
+	}
+	// The audit's 9,000 levels: refused before any decoder recursion.
+	huge := []byte(`{"a":` + strings.Repeat(`[`, 9000) + strings.Repeat(`]`, 9000) + `}`)
+	if err := core.ValidatePayload(huge, 0); !errors.As(err, &ve) || ve.Code != "payload_too_deep" {
+		t.Errorf("9,000 levels: %v, want payload_too_deep", err)
 	}
 }

@@ -59,8 +59,13 @@ type Event struct {
 	Body           []byte
 	IdempotencyKey string // "" when the producer sent none
 
-	Status          Status
-	AttemptedCount  int // attempts started, counted at claim
+	Status         Status
+	AttemptedCount int // attempts started, counted at claim
+	// ClaimSeq counts every claim the event ever had. Unlike
+	// AttemptedCount it is never given back nor reset (not by Release, a
+	// refund or Replay), so it identifies one claim for good: a late
+	// outcome of an earlier claim can never pass for the current one.
+	ClaimSeq        int64
 	NextAttemptAt   time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
@@ -100,6 +105,7 @@ func (e Event) Claim(worker string, now time.Time, lease time.Duration) (Event, 
 	until := now.Add(lease)
 	e.Status = StatusDelivering
 	e.AttemptedCount++
+	e.ClaimSeq++
 	e.LockedBy = worker
 	e.LeaseExpiresAt = &until
 	e.LastAttemptedAt = &now
@@ -107,17 +113,18 @@ func (e Event) Claim(worker string, now time.Time, lease time.Duration) (Event, 
 	return e, nil
 }
 
-// Owns reports whether the claim identified by (worker, attempt) still holds
-// e. The attempt number makes the check exact even if the same worker
-// claimed e again after its own lease expired.
-func (e Event) Owns(worker string, attempt int) bool {
-	return e.Status == StatusDelivering && e.LockedBy == worker && e.AttemptedCount == attempt
+// Owns reports whether the claim identified by (worker, seq) still holds e.
+// The claim sequence makes the check exact even if the same worker claimed
+// e again, after its own lease expired or after a replay reset the
+// attempts.
+func (e Event) Owns(worker string, seq int64) bool {
+	return e.Status == StatusDelivering && e.LockedBy == worker && e.ClaimSeq == seq
 }
 
 // Complete records the decision taken after one attempt. Only the claim
 // that owns the event may complete it; anyone else gets ErrLeaseLost.
-func (e Event) Complete(worker string, attempt int, d Decision, now time.Time) (Event, error) {
-	if !e.Owns(worker, attempt) {
+func (e Event) Complete(worker string, seq int64, d Decision, now time.Time) (Event, error) {
+	if !e.Owns(worker, seq) {
 		return e, fmt.Errorf("complete %s: %w", e.ID, ErrLeaseLost)
 	}
 	switch d.Status {
@@ -141,8 +148,8 @@ func (e Event) Complete(worker string, attempt int, d Decision, now time.Time) (
 // Release gives a claimed event back without spending its attempt: no HTTP
 // request was made (the target's breaker is open, or we are shutting down).
 // It becomes due again at until.
-func (e Event) Release(worker string, attempt int, until, now time.Time) (Event, error) {
-	if !e.Owns(worker, attempt) {
+func (e Event) Release(worker string, seq int64, until, now time.Time) (Event, error) {
+	if !e.Owns(worker, seq) {
 		return e, fmt.Errorf("release %s: %w", e.ID, ErrLeaseLost)
 	}
 	e.Status = StatusPending

@@ -41,6 +41,9 @@ func ValidateTargetURL(raw string) (origin string, err error) {
 	if u.Hostname() == "" {
 		return "", invalid(field, code, "must have a host")
 	}
+	if !hostSyntax(u.Hostname()) {
+		return "", invalid(field, code, "host %q is not a valid host name or IP address", u.Hostname())
+	}
 	if ambiguousNumericHost(u.Hostname()) {
 		return "", invalid(field, code, "host %q is a numeric address in a non-canonical form; write the IP address as a.b.c.d", u.Hostname())
 	}
@@ -93,9 +96,34 @@ func ValidateIdempotencyKey(k string) error {
 	return nil
 }
 
+// hostSyntax accepts an IP address or a host name whose labels are letters
+// (any script: IDNs are converted when dialled), digits, '-' and '_'.
+// url.Parse is lenient about hosts ("http://]0" parses), and an origin
+// built from such a host could not even be split again.
+func hostSyntax(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	h := strings.TrimSuffix(host, ".")
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ambiguousNumericHost catches hosts such as 2130706433, 0x7f000001 or
 // 0177.0.0.1: some resolvers read them as IP addresses (127.0.0.1), which
-// would hide a private target from a reader and from PrivateHost. A
+// would hide a private target from a reader and from the SSRF guard. A
 // hostname's last label is never all digits, so such a host must be a
 // canonical IP address.
 func ambiguousNumericHost(host string) bool {

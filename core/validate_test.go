@@ -38,6 +38,11 @@ func TestValidateTargetURL(t *testing.T) {
 		{"http://10.0.0.1:8080/", "http://10.0.0.1:8080", ""},
 		{"https://cafe.be/", "https://cafe.be:443", ""},
 		{"https://1password.com/", "https://1password.com:443", ""},
+		{"https://café.example/hook", "https://café.example:443", ""},
+		{"http://]0", "", "invalid_target_url"},
+		{"http://a..example/", "", "invalid_target_url"},
+		{"http://-a.example/", "", "invalid_target_url"},
+		{"http://a$b.example/", "", "invalid_target_url"},
 	} {
 		origin, err := core.ValidateTargetURL(tc.url)
 		var ve *core.ValidationError

@@ -36,7 +36,7 @@ type EventStore interface {
 	Claim(ctx context.Context, p ClaimParams) ([]core.Event, error)
 	// Complete records the decision after an attempt, and the attempt in
 	// the history, atomically. It is guarded by the claim: if the event is
-	// no longer delivering under (Worker, Attempt) it changes nothing and
+	// no longer delivering under (Worker, Claim.Seq) it changes nothing and
 	// returns core.ErrLeaseLost. With Decision.Refund the attempt is
 	// recorded in the history but given back (AttemptedCount - 1).
 	Complete(ctx context.Context, p CompleteParams) error
@@ -91,11 +91,13 @@ type ClaimParams struct {
 	Now            *time.Time
 }
 
-// Claim identifies one lease: the event and the attempt number its worker
-// took.
+// Claim identifies one lease: the event, the attempt number its worker took
+// and the event's claim sequence number at the claim (core.Event.ClaimSeq),
+// which guards every write made for the claim.
 type Claim struct {
 	ID      core.EventID
 	Attempt int
+	Seq     int64
 }
 
 // CompleteParams are the arguments of EventStore.Complete. The store sets

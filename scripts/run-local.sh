@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Demo-friendly defaults; any of them can be overridden from the shell.
-export HMAC_SECRET=${HMAC_SECRET:-b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba25fc0b6dfca2}
+# DEV_MODE lets both processes fall back to the seed's public example secret
+# (loudly warned about): never set it in production.
+export DEV_MODE=${DEV_MODE:-true}
 export ALLOW_PRIVATE_TARGETS=${ALLOW_PRIVATE_TARGETS:-true} # the mock receiver is on localhost
 export DISPATCHER_PORT=${DISPATCHER_PORT:-3000}
 export MOCK_RECEIVER_PORT=${MOCK_RECEIVER_PORT:-3001}

@@ -5,6 +5,8 @@
 package wiring
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/core/signing"
@@ -47,8 +50,12 @@ func (r Role) RunsWorker() bool { return r == RoleAll || r == RoleWorker }
 
 // HTTPConfig is the API server.
 type HTTPConfig struct {
-	Port          int // DISPATCHER_PORT; 0 picks a free port
-	ShutdownGrace time.Duration
+	Port int // DISPATCHER_PORT; 0 picks a free port
+	// MaxConnections caps concurrent client connections (MAX_CONNECTIONS):
+	// past it new ones wait in the kernel's backlog instead of exhausting
+	// file descriptors (a flood of idle connections once made accept fail).
+	MaxConnections int
+	ShutdownGrace  time.Duration
 }
 
 // Addr is the address the API listens on.
@@ -60,6 +67,12 @@ type SigningConfig struct {
 	ExtraSecrets []string // HMAC_EXTRA_SECRETS: more Standard Webhooks signatures (rotation)
 }
 
+// AddressConfig is the SSRF guard as configured (ALLOW_PRIVATE_TARGETS,
+// ALLOWED_PRIVATE_HOSTS). At start the API's own port and this host's
+// addresses complete it into the core.AddressPolicy that ingest and the
+// sender both apply.
+type AddressConfig core.AddressPolicy
+
 // LogConfig is where logs go and how much of them.
 type LogConfig struct {
 	Level slog.Level // LOG_LEVEL
@@ -68,17 +81,22 @@ type LogConfig struct {
 
 // Config is every setting of a dispatcher process.
 type Config struct {
-	Role     Role   // ROLE
-	Store    string // STORE: postgres (default) or memory (not durable)
-	HTTP     HTTPConfig
-	API      httpapi.Options
-	DB       postgres.Config
-	Ingest   ingest.Config
-	Dispatch dispatch.Config
-	Sender   httpsender.Config
-	Breaker  breaker.Config
-	Signing  SigningConfig
-	Log      LogConfig
+	Role  Role   // ROLE
+	Store string // STORE: postgres (default) or memory (not durable)
+	// DevMode (DEV_MODE) lets a development machine run with the seed's
+	// public example secret or a short one, loudly warned about. Never in
+	// production: anyone can forge webhooks signed with such a secret.
+	DevMode   bool
+	HTTP      HTTPConfig
+	API       httpapi.Options
+	DB        postgres.Config
+	Ingest    ingest.Config
+	Addresses AddressConfig
+	Dispatch  dispatch.Config
+	Sender    httpsender.Config
+	Breaker   breaker.Config
+	Signing   SigningConfig
+	Log       LogConfig
 	// Warnings are non-fatal configuration problems to log at start.
 	Warnings []string
 }
@@ -97,16 +115,15 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	c := Config{
 		Role:     RoleAll,
 		Store:    "postgres",
-		HTTP:     HTTPConfig{Port: seedDispatcherPort, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
+		HTTP:     HTTPConfig{Port: seedDispatcherPort, MaxConnections: defaultMaxConnections, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
 		API:      httpapi.Options{MaxBodyBytes: httpapi.DefaultMaxBodyBytes},
-		DB:       postgres.DefaultConfig(),
-		Ingest:   ingest.Config{DefaultTargetURL: seedTargetURL},
+		Ingest:   ingest.Config{DefaultTargetURL: seedTargetURL, MaxPayloadDepth: core.DefaultMaxPayloadDepth},
 		Dispatch: dispatch.DefaultConfig(),
 		Sender:   httpsender.DefaultConfig(),
 		Breaker:  breaker.DefaultConfig(),
 		Log:      LogConfig{Level: slog.LevelInfo},
 	}
-	c.DB.DSN = seedDatabaseURL
+	readDB(r, &c.DB)
 
 	r.String("ROLE", (*string)(&c.Role))
 	if !c.Role.RunsAPI() && !c.Role.RunsWorker() {
@@ -118,22 +135,31 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	}
 
 	r.Int("DISPATCHER_PORT", &c.HTTP.Port, 0, 65535)
+	r.Int("MAX_CONNECTIONS", &c.HTTP.MaxConnections, 16, 1_000_000)
 	maxBody := int(c.API.MaxBodyBytes)
 	r.Int("MAX_PAYLOAD_BYTES", &maxBody, 64, 64<<20)
 	c.API.MaxBodyBytes = int64(maxBody)
 	r.List("API_TOKENS", &c.API.APITokens)
 
-	r.String("DATABASE_URL", &c.DB.DSN)
-	r.String("DATABASE_SCHEMA", &c.DB.Schema)
-	r.Int("DB_MAX_CONNS", &c.DB.MaxOpenConns, 2, 1000)
-	r.Millis("DB_CONNECT_TIMEOUT_MS", &c.DB.ConnectTimeout, 1, maxMillis)
-
-	r.String("TARGET_URL", &c.Ingest.DefaultTargetURL)
-	r.Bool("ALLOW_PRIVATE_TARGETS", &c.Ingest.AllowPrivateTargets)
+	r.Int("MAX_PAYLOAD_DEPTH", &c.Ingest.MaxPayloadDepth, 1, 1000)
+	r.Bool("ALLOW_PRIVATE_TARGETS", &c.Addresses.AllowPrivate)
+	var allowed []string
+	r.List("ALLOWED_PRIVATE_HOSTS", &allowed)
+	var err error
+	if c.Addresses.AllowedHosts, c.Addresses.AllowedNets, err = core.ParseAllowedHosts(allowed); err != nil {
+		r.Fail("ALLOWED_PRIVATE_HOSTS", "%v", err)
+	}
+	if _, set := r.Value("TARGET_URL"); set {
+		r.String("TARGET_URL", &c.Ingest.DefaultTargetURL) // refused at start if the guard refuses it
+	} else if err := core.AddressPolicy(c.Addresses).CheckTarget(seedTargetURL); err != nil {
+		c.Ingest.DefaultTargetURL = ""
+		c.Warnings = append(c.Warnings, "TARGET_URL is not set and the seed's default ("+seedTargetURL+") is a private address "+
+			"the SSRF guard refuses, so there is no default target: every event must name its target_url. "+
+			"Set TARGET_URL, or allow the default with ALLOWED_PRIVATE_HOSTS=localhost (or ALLOW_PRIVATE_TARGETS=true, for development)")
+	}
 
 	r.Millis("HTTP_TIMEOUT_MS", &c.Sender.Timeout, 1, maxMillis)
 	c.Sender.UserAgent = "webhookd/" + Version
-	c.Sender.AllowPrivate = c.Ingest.AllowPrivateTargets
 
 	r.Int("BREAKER_FAILURES", &c.Breaker.Failures, 1, 1000)
 	r.Millis("BREAKER_OPEN_MS", &c.Breaker.OpenFor, 1, maxMillis)
@@ -154,12 +180,10 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r.Float("RETRY_JITTER", &d.Policy.Jitter, 0, 0.99)
 	r.Millis("MAX_RETRY_AFTER_MS", &d.Policy.MaxRetryAfter, 1, maxMillis)
 
+	r.Bool("DEV_MODE", &c.DevMode)
 	r.String("HMAC_SECRET", &c.Signing.Secret)
 	r.List("HMAC_EXTRA_SECRETS", &c.Signing.ExtraSecrets)
-	if c.Signing.Secret == "" {
-		c.Signing.Secret = signing.SeedExampleSecret
-		c.Warnings = append(c.Warnings, "HMAC_SECRET is not set: signing with the seed's PUBLIC example secret; set HMAC_SECRET in production")
-	}
+	c.checkSecrets(r)
 
 	r.String("LOG_FILE", &c.Log.File)
 	if level, ok := r.Value("LOG_LEVEL"); ok {
@@ -172,6 +196,67 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	}
 	return c, r.Err()
 }
+
+// LoadDatabaseConfig reads only the database settings, for commands that
+// need nothing else (`dispatcher migrate`): they must not require a
+// signing secret they never use.
+func LoadDatabaseConfig(lookup Lookup) (postgres.Config, error) {
+	r := env.NewReader(lookup)
+	var db postgres.Config
+	readDB(r, &db)
+	return db, r.Err()
+}
+
+func readDB(r *env.Reader, db *postgres.Config) {
+	*db = postgres.DefaultConfig()
+	db.DSN = seedDatabaseURL
+	r.String("DATABASE_URL", &db.DSN)
+	r.String("DATABASE_SCHEMA", &db.Schema)
+	r.Int("DB_MAX_CONNS", &db.MaxOpenConns, 2, 1000)
+	r.Millis("DB_CONNECT_TIMEOUT_MS", &db.ConnectTimeout, 1, maxMillis)
+}
+
+// LoadAPIPort reads DISPATCHER_PORT alone, for `dispatcher healthcheck`.
+func LoadAPIPort(lookup Lookup) (int, error) {
+	r := env.NewReader(lookup)
+	port := seedDispatcherPort
+	r.Int("DISPATCHER_PORT", &port, 0, 65535)
+	return port, r.Err()
+}
+
+// checkSecrets fails closed: a missing, published or short signing secret
+// would let anyone forge webhooks that merchants accept. DEV_MODE turns
+// each refusal into a warning (and an unset HMAC_SECRET into the seed's
+// example secret), for development only.
+func (c *Config) checkSecrets(r *env.Reader) {
+	const howTo = "use 32 or more random bytes, e.g. `openssl rand -hex 32` (DEV_MODE=true allows weak secrets on a development machine)"
+	check := func(name, secret string) {
+		err := signing.CheckSecret(secret)
+		switch {
+		case err == nil:
+		case c.DevMode && errors.Is(err, signing.ErrWeakSecret):
+			c.Warnings = append(c.Warnings, fmt.Sprintf("DEV_MODE: %s is weak (%v): anyone who guesses it can forge webhooks", name, err))
+		default:
+			r.Fail(name, "%v; %s", err, howTo)
+		}
+	}
+	switch {
+	case c.Signing.Secret != "":
+		check("HMAC_SECRET", c.Signing.Secret)
+	case c.DevMode:
+		c.Signing.Secret = signing.SeedExampleSecret
+		c.Warnings = append(c.Warnings, "DEV_MODE: HMAC_SECRET is not set, so webhooks are signed with the seed's PUBLIC example secret: anyone can forge them")
+	default:
+		r.Fail("HMAC_SECRET", "is required: "+howTo)
+	}
+	for i, extra := range c.Signing.ExtraSecrets {
+		check(fmt.Sprintf("HMAC_EXTRA_SECRETS (entry %d)", i+1), extra)
+	}
+}
+
+// defaultMaxConnections is MAX_CONNECTIONS' default: far more producers
+// than any deployment has, far fewer descriptors than a process may open.
+const defaultMaxConnections = 1024
 
 // maxMillis bounds every *_MS variable: a week.
 const maxMillis = 7 * 24 * 3600 * 1000

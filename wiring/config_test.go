@@ -2,6 +2,7 @@ package wiring_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +12,12 @@ import (
 	"github.com/webhookd/webhookd/wiring"
 )
 
+// strongSecret passes the fail-closed secret check.
+const strongSecret = "0123456789abcdef0123456789abcdef"
+
 func TestLoadConfigSeedDefaults(t *testing.T) {
 	t.Parallel()
-	cfg, err := wiring.LoadConfig(env(nil))
+	cfg, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,12 +31,15 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"HTTP_TIMEOUT_MS", cfg.Sender.Timeout, 10 * time.Second},
 		{"BATCH_SIZE", cfg.Dispatch.BatchSize, 10},
 		{"RETRY_BASE_MS", cfg.Dispatch.Policy.Base, 2 * time.Second},
-		{"TARGET_URL", cfg.Ingest.DefaultTargetURL, "http://localhost:3001/webhook"},
+		{"TARGET_URL (the seed's is private, hence refused)", cfg.Ingest.DefaultTargetURL, ""},
+		{"MAX_PAYLOAD_DEPTH", cfg.Ingest.MaxPayloadDepth, 64},
+		{"MAX_CONNECTIONS", cfg.HTTP.MaxConnections, 1024},
 		{"DATABASE_URL", cfg.DB.DSN, "postgres://webhook_user:webhook_pass@localhost:5432/fintech"},
-		{"HMAC_SECRET", cfg.Signing.Secret, signing.SeedExampleSecret},
+
 		{"ROLE", cfg.Role, wiring.RoleAll},
 		{"STORE", cfg.Store, "postgres"},
-		{"ALLOW_PRIVATE_TARGETS", cfg.Ingest.AllowPrivateTargets, false},
+		{"ALLOW_PRIVATE_TARGETS", cfg.Addresses.AllowPrivate, false},
+		{"ALLOWED_PRIVATE_HOSTS", len(cfg.Addresses.AllowedHosts) + len(cfg.Addresses.AllowedNets), 0},
 		{"LEASE_MS (0: derived from HTTP_TIMEOUT_MS)", cfg.Dispatch.Lease, time.Duration(0)},
 		{"attempt timeout handed to the worker", cfg.Dispatch.AttemptTimeout, 10 * time.Second},
 		{"RETRY_JITTER", cfg.Dispatch.Policy.Jitter, 0.1},
@@ -44,8 +51,81 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 			t.Errorf("%s default = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "HMAC_SECRET") {
-		t.Errorf("warnings = %q, want one about HMAC_SECRET", cfg.Warnings)
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "TARGET_URL is not set") {
+		t.Errorf("warnings = %q, want one saying there is no default target", cfg.Warnings)
+	}
+}
+
+// TestSecretsFailClosed: a missing, published or short secret stops the
+// start, naming the variable, unless DEV_MODE, which warns instead.
+func TestSecretsFailClosed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		bad  string // the variable the error must name
+	}{
+		{"unset", map[string]string{}, "HMAC_SECRET"},
+		{"blank", map[string]string{"HMAC_SECRET": "  "}, "HMAC_SECRET"},
+		{"one byte", map[string]string{"HMAC_SECRET": "a"}, "HMAC_SECRET"},
+		{"31 bytes", map[string]string{"HMAC_SECRET": strongSecret[:31]}, "HMAC_SECRET"},
+		{"the seed's example", map[string]string{"HMAC_SECRET": signing.SeedExampleSecret}, "HMAC_SECRET"},
+		{"a short whsec_ key", map[string]string{"HMAC_SECRET": "whsec_YWJj"}, "HMAC_SECRET"},
+		{"a short extra secret", map[string]string{"HMAC_SECRET": strongSecret, "HMAC_EXTRA_SECRETS": strongSecret + ",old"}, "HMAC_EXTRA_SECRETS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := wiring.LoadConfig(env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Fatalf("LoadConfig = %v, want an error naming %s", err, tc.bad)
+			}
+			if secret := tc.env["HMAC_SECRET"]; len(secret) >= 8 && strings.Contains(err.Error(), secret) {
+				t.Errorf("the error repeats the secret: %v", err)
+			}
+			dev := maps.Clone(tc.env)
+			dev["DEV_MODE"] = "true"
+			cfg, err := wiring.LoadConfig(env(dev))
+			if err != nil {
+				t.Fatalf("DEV_MODE: %v", err)
+			}
+			if !slices.ContainsFunc(cfg.Warnings, func(w string) bool { return strings.HasPrefix(w, "DEV_MODE: "+tc.bad) }) {
+				t.Errorf("DEV_MODE warnings %q do not name %s", cfg.Warnings, tc.bad)
+			}
+			if strings.TrimSpace(tc.env["HMAC_SECRET"]) == "" && cfg.Signing.Secret != signing.SeedExampleSecret {
+				t.Errorf("DEV_MODE without HMAC_SECRET signs with %q, want the seed's example", cfg.Signing.Secret)
+			}
+		})
+	}
+	if _, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret, "HMAC_EXTRA_SECRETS": strongSecret})); err != nil {
+		t.Errorf("strong secrets refused: %v", err)
+	}
+}
+
+// TestDefaultTargetAndTheGuard: TARGET_URL is checked against the SSRF
+// guard at start. The seed's default (localhost) is dropped with a warning
+// when the guard refuses it; an explicit TARGET_URL that the guard refuses
+// stops the start.
+func TestDefaultTargetAndTheGuard(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"HMAC_SECRET": strongSecret, "STORE": "memory", "DISPATCHER_PORT": "0"}
+	with := func(kv map[string]string) map[string]string { m := maps.Clone(base); maps.Copy(m, kv); return m }
+	for _, allow := range []map[string]string{{"ALLOW_PRIVATE_TARGETS": "true"}, {"ALLOWED_PRIVATE_HOSTS": "LocalHost."}} {
+		cfg, err := wiring.LoadConfig(env(with(allow)))
+		if err != nil || cfg.Ingest.DefaultTargetURL != "http://localhost:3001/webhook" {
+			t.Errorf("%v: default target %q (%v), want the seed's", allow, cfg.Ingest.DefaultTargetURL, err)
+		}
+	}
+	cfg, err := wiring.LoadConfig(env(with(map[string]string{"TARGET_URL": "http://127.0.0.1:3001/webhook"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := wiring.InitializeMemoryApp(t.Context(), cfg, memory.NewClock(time.Now())); err == nil ||
+		!strings.Contains(err.Error(), "TARGET_URL") || !strings.Contains(err.Error(), "private_target") && !strings.Contains(err.Error(), "ALLOWED_PRIVATE_HOSTS") {
+		t.Errorf("an explicit private TARGET_URL: Initialize = %v, want an error naming TARGET_URL", err)
+	}
+	if _, err := wiring.LoadConfig(env(with(map[string]string{"ALLOWED_PRIVATE_HOSTS": "ok.example,not a host!"}))); err == nil ||
+		!strings.Contains(err.Error(), "ALLOWED_PRIVATE_HOSTS") {
+		t.Errorf("a bad ALLOWED_PRIVATE_HOSTS entry: %v", err)
 	}
 }
 
@@ -53,18 +133,21 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	t.Parallel()
 	cfg, err := wiring.LoadConfig(env(map[string]string{
 		"DISPATCHER_PORT": "8080", "POLL_INTERVAL_MS": "250", "MAX_ATTEMPTS": "3", "HTTP_TIMEOUT_MS": "1500",
-		"BATCH_SIZE": "100", "HMAC_SECRET": "s3cret", "HMAC_EXTRA_SECRETS": "old1, old2", "ROLE": "worker",
+		"BATCH_SIZE": "100", "HMAC_SECRET": strongSecret, "HMAC_EXTRA_SECRETS": strongSecret + "-1, " + strongSecret + "-2", "ROLE": "worker",
 		"API_TOKENS": "a,b", "MAX_PAYLOAD_BYTES": "4096", "ALLOW_PRIVATE_TARGETS": "true", "STORE": "memory",
 		"WORKER_CONCURRENCY": "7", "MAX_IN_FLIGHT_PER_TARGET": "2", "RETRY_MAX_BACKOFF_MS": "60000", "LOG_LEVEL": "debug",
+		"MAX_CONNECTIONS": "50", "MAX_PAYLOAD_DEPTH": "10", "ALLOWED_PRIVATE_HOSTS": "mock-receiver, 10.0.0.0/8",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.HTTP.Port != 8080 || cfg.Dispatch.PollInterval != 250*time.Millisecond || cfg.Dispatch.Policy.MaxAttempts != 3 ||
-		cfg.Sender.Timeout != 1500*time.Millisecond || cfg.Dispatch.BatchSize != 100 || cfg.Signing.Secret != "s3cret" ||
-		len(cfg.Signing.ExtraSecrets) != 2 || cfg.Signing.ExtraSecrets[1] != "old2" || cfg.Role != wiring.RoleWorker ||
-		len(cfg.API.APITokens) != 2 || cfg.API.MaxBodyBytes != 4096 || !cfg.Ingest.AllowPrivateTargets || !cfg.Sender.AllowPrivate ||
-		cfg.Dispatch.Concurrency != 7 || cfg.Dispatch.PerTarget != 2 || cfg.Dispatch.Policy.Max != time.Minute {
+		cfg.Sender.Timeout != 1500*time.Millisecond || cfg.Dispatch.BatchSize != 100 || cfg.Signing.Secret != strongSecret ||
+		len(cfg.Signing.ExtraSecrets) != 2 || cfg.Signing.ExtraSecrets[1] != strongSecret+"-2" || cfg.Role != wiring.RoleWorker ||
+		len(cfg.API.APITokens) != 2 || cfg.API.MaxBodyBytes != 4096 || !cfg.Addresses.AllowPrivate ||
+		cfg.Dispatch.Concurrency != 7 || cfg.Dispatch.PerTarget != 2 || cfg.Dispatch.Policy.Max != time.Minute ||
+		cfg.HTTP.MaxConnections != 50 || cfg.Ingest.MaxPayloadDepth != 10 ||
+		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 {
 		t.Errorf("config not read: %+v", cfg)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "STORE=memory") {
@@ -77,6 +160,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 	for key, bad := range map[string]string{
 		"DISPATCHER_PORT": "http", "POLL_INTERVAL_MS": "-1", "MAX_ATTEMPTS": "0", "HTTP_TIMEOUT_MS": "ten",
 		"BATCH_SIZE": "1.5", "ROLE": "boss", "STORE": "redis", "ALLOW_PRIVATE_TARGETS": "maybe", "LOG_LEVEL": "loud",
+		"MAX_CONNECTIONS": "0", "MAX_PAYLOAD_DEPTH": "-1",
 		"RETRY_JITTER": "2", "LEASE_MS": "0",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
@@ -97,7 +181,7 @@ func TestInitializeFailsNamingTheVariables(t *testing.T) {
 		{map[string]string{"LEASE_MS": "5000", "HTTP_TIMEOUT_MS": "10000"}, "LEASE_MS"},
 		{map[string]string{"RETRY_BASE_MS": "5000", "RETRY_MAX_BACKOFF_MS": "1000"}, "RETRY_MAX_BACKOFF_MS"},
 	} {
-		kv := map[string]string{"STORE": "memory", "DISPATCHER_PORT": "0"}
+		kv := map[string]string{"STORE": "memory", "DISPATCHER_PORT": "0", "HMAC_SECRET": strongSecret}
 		maps.Copy(kv, tc.env)
 		cfg, err := wiring.LoadConfig(env(kv))
 		if err != nil {

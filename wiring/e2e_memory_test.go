@@ -19,7 +19,7 @@ import (
 	"github.com/webhookd/webhookd/wiring"
 )
 
-const testSecret = "whsec_dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tkLWUyZQ=="
+const testSecret = "whsec_dGVzdC1zZWNyZXQtZm9yLXdlYmhvb2tkLWUyZS1tZW1vcnktc3RvcmU="
 
 func env(kv map[string]string) wiring.Lookup {
 	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }

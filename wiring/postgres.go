@@ -31,8 +31,8 @@ func openDatabase(ctx context.Context, cfg postgres.Config, log *slog.Logger) (*
 }
 
 // Migrate runs `dispatcher migrate up|down|status` and prints what it did.
-func Migrate(ctx context.Context, cfg Config, direction string, out io.Writer) error {
-	db, cleanup, err := postgres.Open(ctx, cfg.DB)
+func Migrate(ctx context.Context, cfg postgres.Config, direction string, out io.Writer) error {
+	db, cleanup, err := postgres.Open(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
@@ -40,14 +40,14 @@ func Migrate(ctx context.Context, cfg Config, direction string, out io.Writer) e
 	var lines []string
 	switch direction {
 	case "", "up":
-		lines, err = postgres.MigrateUp(ctx, db, cfg.DB)
+		lines, err = postgres.MigrateUp(ctx, db, cfg)
 		if err == nil && len(lines) == 0 {
 			lines = []string{"database is up to date"}
 		}
 	case "down":
-		lines, err = postgres.MigrateDown(ctx, db, cfg.DB)
+		lines, err = postgres.MigrateDown(ctx, db, cfg)
 	case "status":
-		lines, err = postgres.MigrationStatus(ctx, db, cfg.DB)
+		lines, err = postgres.MigrationStatus(ctx, db, cfg)
 	default:
 		return fmt.Errorf("migrate: unknown direction %q: use up, down or status", direction)
 	}

@@ -6,18 +6,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/net/netutil"
 
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
+	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/logfile"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -26,12 +29,9 @@ func provideLogger(cfg LogConfig) (*slog.Logger, func(), error) {
 	var w io.Writer = os.Stdout
 	cleanup := func() {}
 	if cfg.File != "" {
-		if err := os.MkdirAll(filepath.Dir(cfg.File), 0o755); err != nil {
-			return nil, nil, fmt.Errorf("LOG_FILE: %w", err)
-		}
-		f, err := os.OpenFile(cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		f, err := logfile.Open(cfg.File)
 		if err != nil {
-			return nil, nil, fmt.Errorf("LOG_FILE: %w", err)
+			return nil, nil, err
 		}
 		w = io.MultiWriter(os.Stdout, f)
 		cleanup = func() { f.Close() }
@@ -47,7 +47,30 @@ func provideSigner(cfg SigningConfig) (*signing.Signer, error) {
 	return s, nil
 }
 
-func provideHTTPSender(cfg httpsender.Config, signer *signing.Signer, clk ports.Clock) (*httpsender.Sender, func(), error) {
+// provideAddressPolicy completes the configured SSRF guard with what is
+// known only at start: the API's bound port (DISPATCHER_PORT may be 0) and
+// this host's interface addresses, so that no target reaches this
+// dispatcher's own API or, through a public address of ours, our own
+// services.
+func provideAddressPolicy(cfg AddressConfig, ln net.Listener) (core.AddressPolicy, error) {
+	policy := core.AddressPolicy(cfg)
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		policy.SelfPort = tcp.Port
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return core.AddressPolicy{}, fmt.Errorf("read this host's addresses for the SSRF guard: %w", err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			policy.LocalAddrs = append(policy.LocalAddrs, p.Addr())
+		}
+	}
+	return policy, nil
+}
+
+func provideHTTPSender(cfg httpsender.Config, addrs core.AddressPolicy, signer *signing.Signer, clk ports.Clock) (*httpsender.Sender, func(), error) {
+	cfg.Addresses = addrs
 	s, err := httpsender.NewSender(cfg, signer, clk)
 	if err != nil {
 		return nil, nil, err
@@ -66,10 +89,12 @@ func provideBreaker(h *httpsender.Sender, cfg breaker.Config, clk ports.Clock, m
 	return s, nil
 }
 
-func provideIngest(store ports.EventStore, clk ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg ingest.Config) (*ingest.Service, error) {
+func provideIngest(store ports.EventStore, clk ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg ingest.Config,
+	addrs core.AddressPolicy) (*ingest.Service, error) {
+	cfg.Addresses = addrs
 	s, err := ingest.NewService(store, clk, metrics, log, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("TARGET_URL/ALLOW_PRIVATE_TARGETS: %w", err)
+		return nil, fmt.Errorf("TARGET_URL (with ALLOW_PRIVATE_TARGETS, ALLOWED_PRIVATE_HOSTS): %w", err)
 	}
 	return s, nil
 }
@@ -81,12 +106,14 @@ func provideRouter(events ports.Events, targets ports.TargetHealth, opts httpapi
 }
 
 // provideNetListener binds the API port at construction, so that a port
-// already in use fails the start instead of the first request.
+// already in use fails the start instead of the first request, and caps
+// concurrent connections at MAX_CONNECTIONS.
 func provideNetListener(cfg HTTPConfig) (net.Listener, func(), error) {
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return nil, nil, fmt.Errorf("DISPATCHER_PORT: %w", err)
 	}
+	ln = netutil.LimitListener(ln, cfg.MaxConnections)
 	return ln, func() { ln.Close() }, nil
 }
 

@@ -14,13 +14,14 @@ import (
 
 // configSet hands each component its own slice of Config.
 var configSet = wire.NewSet(
-	wire.FieldsOf(new(Config), "Role", "HTTP", "API", "DB", "Ingest", "Dispatch", "Sender", "Breaker", "Signing", "Log"),
+	wire.FieldsOf(new(Config), "Role", "HTTP", "API", "DB", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Log"),
 )
 
 // coreSet is everything but the store: services, sender, API, worker, app.
 var coreSet = wire.NewSet(
 	configSet,
 	provideLogger,
+	provideAddressPolicy,
 	provideSigner,
 	provideHTTPSender,
 	provideBreaker,

@@ -36,8 +36,23 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	clock := _wireSystemValue
 	metrics := _wireMetricsNotExportedValue
 	ingestConfig := cfg.Ingest
-	service, err := provideIngest(store, clock, metrics, logger, ingestConfig)
+	addressConfig := cfg.Addresses
+	listener, cleanup3, err := provideNetListener(httpConfig)
 	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	addressPolicy, err := provideAddressPolicy(addressConfig, listener)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	service, err := provideIngest(store, clock, metrics, logger, ingestConfig, addressPolicy)
+	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -46,12 +61,14 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sender, cleanup3, err := provideHTTPSender(httpsenderConfig, signer, clock)
+	sender, cleanup4, err := provideHTTPSender(httpsenderConfig, addressPolicy, signer, clock)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -59,6 +76,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	breakerConfig := cfg.Breaker
 	breakerSender, err := provideBreaker(sender, breakerConfig, clock, metrics, logger)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -67,13 +85,6 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	options := cfg.API
 	engine := provideRouter(service, breakerSender, options, logger)
 	server := provideServer(engine, logger)
-	listener, cleanup4, err := provideNetListener(httpConfig)
-	if err != nil {
-		cleanup3()
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
 	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
 		Store:   store,
@@ -119,8 +130,21 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	config := cfg.Ingest
-	service, err := provideIngest(store, clk, metrics, logger, config)
+	addressConfig := cfg.Addresses
+	listener, cleanup2, err := provideNetListener(httpConfig)
 	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	addressPolicy, err := provideAddressPolicy(addressConfig, listener)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	service, err := provideIngest(store, clk, metrics, logger, config, addressPolicy)
+	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -128,17 +152,20 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sender, cleanup2, err := provideHTTPSender(httpsenderConfig, signer, clk)
+	sender, cleanup3, err := provideHTTPSender(httpsenderConfig, addressPolicy, signer, clk)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
 	breakerSender, err := provideBreaker(sender, breakerConfig, clk, metrics, logger)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -146,12 +173,6 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	options := cfg.API
 	engine := provideRouter(service, breakerSender, options, logger)
 	server := provideServer(engine, logger)
-	listener, cleanup3, err := provideNetListener(httpConfig)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
 	dispatchPorts := dispatch.Ports{
 		Store:   store,
 		Sender:  breakerSender,

@@ -48,6 +48,10 @@ func TestStoreDown(t *testing.T) {
 		if strings.Contains(env.Error.Message, "memory") {
 			t.Errorf("%s %s: message leaks internals: %q", tc.method, tc.path, env.Error.Message)
 		}
+		// A commit cut short may have landed: never claim nothing was stored.
+		if strings.Contains(env.Error.Message, "nothing was") || !strings.Contains(env.Error.Message, "Idempotency-Key") {
+			t.Errorf("%s %s: message %q promises what a broken commit cannot", tc.method, tc.path, env.Error.Message)
+		}
 	}
 	// Liveness never touches the store.
 	if rec := do(t, e.router, http.MethodGet, "/health", ""); rec.Code != http.StatusOK {

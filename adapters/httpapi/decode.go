@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -36,6 +37,20 @@ func checkJSONContentType(c *gin.Context) error {
 	}
 	return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
 		Message: fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
+}
+
+// refuseDeliveries refuses a submission that carries webhookd's own
+// delivery signature headers: it is a webhook some dispatcher is
+// delivering to this API, and accepting it would store a new event per
+// hop (a loop, possibly between two dispatchers that allow each other).
+func refuseDeliveries(c *gin.Context) error {
+	for _, h := range []string{signing.HeaderWebhookSignature, signing.HeaderSignature} {
+		if c.GetHeader(h) != "" {
+			return &apiError{Status: http.StatusBadRequest, Code: "delivery_loop",
+				Message: fmt.Sprintf("this request carries a webhook delivery's %s header: webhookd does not accept its own deliveries as new events (a target_url points at a webhookd API)", h)}
+		}
+	}
+	return nil
 }
 
 // readBody reads at most limit bytes of the request body.
@@ -81,10 +96,17 @@ func parseSubmitRequest(body []byte) (submitRequest, error) {
 			"unexpected data at byte %d, after the JSON object; send exactly one object", len(body)-len(rest)))
 	}
 	req := submitRequest{Payload: top["payload"]}
-	if raw, ok := top["target_url"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &req.TargetURL); err != nil {
-			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
-				Message: "target_url must be a string", Field: "target_url"}
+	// Only an absent target_url takes the default: an explicit null or ""
+	// is a mistake (a template with an unset variable), not a request for
+	// TARGET_URL.
+	if raw, ok := top["target_url"]; ok {
+		if err := json.Unmarshal(raw, &req.TargetURL); err != nil || string(raw) == "null" {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_target_url",
+				Message: "target_url must be a URL string; leave it out to use the default target", Field: "target_url"}
+		}
+		if req.TargetURL == "" {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_target_url",
+				Message: "target_url is empty; leave it out to use the default target", Field: "target_url"}
 		}
 	}
 	return req, nil

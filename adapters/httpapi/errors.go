@@ -40,9 +40,11 @@ type errorBody struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
-// unavailableMessage is shown for core.ErrUnavailable: the client must
-// know that retrying is safe.
-const unavailableMessage = "the database is unavailable; nothing was stored or changed. Retry later"
+// unavailableMessage is shown for core.ErrUnavailable. When the connection
+// breaks during a commit, nobody knows whether the write landed, so the
+// message promises nothing and says how to retry safely.
+const unavailableMessage = "the database is unavailable, so the request may or may not have taken effect. " +
+	"Retry later; retrying POST /events with the same Idempotency-Key is always safe"
 
 // retryAfterSeconds is suggested to clients when the store is down.
 const retryAfterSeconds = "5"

@@ -52,6 +52,10 @@ func (a *api) ready(c *gin.Context) {
 }
 
 func (a *api) submit(c *gin.Context) {
+	if err := refuseDeliveries(c); err != nil {
+		writeError(c, err)
+		return
+	}
 	if err := checkJSONContentType(c); err != nil {
 		writeError(c, err)
 		return

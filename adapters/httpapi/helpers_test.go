@@ -45,7 +45,7 @@ func newEnv(t *testing.T, opts httpapi.Options) *env {
 	svc, err := ingest.NewService(store, clock, memory.NewMetrics(), nil,
 		// The seed's default target is on localhost; the SSRF guard has its
 		// own test.
-		ingest.Config{DefaultTargetURL: defaultTarget, AllowPrivateTargets: true})
+		ingest.Config{DefaultTargetURL: defaultTarget, Addresses: core.AddressPolicy{AllowPrivate: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func (e *env) claim(t *testing.T, worker string) core.Event {
 func (e *env) finish(t *testing.T, worker string, ev core.Event, d core.Decision, rec core.Attempt) {
 	t.Helper()
 	err := e.store.Complete(t.Context(), ports.CompleteParams{Worker: worker,
-		Claim: ports.Claim{ID: ev.ID, Attempt: ev.AttemptedCount}, Decision: d, Record: rec})
+		Claim: ports.Claim{ID: ev.ID, Attempt: ev.AttemptedCount, Seq: ev.ClaimSeq}, Decision: d, Record: rec})
 	if err != nil {
 		t.Fatalf("complete: %v", err)
 	}

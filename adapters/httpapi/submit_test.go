@@ -63,8 +63,6 @@ func TestSubmitAccepted(t *testing.T) {
 	}{
 		{"empty payload", `{"payload":{}}`, nil, defaultTarget},
 		{"target_url absent uses the default", `{"payload":{"a":1}}`, nil, defaultTarget},
-		{"target_url empty uses the default", `{"target_url":"","payload":{"a":1}}`, nil, defaultTarget},
-		{"target_url null uses the default", `{"target_url":null,"payload":{"a":1}}`, nil, defaultTarget},
 		{"target_url given", `{"target_url":"http://example.com:8080/x?y=1","payload":{"a":1}}`, nil, "http://example.com:8080/x?y=1"},
 		{"unknown fields ignored", `{"payload":{"a":1},"extra":[1,2],"Target_URL":5}`, nil, defaultTarget},
 		{"surrounding white space", " \n\t{\"payload\":{\"a\":1}} \r\n", nil, defaultTarget},
@@ -131,8 +129,14 @@ func TestSubmitRejected(t *testing.T) {
 		{"payload missing", `{"target_url":"http://example.com/"}`, nil, 400, "missing_payload", "payload"},
 		{"payload with event_id", `{"payload":{"event_id":"mine","a":1}}`, nil, 400, "reserved_event_id", "payload"},
 		{"payload with escaped event_id", `{"payload":{"event\u005fid":"mine"}}`, nil, 400, "reserved_event_id", "payload"},
-		{"target_url number", `{"target_url":123,"payload":{}}`, nil, 400, "invalid_request", "target_url"},
-		{"target_url object", `{"target_url":{},"payload":{}}`, nil, 400, "invalid_request", "target_url"},
+		{"payload with Event_Id", `{"payload":{"Event_Id":"forged"}}`, nil, 400, "reserved_event_id", "payload"},
+		{"payload 65 levels deep", `{"payload":` + strings.Repeat(`{"a":`, 65) + `1` + strings.Repeat(`}`, 65) + `}`, nil, 400, "payload_too_deep", "payload"},
+		{"target_url number", `{"target_url":123,"payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
+		{"target_url object", `{"target_url":{},"payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
+		{"target_url null", `{"target_url":null,"payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
+		{"target_url empty", `{"target_url":"","payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
+		{"a delivery (webhook-signature)", `{"payload":{}}`, []string{"Content-Type", ct, "webhook-signature", "v1,abc"}, 400, "delivery_loop", ""},
+		{"a delivery (X-Signature)", `{"payload":{}}`, []string{"Content-Type", ct, "X-Signature", "ab12"}, 400, "delivery_loop", ""},
 		{"ftp scheme", `{"target_url":"ftp://x","payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
 		{"javascript scheme", `{"target_url":"javascript:alert(1)","payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
 		{"relative URL", `{"target_url":"/hook","payload":{}}`, nil, 400, "invalid_target_url", "target_url"},
@@ -169,13 +173,13 @@ func TestSubmitRejected(t *testing.T) {
 func TestSubmitPrivateTargetRefused(t *testing.T) {
 	t.Parallel()
 	clock := memory.NewClock(start)
-	svc, err := ingest.NewService(memory.NewStore(clock), clock, memory.NewMetrics(), nil,
-		ingest.Config{DefaultTargetURL: defaultTarget})
+	svc, err := ingest.NewService(memory.NewStore(clock), clock, memory.NewMetrics(), nil, ingest.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	router := httpapi.NewRouter(svc, httpapi.Options{})
-	for _, body := range []string{`{"payload":{}}`, `{"target_url":"http://169.254.169.254/latest","payload":{}}`} {
+	for _, body := range []string{`{"target_url":"http://localhost:3001/webhook","payload":{}}`,
+		`{"target_url":"http://169.254.169.254/latest","payload":{}}`, `{"target_url":"http://[::ffff:10.0.0.1]/","payload":{}}`} {
 		rec := do(t, router, http.MethodPost, "/events", body)
 		env := wantError(t, rec, http.StatusBadRequest, "private_target")
 		if env.Error.Details["field"] != "target_url" {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/webhookd/webhookd/core"
 )
 
 // Config tunes the HTTP client. Zero fields take DefaultConfig's values.
@@ -19,11 +21,11 @@ type Config struct {
 	UserAgent string
 	// MaxIdleConnsPerHost is the keep-alive pool per target; default 32.
 	MaxIdleConnsPerHost int
-	// AllowPrivate lets deliveries reach loopback, private, link-local,
-	// unspecified, multicast and CGNAT addresses (ALLOW_PRIVATE_TARGETS).
-	// When false the check runs on every IP actually dialled, so a DNS
-	// answer that changes after validation (rebinding) cannot bypass it.
-	AllowPrivate bool
+	// Addresses decides which addresses deliveries may reach. It is
+	// applied to every IP actually dialled, so a DNS answer that changes
+	// after validation (rebinding) cannot bypass it. The zero value allows
+	// only globally reachable addresses.
+	Addresses core.AddressPolicy
 }
 
 // DefaultConfig returns the defaults.
@@ -45,6 +47,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("httpsender: timeout must be positive, got %s", c.Timeout)
 	case c.MaxIdleConnsPerHost < 0:
 		return fmt.Errorf("httpsender: max idle connections per host must not be negative, got %d", c.MaxIdleConnsPerHost)
+	case c.Addresses.SelfPort < 0 || c.Addresses.SelfPort > 65535:
+		return fmt.Errorf("httpsender: self port must be 0 to 65535, got %d", c.Addresses.SelfPort)
 	case strings.ContainsFunc(c.UserAgent, unicode.IsControl):
 		// net/http would refuse every request with such a header; fail at start instead.
 		return errors.New("httpsender: user agent must not contain control characters")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/webhookd/webhookd/core"
 )
 
 // maxErrLen bounds Outcome.Err: it lands in logs, the database and the API.
@@ -20,7 +22,7 @@ const maxErrLen = 256
 // deadline are reported by the caller, which knows the deadline.
 func describe(err error) string {
 	var (
-		blocked *blockedError
+		blocked *core.BlockedAddressError
 		dnsErr  *net.DNSError
 		certErr *tls.CertificateVerificationError
 		recErr  tls.RecordHeaderError
@@ -29,7 +31,7 @@ func describe(err error) string {
 	)
 	switch {
 	case errors.As(err, &blocked):
-		return blocked.Error()
+		return blocked.Error() // names the host, never the address it resolved to
 	case errors.As(err, &dnsErr):
 		switch {
 		case dnsErr.IsNotFound:

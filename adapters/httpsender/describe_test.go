@@ -6,13 +6,14 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/webhookd/webhookd/core"
 )
 
 // dialErr wraps err the way net/http reports a failed dial.
@@ -34,7 +35,7 @@ func TestDescribe(t *testing.T) {
 		{"no such host", dialErr(&net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}), "dns: no such host nope.invalid"},
 		{"dns timeout", dialErr(&net.DNSError{Err: "i/o timeout", Name: "slow.example", IsTimeout: true}), "dns: timeout looking up slow.example"},
 		{"dns other", dialErr(&net.DNSError{Err: "server misbehaving", Name: "x.example"}), "dns: server misbehaving"},
-		{"blocked", dialErr(&blockedError{addr: netip.MustParseAddr("10.0.0.1")}), "blocked: 10.0.0.1 is a private address (set ALLOW_PRIVATE_TARGETS=true to allow)"},
+		{"blocked", dialErr(&core.BlockedAddressError{Host: "internal.example"}), `blocked: "internal.example" resolves to an address that is not publicly routable (allow it with ALLOWED_PRIVATE_HOSTS)`},
 		{"bad certificate", dialErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), "tls: x509: certificate signed by unknown authority"},
 		{"not tls", dialErr(tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), "tls: the server did not answer with TLS"},
 		{"closed", &url.Error{Op: "Post", URL: "http://x", Err: io.EOF}, "connection closed by the server"},

@@ -77,13 +77,12 @@ func NewSender(cfg Config, signer *signing.Signer, clock ports.Clock) (*Sender, 
 }
 
 func newTransport(cfg Config) *http.Transport {
-	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: tcpKeepAlive}
-	if !cfg.AllowPrivate {
-		dialer.ControlContext = guardDial
-	}
+	// Always guarded, even with AllowPrivate: the policy still refuses the
+	// dispatcher's own API.
+	dial := guardedDial(net.Dialer{Timeout: cfg.Timeout, KeepAlive: tcpKeepAlive}, cfg.Addresses)
 	return &http.Transport{
 		Proxy:                  nil, // never HTTP(S)_PROXY: the guard must see the real target
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           max(maxIdleConns, cfg.MaxIdleConnsPerHost),
 		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,

@@ -86,7 +86,7 @@ func TestSendDeliversSignedBody(t *testing.T) {
 		_, _ = io.WriteString(w, `{"received":true}`)
 	})
 	clock := testClock()
-	s := newTestSender(t, Config{UserAgent: "webhookd/0.1.0", AllowPrivate: true}, clock)
+	s := newTestSender(t, Config{UserAgent: "webhookd/0.1.0", Addresses: core.AddressPolicy{AllowPrivate: true}}, clock)
 	// Big integers, non-ASCII and odd spacing must arrive byte for byte.
 	d := core.Delivery{
 		EventID:   testID,
@@ -148,7 +148,7 @@ func TestSendReturnsStatusCodes(t *testing.T) {
 					_, _ = io.WriteString(w, "code "+strconv.Itoa(code))
 				}
 			})
-			out := send(t, newTestSender(t, Config{AllowPrivate: true}, testClock()), delivery(srv.URL))
+			out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery(srv.URL))
 			want := "code " + strconv.Itoa(code)
 			if code == http.StatusNoContent {
 				want = ""
@@ -171,7 +171,7 @@ func TestSendDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, target.URL, http.StatusFound)
 	})
 
-	out := send(t, newTestSender(t, Config{AllowPrivate: true}, testClock()), delivery(srv.URL))
+	out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery(srv.URL))
 	if out.StatusCode != http.StatusFound || out.Err != "" || out.Succeeded() {
 		t.Errorf("outcome = %+v, want an unfollowed 302", out)
 	}
@@ -223,7 +223,7 @@ func TestSendBoundsTheWholeAttempt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, tc.handler)
-			s := newTestSender(t, Config{Timeout: timeout, AllowPrivate: true}, testClock())
+			s := newTestSender(t, Config{Timeout: timeout, Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
 
 			start := time.Now()
 			out := send(t, s, delivery(srv.URL))
@@ -253,7 +253,7 @@ func (s stallingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 func TestSendStalledProcessIsNotTheTargetsFault(t *testing.T) {
 	t.Parallel()
-	s := newTestSender(t, Config{Timeout: 50 * time.Millisecond, AllowPrivate: true}, testClock())
+	s := newTestSender(t, Config{Timeout: 50 * time.Millisecond, Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
 	s.client.Transport = stallingTransport{d: 50*time.Millisecond + stallSlack + 200*time.Millisecond}
 	out := send(t, s, delivery("http://127.0.0.1:9/hook"))
 	if !out.Timeout || !out.Stalled || !strings.Contains(out.Err, "stalled") {
@@ -273,7 +273,7 @@ func TestSendConnectionRefused(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 
-	out := send(t, newTestSender(t, Config{AllowPrivate: true}, testClock()), delivery("http://"+addr+"/hook"))
+	out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery("http://"+addr+"/hook"))
 	if out.Err != "connection refused" || out.StatusCode != 0 || out.Timeout {
 		t.Errorf("outcome = %+v, want Err %q", out, "connection refused")
 	}
@@ -285,7 +285,7 @@ func TestSendBodyCutShort(t *testing.T) {
 		w.Header().Set("Content-Length", "100")
 		_, _ = io.WriteString(w, "only ten..") // the server then drops the connection
 	})
-	out := send(t, newTestSender(t, Config{AllowPrivate: true}, testClock()), delivery(srv.URL))
+	out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery(srv.URL))
 	if out.StatusCode != http.StatusOK || out.Err != "response body: connection closed by the server" || out.Succeeded() {
 		t.Errorf("outcome = %+v, want a failed 200 with a cut body", out)
 	}
@@ -315,7 +315,7 @@ func TestSendParsesRetryAfter(t *testing.T) {
 				}
 				w.WriteHeader(http.StatusServiceUnavailable)
 			})
-			out := send(t, newTestSender(t, Config{AllowPrivate: true}, clock), delivery(srv.URL))
+			out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, clock), delivery(srv.URL))
 			if out.RetryAfter != tc.want || out.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("outcome = %+v, want RetryAfter %s", out, tc.want)
 			}
@@ -337,7 +337,7 @@ func TestSendKeepsAResponseSnippet(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, tc.body) })
-			out := send(t, newTestSender(t, Config{AllowPrivate: true}, testClock()), delivery(srv.URL))
+			out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery(srv.URL))
 			if !out.Succeeded() || out.Response != tc.want || !utf8.ValidString(out.Response) {
 				t.Errorf("outcome = %+v (response %d bytes), want success with %d bytes", out, len(out.Response), len(tc.want))
 			}
@@ -369,7 +369,7 @@ func TestSendReusesConnections(t *testing.T) {
 			}
 			srv.Start()
 			t.Cleanup(srv.Close)
-			s := newTestSender(t, Config{AllowPrivate: true}, testClock())
+			s := newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
 
 			for i := range 20 {
 				if out := send(t, s, delivery(srv.URL)); !out.Succeeded() {
@@ -394,7 +394,7 @@ func TestSendParentCancelledIsNotAnOutcome(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	s := newTestSender(t, Config{Timeout: 5 * time.Second, AllowPrivate: true}, testClock())
+	s := newTestSender(t, Config{Timeout: 5 * time.Second, Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
 
 	t.Run("already cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
@@ -426,11 +426,11 @@ func TestSendBlocksPrivateTargets(t *testing.T) {
 	var hits atomic.Int32
 	srv := newServer(t, func(http.ResponseWriter, *http.Request) { hits.Add(1) })
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
-	s := newTestSender(t, Config{AllowPrivate: false}, testClock())
+	s := newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: false}}, testClock())
 
 	tests := []struct{ name, url, wantErr string }{
-		{"loopback literal", srv.URL, "blocked: 127.0.0.1 is a private address (set ALLOW_PRIVATE_TARGETS=true to allow)"},
-		{"IPv4-mapped IPv6", "http://[::ffff:127.0.0.1]:" + port, "blocked: 127.0.0.1 is a private address (set ALLOW_PRIVATE_TARGETS=true to allow)"},
+		{"loopback literal", srv.URL, "blocked: the target address is not publicly routable (allow it with ALLOWED_PRIVATE_HOSTS)"},
+		{"IPv4-mapped IPv6", "http://[::ffff:127.0.0.1]:" + port, "blocked: the target address is not publicly routable (allow it with ALLOWED_PRIVATE_HOSTS)"},
 		{"name resolving to loopback", "http://localhost:" + port, "blocked: "},
 	}
 	for _, tc := range tests {
@@ -448,7 +448,7 @@ func TestSendBlocksPrivateTargets(t *testing.T) {
 
 func TestSendInvalidTargetIsAnOutcome(t *testing.T) {
 	t.Parallel()
-	s := newTestSender(t, Config{AllowPrivate: true}, testClock())
+	s := newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
 	tests := []struct{ name, url, wantErr string }{
 		{"unparsable", "http://user:s3cret@[::1", "invalid target url: missing ']' in host"},
 		{"unsupported scheme", "ftp://user:s3cret@127.0.0.1/x", `unsupported protocol scheme "ftp"`},

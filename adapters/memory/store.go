@@ -217,7 +217,7 @@ func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
 		return fmt.Errorf("memory: complete %s: %w", p.Claim.ID, core.ErrNotFound)
 	}
 	now := s.now(p.Now)
-	done, err := e.Complete(p.Worker, p.Claim.Attempt, p.Decision, now)
+	done, err := e.Complete(p.Worker, p.Claim.Seq, p.Decision, now)
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
@@ -251,7 +251,7 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 		if !ok {
 			continue
 		}
-		released, err := e.Release(p.Worker, c.Attempt, until, now)
+		released, err := e.Release(p.Worker, c.Seq, until, now)
 		if err != nil {
 			continue // no longer ours: someone else's state wins
 		}

@@ -80,14 +80,14 @@ func TestListenerWakesOnInsertReplayReleaseAndAfterReconnect(t *testing.T) {
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("Claim: %v %v", claimed, err)
 	}
-	if _, err := s.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: e.ID, Attempt: 1}}}); err != nil {
+	if _, err := s.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: e.ID, Attempt: 1, Seq: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	expectWake(t, l, "Release to now")
-	if _, err := s.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 1, Lease: time.Minute, MaxAttempts: 10}); err != nil {
-		t.Fatal(err)
+	if claimed, err = s.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 1, Lease: time.Minute, MaxAttempts: 10}); err != nil || len(claimed) != 1 {
+		t.Fatalf("second Claim: %v %v", claimed, err)
 	}
-	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1},
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: claimed[0].ClaimSeq},
 		Decision: core.Decision{Verdict: core.VerdictDead, Status: core.StatusDead, StatusCode: 410}})
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,8 @@ WITH lost AS MATERIALIZED (
 ), claimed AS (
     UPDATE events e
     SET status = 'delivering', locked_by = ?worker, lease_expires_at = ?now + ?lease,
-        attempted_count = e.attempted_count + 1, last_attempted_at = ?now, updated_at = ?now
+        attempted_count = e.attempted_count + 1, claim_seq = e.claim_seq + 1,
+        last_attempted_at = ?now, updated_at = ?now
     FROM picked
     WHERE e.id = picked.id
     RETURNING e.*
@@ -119,9 +120,9 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 }
 
 // completeSQL records an attempt's decision and the attempt itself in one
-// statement (mirrors core.Event.Complete), guarded by the claim: if the event is no longer delivering
-// under (worker, attempt), nothing is written. found tells ErrLeaseLost
-// from ErrNotFound.
+// statement (mirrors core.Event.Complete), guarded by the claim: if the
+// event is no longer delivering under (worker, claim_seq), nothing is
+// written. found tells ErrLeaseLost from ErrNotFound.
 const completeSQL = `
 WITH done AS (
     UPDATE events
@@ -130,7 +131,7 @@ WITH done AS (
         next_attempt_at = CASE WHEN ?status = 'pending' THEN ?now + ?retry_in ELSE next_attempt_at END,
         locked_by = NULL, lease_expires_at = NULL,
         last_status_code = ?last_status_code, last_error = ?last_error, updated_at = ?now
-    WHERE id = ?id AND status = 'delivering' AND locked_by = ?worker AND attempted_count = ?attempt
+    WHERE id = ?id AND status = 'delivering' AND locked_by = ?worker AND claim_seq = ?seq
     RETURNING id, status, next_attempt_at
 ), recorded AS (
     INSERT INTO delivery_attempts (event_id, number, worker, started_at, duration_ms, status_code,
@@ -147,6 +148,7 @@ type completeArgs struct {
 	ID             string
 	Worker         string
 	Attempt        int
+	Seq            int64
 	Status         string
 	RetryIn        interval
 	Refund         bool
@@ -172,7 +174,7 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 		return fmt.Errorf("postgres: complete %s: %w", p.Claim.ID, core.ErrNotFound)
 	}
 	args := &completeArgs{
-		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt,
+		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt, Seq: p.Claim.Seq,
 		Status: string(d.Status), RetryIn: interval(d.RetryIn), Refund: d.Refund,
 		LastStatusCode: d.StatusCode, LastError: cleanText(d.Error),
 		StartedAt: rec.StartedAt.UTC(), DurationMS: durationMS(rec.Duration),
@@ -205,9 +207,9 @@ WITH released AS (
     UPDATE events e
     SET status = 'pending', attempted_count = e.attempted_count - 1, next_attempt_at = ?until,
         locked_by = NULL, lease_expires_at = NULL, updated_at = ?now
-    FROM unnest(?ids::uuid[], ?attempts::int[]) AS c (id, attempt)
+    FROM unnest(?ids::uuid[], ?seqs::bigint[]) AS c (id, seq)
     WHERE e.id = c.id AND e.status = 'delivering' AND e.locked_by = ?worker
-      AND e.attempted_count = c.attempt
+      AND e.claim_seq = c.seq
     RETURNING e.id
 ), parkable AS (
     SELECT id FROM events
@@ -227,18 +229,18 @@ SELECT (SELECT count(*) FROM released) AS released,
        (SELECT count(*) FROM woken) AS woken`
 
 type releaseArgs struct {
-	Now      dbNow
-	Until    any
-	Worker   string
-	IDs      []string `bun:"ids,array"`
-	Attempts []int    `bun:",array"`
-	Origin   string
-	Channel  string
+	Now     dbNow
+	Until   any
+	Worker  string
+	IDs     []string `bun:"ids,array"`
+	Seqs    []int64  `bun:",array"`
+	Origin  string
+	Channel string
 }
 
 func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
 	args := &releaseArgs{Now: dbNow{p.Now}, Worker: p.Worker, Origin: p.ParkOrigin, Channel: s.channel,
-		IDs: []string{}, Attempts: []int{}}
+		IDs: []string{}, Seqs: []int64{}}
 	args.Until = args.Now
 	if !p.Until.IsZero() {
 		args.Until = p.Until.UTC()
@@ -246,7 +248,7 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 	for _, c := range p.Claims {
 		if validID(c.ID) && !slices.Contains(args.IDs, string(c.ID)) {
 			args.IDs = append(args.IDs, string(c.ID))
-			args.Attempts = append(args.Attempts, c.Attempt)
+			args.Seqs = append(args.Seqs, c.Seq)
 		}
 	}
 	var res ports.ReleaseResult

@@ -82,7 +82,7 @@ func TestExpiredLeaseIsReclaimedAndLateCompletionIgnored(t *testing.T) {
 	}
 
 	// w1 comes back and reports success: refused, w2's lease intact.
-	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1},
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: 1},
 		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200},
 		Record:   core.Attempt{StartedAt: time.Now(), StatusCode: 200}})
 	if !errors.Is(err, core.ErrLeaseLost) {
@@ -99,7 +99,7 @@ func TestExpiredLeaseIsReclaimedAndLateCompletionIgnored(t *testing.T) {
 		t.Errorf("attempts = %v, %v; want none recorded", atts, err)
 	}
 	// The owner's completion still lands.
-	err = s.Complete(ctx, ports.CompleteParams{Worker: "w2", Claim: ports.Claim{ID: e.ID, Attempt: 2},
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w2", Claim: ports.Claim{ID: e.ID, Attempt: 2, Seq: 2},
 		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200},
 		Record:   core.Attempt{StartedAt: time.Now(), StatusCode: 200}})
 	if err != nil {
@@ -111,7 +111,7 @@ func TestCompleteUnknownEventIsNotFound(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	err := s.Complete(t.Context(), ports.CompleteParams{Worker: "w1",
-		Claim:    ports.Claim{ID: core.NewEventID(time.Now()), Attempt: 1},
+		Claim:    ports.Claim{ID: core.NewEventID(time.Now()), Attempt: 1, Seq: 1},
 		Decision: core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded}})
 	if !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Complete(unknown) = %v, want ErrNotFound", err)

@@ -23,6 +23,7 @@ type eventRow struct {
 	IdempotencyKey  string     `bun:"idempotency_key,nullzero"`
 	Status          string     `bun:"status,notnull"`
 	AttemptedCount  int        `bun:"attempted_count,notnull"`
+	ClaimSeq        int64      `bun:"claim_seq,notnull"`
 	NextAttemptAt   time.Time  `bun:"next_attempt_at,notnull"`
 	CreatedAt       time.Time  `bun:"created_at,notnull"`
 	UpdatedAt       time.Time  `bun:"updated_at,notnull"`
@@ -46,6 +47,7 @@ func toCore(r eventRow) (core.Event, error) {
 		IdempotencyKey:  r.IdempotencyKey,
 		Status:          status,
 		AttemptedCount:  r.AttemptedCount,
+		ClaimSeq:        r.ClaimSeq,
 		NextAttemptAt:   r.NextAttemptAt.UTC(),
 		CreatedAt:       r.CreatedAt.UTC(),
 		UpdatedAt:       r.UpdatedAt.UTC(),
@@ -70,6 +72,7 @@ func fromCore(e core.Event) eventRow {
 		IdempotencyKey:  e.IdempotencyKey,
 		Status:          string(e.Status),
 		AttemptedCount:  e.AttemptedCount,
+		ClaimSeq:        e.ClaimSeq,
 		NextAttemptAt:   e.NextAttemptAt,
 		CreatedAt:       e.CreatedAt,
 		UpdatedAt:       e.UpdatedAt,

@@ -40,7 +40,7 @@ func TestStoreKeepsOddBytes(t *testing.T) {
 	if err != nil || len(c) != 1 {
 		t.Fatalf("Claim: %v %v", c, err)
 	}
-	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1},
+	err = s.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: 1},
 		Decision: core.Decision{Verdict: core.VerdictRetry, Status: core.StatusPending, RetryIn: time.Second,
 			StatusCode: 500, Error: "status 500: bad\x00byte"},
 		Record: core.Attempt{StartedAt: time.Now(), StatusCode: 500, Response: "oops\x00\xffend"}})

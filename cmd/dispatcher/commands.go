@@ -29,6 +29,21 @@ func run(ctx context.Context, args []string, lookup env.Lookup) error {
 			return err
 		}
 	}
+	// The tools read only what they use: migrating needs no signing secret.
+	switch fs.Arg(0) {
+	case "migrate":
+		db, err := wiring.LoadDatabaseConfig(lookup)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return wiring.Migrate(ctx, db, fs.Arg(1), os.Stdout)
+	case "healthcheck": // for container health checks: the image has no shell or curl
+		port, err := wiring.LoadAPIPort(lookup)
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		return healthcheck(ctx, port)
+	}
 	cfg, err := wiring.LoadConfig(lookup)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -38,12 +53,7 @@ func run(ctx context.Context, args []string, lookup env.Lookup) error {
 			return fmt.Errorf("-role %q: must be all, api or worker", *role)
 		}
 	}
-	switch fs.Arg(0) {
-	case "migrate":
-		return wiring.Migrate(ctx, cfg, fs.Arg(1), os.Stdout)
-	case "healthcheck": // for container health checks: the image has no shell or curl
-		return healthcheck(ctx, cfg.HTTP.Port)
-	case "secret": // the merchant's Standard Webhooks secret ("whsec_…")
+	if fs.Arg(0) == "secret" { // the merchant's Standard Webhooks secret ("whsec_…")
 		return printMerchantSecrets(cfg.Signing, os.Stdout)
 	}
 	app, cleanup, err := wiring.Initialize(ctx, cfg)

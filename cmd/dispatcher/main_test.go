@@ -22,7 +22,8 @@ func TestRunFailsFastNamingTheVariable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MAX_ATTEMPTS") || !strings.Contains(err.Error(), "BATCH_SIZE") {
 		t.Fatalf("run = %v, want an error naming MAX_ATTEMPTS and BATCH_SIZE", err)
 	}
-	if err := run(t.Context(), []string{"-role", "boss"}, func(string) (string, bool) { return "", false }); err == nil ||
+	secretOnly := func(k string) (string, bool) { return harness.Secret, k == "HMAC_SECRET" }
+	if err := run(t.Context(), []string{"-role", "boss"}, secretOnly); err == nil ||
 		!strings.Contains(err.Error(), "role") {
 		t.Fatalf("run -role boss = %v, want an error about the role", err)
 	}

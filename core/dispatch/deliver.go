@@ -60,7 +60,9 @@ func claimsOf(evs []core.Event) []ports.Claim {
 	return out
 }
 
-func claimOf(e core.Event) ports.Claim { return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount} }
+func claimOf(e core.Event) ports.Claim {
+	return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount, Seq: e.ClaimSeq}
+}
 
 // takeSlots reserves up to n delivery slots for origin, within its cap,
 // and returns how many it took.
@@ -89,7 +91,7 @@ func (w *Worker) freeSlot(origin string) {
 // report.
 func (w *Worker) deliver(ctx context.Context, e core.Event) {
 	log := w.log.With(slog.String("event_id", string(e.ID)), slog.Int("attempt", e.AttemptedCount),
-		slog.String("target", e.TargetURL))
+		slog.String("target", core.RedactURL(e.TargetURL)))
 	log.Info("pickup")
 	started := w.clock.Now()
 	out, err := w.sender.Send(ctx, core.Delivery{

@@ -684,3 +684,25 @@ func TestFailedProbeSpendsNoAttemptAndWaitsForTheNextProbe(t *testing.T) {
 		t.Errorf("history: %+v; want the three probes recorded", atts)
 	}
 }
+
+// TestDeliveryLogsRedactTheTarget: user-info and query strings of target
+// URLs carry merchants' credentials; no log line may show them.
+func TestDeliveryLogsRedactTheTarget(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := memory.NewStore(clk)
+	st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, "https://user:pa55word@a.example/hook?api_key=s3cret", `{}`)})
+	var logs testkit.LogBuffer
+	w, err := dispatch.NewWorker(dispatch.Ports{Store: st, Sender: memory.NewSender(status(500)), Clock: clk, Metrics: memory.NewMetrics()},
+		slog.New(slog.NewJSONHandler(&logs, nil)), config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.RunOnce(t.Context()); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "a.example/hook") || strings.Contains(out, "pa55word") || strings.Contains(out, "s3cret") {
+		t.Errorf("delivery log: %s", out)
+	}
+}

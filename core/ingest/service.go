@@ -18,11 +18,15 @@ var _ ports.Events = (*Service)(nil)
 
 // Config of the ingest service.
 type Config struct {
-	// DefaultTargetURL is used when a submission has none (TARGET_URL).
+	// DefaultTargetURL is used when a submission has none (TARGET_URL);
+	// "" means submissions must name their target.
 	DefaultTargetURL string
-	// AllowPrivateTargets accepts loopback, private and link-local
-	// targets (ALLOW_PRIVATE_TARGETS). Off by default: an SSRF guard.
-	AllowPrivateTargets bool
+	// Addresses is the SSRF guard: which targets may be accepted. The
+	// sender applies it again to every address it dials.
+	Addresses core.AddressPolicy
+	// MaxPayloadDepth bounds payload nesting (MAX_PAYLOAD_DEPTH); 0 means
+	// core.DefaultMaxPayloadDepth.
+	MaxPayloadDepth int
 }
 
 // Service implements ports.Events over an EventStore.
@@ -35,10 +39,16 @@ type Service struct {
 }
 
 // NewService returns a Service. A missing store, clock or metrics is an
-// error; a nil log discards.
+// error, and so is a default target that Submit would refuse; a nil log
+// discards.
 func NewService(store ports.EventStore, clock ports.Clock, metrics ports.Metrics, log *slog.Logger, cfg Config) (*Service, error) {
 	if store == nil || clock == nil || metrics == nil {
 		return nil, errors.New("ingest: a service needs a store, a clock and metrics")
+	}
+	if cfg.DefaultTargetURL != "" {
+		if _, err := checkTarget(cfg.DefaultTargetURL, cfg.Addresses); err != nil {
+			return nil, fmt.Errorf("ingest: default target: %w", err)
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -47,22 +57,19 @@ func NewService(store ports.EventStore, clock ports.Clock, metrics ports.Metrics
 }
 
 // Submit validates s and stores it as a pending event. The event is durable
-// when Submit returns without error; on any error nothing was stored.
+// when Submit returns without error. On core.ErrUnavailable it may or may
+// not have been stored (the connection can break during the commit); on
+// any other error nothing was.
 func (s *Service) Submit(ctx context.Context, sub ports.Submission) (ports.SubmitResult, error) {
 	target := sub.TargetURL
 	if target == "" {
 		target = s.cfg.DefaultTargetURL
 	}
-	origin, err := core.ValidateTargetURL(target)
+	origin, err := checkTarget(target, s.cfg.Addresses)
 	if err != nil {
 		return ports.SubmitResult{}, err
 	}
-	if !s.cfg.AllowPrivateTargets {
-		if err := core.RefusePrivateTarget(target); err != nil {
-			return ports.SubmitResult{}, err
-		}
-	}
-	if err := core.ValidatePayload(sub.Payload); err != nil {
+	if err := core.ValidatePayload(sub.Payload, s.cfg.MaxPayloadDepth); err != nil {
 		return ports.SubmitResult{}, err
 	}
 	if err := core.ValidateIdempotencyKey(sub.IdempotencyKey); err != nil {
@@ -92,8 +99,21 @@ func (s *Service) Submit(ctx context.Context, sub ports.Submission) (ports.Submi
 	}
 	s.metrics.EventAccepted()
 	s.log.LogAttrs(ctx, slog.LevelInfo, "event accepted",
-		slog.String("event_id", string(ev.ID)), slog.String("target", ev.TargetURL), slog.Int("bytes", len(ev.Body)))
+		slog.String("event_id", string(ev.ID)), slog.String("target", core.RedactURL(ev.TargetURL)), slog.Int("bytes", len(ev.Body)))
 	return ports.SubmitResult{Event: ev}, nil
+}
+
+// checkTarget validates a target URL and applies the SSRF guard to it,
+// returning its origin.
+func checkTarget(target string, addrs core.AddressPolicy) (string, error) {
+	origin, err := core.ValidateTargetURL(target)
+	if err != nil {
+		return "", err
+	}
+	if err := addrs.CheckTarget(target); err != nil {
+		return "", err
+	}
+	return origin, nil
 }
 
 // Get returns an event and its attempt history.

@@ -3,11 +3,13 @@ package ingest_test
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/internal/testkit"
 	"github.com/webhookd/webhookd/ports"
 	"github.com/webhookd/webhookd/ports/porttest"
 )
@@ -76,7 +78,7 @@ func TestSubmitRefusesBadInputAndStoresNothing(t *testing.T) {
 func TestSubmitAllowsPrivateTargetsWhenConfigured(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	svc, _, _ := newService(t, ingest.Config{AllowPrivateTargets: true})
+	svc, _, _ := newService(t, ingest.Config{Addresses: core.AddressPolicy{AllowPrivate: true}})
 	if _, err := svc.Submit(ctx, ports.Submission{TargetURL: "http://localhost:3001/webhook", Payload: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +123,70 @@ func TestStoreDownIsUnavailable(t *testing.T) {
 	st.SetDown(false)
 	if err := svc.Ready(ctx); err != nil {
 		t.Errorf("Ready: %v", err)
+	}
+}
+
+// TestDefaultTargetMustPassTheGuard: a TARGET_URL the guard would refuse
+// stops the start instead of failing every submission.
+func TestDefaultTargetMustPassTheGuard(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st, m := memory.NewStore(clk), memory.NewMetrics()
+	for _, cfg := range []ingest.Config{
+		{DefaultTargetURL: "http://localhost:3001/webhook"},
+		{DefaultTargetURL: "http://169.254.169.254/latest"},
+		{DefaultTargetURL: "ftp://merchant.example/"},
+		{DefaultTargetURL: "http://localhost:3000/events", Addresses: core.AddressPolicy{AllowPrivate: true, SelfPort: 3000}},
+	} {
+		if _, err := ingest.NewService(st, clk, m, nil, cfg); err == nil {
+			t.Errorf("default target %s accepted", cfg.DefaultTargetURL)
+		}
+	}
+	svc, err := ingest.NewService(st, clk, m, nil, ingest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Submit(t.Context(), ports.Submission{Payload: []byte(`{}`)})
+	if ve := (*core.ValidationError)(nil); !errors.As(err, &ve) || ve.Code != "missing_target_url" {
+		t.Errorf("no target and no default: %v, want missing_target_url", err)
+	}
+}
+
+// TestSelfTargetRefusedEvenWhenPrivateIsAllowed: the dispatcher's own API
+// is never a target (a delivery there would be submitted again, forever).
+func TestSelfTargetRefusedEvenWhenPrivateIsAllowed(t *testing.T) {
+	t.Parallel()
+	svc, st, _ := newService(t, ingest.Config{Addresses: core.AddressPolicy{AllowPrivate: true, SelfPort: 3000}})
+	for _, target := range []string{"http://localhost:3000/events", "http://127.0.0.1:3000/events", "http://[::1]:3000/events", "http://0.0.0.0:3000/events"} {
+		_, err := svc.Submit(t.Context(), ports.Submission{TargetURL: target, Payload: []byte(`{}`)})
+		if ve := (*core.ValidationError)(nil); !errors.As(err, &ve) || ve.Code != "self_target" {
+			t.Errorf("%s: %v, want self_target", target, err)
+		}
+	}
+	if _, err := svc.Submit(t.Context(), ports.Submission{TargetURL: "http://localhost:3001/webhook", Payload: []byte(`{}`)}); err != nil {
+		t.Errorf("another local port: %v", err)
+	}
+	if res, _ := st.List(t.Context(), ports.ListFilter{Page: 1, Limit: 10}); res.Total != 1 {
+		t.Errorf("%d stored, want 1", res.Total)
+	}
+}
+
+// TestAcceptedLogRedactsTheTarget: credentials in a target URL never
+// reach the logs.
+func TestAcceptedLogRedactsTheTarget(t *testing.T) {
+	t.Parallel()
+	var logs testkit.LogBuffer
+	clk := memory.NewClock(porttest.T0)
+	svc, err := ingest.NewService(memory.NewStore(clk), clk, memory.NewMetrics(), slog.New(slog.NewJSONHandler(&logs, nil)), ingest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := "https://user:pa55word@merchant.example/hooks?api_key=s3cret"
+	if _, err := svc.Submit(t.Context(), ports.Submission{TargetURL: target, Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "merchant.example/hooks") || strings.Contains(out, "pa55word") || strings.Contains(out, "s3cret") {
+		t.Errorf("log: %s", out)
 	}
 }

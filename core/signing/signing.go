@@ -68,6 +68,32 @@ func ParseSecret(s string) (Secret, error) {
 	return sec, nil
 }
 
+// MinSecretBytes is the shortest key webhookd signs production webhooks
+// with: 256 bits, the strength of HMAC-SHA256 itself.
+const MinSecretBytes = 32
+
+// ErrWeakSecret is returned by CheckSecret.
+var ErrWeakSecret = errors.New("signing: weak secret")
+
+// CheckSecret reports a secret that must not sign real webhooks: one that
+// does not parse, the seed's published example, or a key shorter than
+// MinSecretBytes (the decoded key of a "whsec_" secret, the text's bytes
+// otherwise). Anyone who knows or can guess it can forge webhooks that
+// merchants accept.
+func CheckSecret(text string) error {
+	sec, err := ParseSecret(text)
+	if err != nil {
+		return err
+	}
+	switch {
+	case text == SeedExampleSecret:
+		return fmt.Errorf("%w: it is the seed's published example secret", ErrWeakSecret)
+	case len(sec.key) < MinSecretBytes:
+		return fmt.Errorf("%w: its key is %d byte(s) long, want at least %d", ErrWeakSecret, len(sec.key), MinSecretBytes)
+	}
+	return nil
+}
+
 // Standard returns the secret in the "whsec_<base64>" form that Standard
 // Webhooks libraries take.
 func (s Secret) Standard() string {

@@ -532,3 +532,28 @@ func TestInteropStandardWebhooksJS(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckSecret(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, secret string
+		weak         bool
+	}{
+		{"empty", "", true},
+		{"one byte", "a", true},
+		{"31 bytes", strings.Repeat("k", 31), true},
+		{"seed example", signing.SeedExampleSecret, true},
+		{"whsec with a 24-byte key", "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 24)), true},
+		{"bad whsec", "whsec_!!", true},
+		{"32 bytes", strings.Repeat("k", 32), false},
+		{"64 hex characters", strings.Repeat("ab", 32), false},
+		{"whsec with a 32-byte key", "whsec_" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("x", 32))), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if err := signing.CheckSecret(tc.secret); (err != nil) != tc.weak {
+				t.Errorf("CheckSecret = %v, want weak=%v", err, tc.weak)
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ func NewEvent(t testing.TB, target, payload string) core.Event {
 	if err != nil {
 		t.Fatalf("target %q: %v", target, err)
 	}
-	if err := core.ValidatePayload([]byte(payload)); err != nil {
+	if err := core.ValidatePayload([]byte(payload), 0); err != nil {
 		t.Fatalf("payload %q: %v", payload, err)
 	}
 	id := core.NewEventID(time.Now())
@@ -68,6 +68,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"CompleteDead", s.completeDead},
 		{"CompleteGuardedByClaim", s.completeGuarded},
 		{"CompleteRefundGivesTheAttemptBack", s.completeRefund},
+		{"StaleClaimAfterReplayIsRefused", s.staleClaimAfterReplay},
 		{"ReleaseWithoutSpendingAttempt", s.release},
 		{"ReleaseParksOrigin", s.releaseParks},
 		{"ReplayRules", s.replayRules},
@@ -146,7 +147,7 @@ func complete(t *testing.T, st ports.EventStore, worker string, e core.Event, d 
 	t.Helper()
 	ctx := t.Context()
 	return st.Complete(ctx, ports.CompleteParams{
-		Worker: worker, Claim: ports.Claim{ID: e.ID, Attempt: e.AttemptedCount}, Decision: d,
+		Worker: worker, Claim: ports.Claim{ID: e.ID, Attempt: e.AttemptedCount, Seq: e.ClaimSeq}, Decision: d,
 		Record: core.Attempt{StartedAt: *now, Duration: 120 * time.Millisecond, StatusCode: d.StatusCode, Error: d.Error, Response: "resp"},
 		Now:    now,
 	})
@@ -500,6 +501,42 @@ func (s suite) completeDead(t *testing.T) {
 	}
 }
 
+// staleClaimAfterReplay: a replay resets the attempt count, so the same
+// worker can hold attempt 1 of an event twice. An outcome of the first
+// claim that arrives late must not complete (or release) the second.
+func (s suite) staleClaimAfterReplay(t *testing.T) {
+	ctx := t.Context()
+	st := s.newStore(t)
+	insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	first := claimOne(t, st, "w1", at(0))
+	if err := complete(t, st, "w1", first, success, at(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Replay(ctx, ports.ReplayParams{ID: first.ID, Now: at(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	second := claimOne(t, st, "w1", at(3*time.Second))
+	if second.AttemptedCount != first.AttemptedCount || second.ClaimSeq <= first.ClaimSeq {
+		t.Fatalf("after a replay: attempt %d seq %d, first claim attempt %d seq %d; want the same attempt and a later seq",
+			second.AttemptedCount, second.ClaimSeq, first.AttemptedCount, first.ClaimSeq)
+	}
+	// A duplicate of the first claim's outcome, retried late.
+	if err := complete(t, st, "w1", first, success, at(4*time.Second)); !errors.Is(err, core.ErrLeaseLost) {
+		t.Fatalf("stale completion after a replay: err = %v, want ErrLeaseLost", err)
+	}
+	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Now: at(4 * time.Second),
+		Claims: []ports.Claim{{ID: first.ID, Attempt: first.AttemptedCount, Seq: first.ClaimSeq}}})
+	if err != nil || res.Released != 0 {
+		t.Fatalf("stale release after a replay: %+v %v, want nothing released", res, err)
+	}
+	if e := get(t, st, first.ID); e.Status != core.StatusDelivering || e.ClaimSeq != second.ClaimSeq {
+		t.Errorf("the replayed delivery is %s (seq %d), want still delivering under seq %d", e.Status, e.ClaimSeq, second.ClaimSeq)
+	}
+	if err := complete(t, st, "w1", second, success, at(5*time.Second)); err != nil {
+		t.Errorf("the live claim's completion: %v", err)
+	}
+}
+
 func (s suite) completeGuarded(t *testing.T) {
 	ctx := t.Context()
 	st := s.newStore(t)
@@ -537,7 +574,7 @@ func (s suite) release(t *testing.T) {
 	if len(claimed) != 2 {
 		t.Fatalf("claimed %d", len(claimed))
 	}
-	claims := []ports.Claim{{ID: a.ID, Attempt: 1}, {ID: b.ID, Attempt: 7 /* not ours */}}
+	claims := []ports.Claim{{ID: a.ID, Attempt: 1, Seq: 1}, {ID: b.ID, Attempt: 7, Seq: 7 /* not ours */}}
 	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: claims, Until: T0.Add(time.Minute), Now: at(time.Second)})
 	if err != nil {
 		t.Fatal(err)
@@ -554,7 +591,7 @@ func (s suite) release(t *testing.T) {
 		t.Errorf("a claim we did not own was released: %s", eb.Status)
 	}
 	// Zero Until: due at once (a shutdown's release).
-	res, err = st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: b.ID, Attempt: 1}}, Now: at(2 * time.Second)})
+	res, err = st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: b.ID, Attempt: 1, Seq: 1}}, Now: at(2 * time.Second)})
 	if err != nil || res.Released != 1 {
 		t.Fatalf("Release now = %+v %v", res, err)
 	}
@@ -574,7 +611,7 @@ func (s suite) releaseParks(t *testing.T) {
 	lateA := insert(t, st, NewEvent(t, targetA, `{"late":1}`), at(2*time.Hour)) // due after the park
 	dueB := insert(t, st, NewEvent(t, targetB, `{}`), at(time.Second))
 	until := T0.Add(time.Minute)
-	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1}},
+	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1, Seq: 1}},
 		ParkOrigin: claimedA.Origin, Until: until, Now: at(2 * time.Second)})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,10 @@ import (
 // starts from DefaultConfig, the seed's odds.
 type Config struct {
 	Port         int      // MOCK_RECEIVER_PORT
-	Secret       string   // HMAC_SECRET (default: the seed's public example secret, warned about)
+	Secret       string   // HMAC_SECRET: required, strong unless DEV_MODE (which defaults it to the seed's public example)
 	ExtraSecrets []string // HMAC_EXTRA_SECRETS, comma-separated; accepted too (rotation)
-	// UsingSeedSecret reports that HMAC_SECRET was unset and the seed's
-	// public example secret (signing.SeedExampleSecret) is used.
+	// UsingSeedSecret reports that HMAC_SECRET was unset under DEV_MODE and
+	// the seed's public example secret (signing.SeedExampleSecret) is used.
 	UsingSeedSecret bool
 
 	FailFirstN    int     // FAIL_FIRST_N: the first N requests per event id answer 500
@@ -117,13 +117,28 @@ func (c *Config) Validate() error {
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	c := DefaultConfig()
 	r := env.NewReader(lookup)
+	var dev bool
+	r.Bool("DEV_MODE", &dev)
 	r.String("HMAC_SECRET", &c.Secret)
-	if c.Secret == "" {
-		// Same fallback as the dispatcher, so the two agree out of the box.
+	r.List("HMAC_EXTRA_SECRETS", &c.ExtraSecrets)
+	// The same rule as the dispatcher's, so the two agree: a weak secret is
+	// refused unless DEV_MODE, which falls back to the seed's example.
+	switch {
+	case c.Secret == "" && dev:
 		c.Secret = signing.SeedExampleSecret
 		c.UsingSeedSecret = true
+	case c.Secret == "":
+		r.Fail("HMAC_SECRET", "is required: the dispatcher's signing secret (DEV_MODE=true falls back to the seed's public example)")
 	}
-	r.List("HMAC_EXTRA_SECRETS", &c.ExtraSecrets)
+	for i, secret := range append([]string{c.Secret}, c.ExtraSecrets...) {
+		if err := signing.CheckSecret(secret); err != nil && secret != "" && (!dev || !errors.Is(err, signing.ErrWeakSecret)) {
+			name := "HMAC_SECRET"
+			if i > 0 {
+				name = fmt.Sprintf("HMAC_EXTRA_SECRETS (entry %d)", i)
+			}
+			r.Fail(name, "%v (DEV_MODE=true allows weak secrets on a development machine)", err)
+		}
+	}
 	r.Int("MOCK_RECEIVER_PORT", &c.Port, 1, 65535)
 	r.Int("FAIL_FIRST_N", &c.FailFirstN, 0, math.MaxInt32)
 	r.Float("FIRST_HANG_RATE", &c.FirstHangRate, 0, 1)

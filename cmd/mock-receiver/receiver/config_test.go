@@ -10,13 +10,16 @@ import (
 	"github.com/webhookd/webhookd/core/signing"
 )
 
+// strong is a secret the fail-closed check accepts.
+const strong = "0123456789abcdef0123456789abcdef"
+
 func lookupFrom(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
 func TestLoadConfigDefaultsAreTheSeedOdds(t *testing.T) {
 	t.Parallel()
-	cfg, err := receiver.LoadConfig(lookupFrom(map[string]string{"HMAC_SECRET": "s"}))
+	cfg, err := receiver.LoadConfig(lookupFrom(map[string]string{"HMAC_SECRET": strong}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +28,7 @@ func TestLoadConfigDefaultsAreTheSeedOdds(t *testing.T) {
 	}
 	cfg.Rand = nil
 	want := receiver.Config{
-		Port: 3001, Secret: "s", FailFirstN: 5, FirstHangRate: 0.2,
+		Port: 3001, Secret: strong, FailFirstN: 5, FirstHangRate: 0.2,
 		MinDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second,
 		FailRate: 0.4, HangRate: 0.3, Hang: 12 * time.Second, SignatureTolerance: 5 * time.Minute,
 	}
@@ -37,7 +40,7 @@ func TestLoadConfigDefaultsAreTheSeedOdds(t *testing.T) {
 func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	t.Parallel()
 	cfg, err := receiver.LoadConfig(lookupFrom(map[string]string{
-		"MOCK_RECEIVER_PORT": "4001", "HMAC_SECRET": "primary", "HMAC_EXTRA_SECRETS": " old , ,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw ",
+		"MOCK_RECEIVER_PORT": "4001", "HMAC_SECRET": strong, "HMAC_EXTRA_SECRETS": " old-but-long-enough-for-the-check , ,whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqrTwjUPD8I ",
 		"FAIL_FIRST_N": "0", "FIRST_HANG_RATE": "0.5", "MIN_DELAY_MS": "0", "MAX_DELAY_MS": "10",
 		"FAIL_RATE": "0.1", "HANG_RATE": "0.9", "HANG_MS": "1500", "SIGNATURE_TOLERANCE_MS": "1000", "LOG_FILE": "logs/mock.log",
 	}))
@@ -46,7 +49,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	}
 	cfg.Rand = nil
 	want := receiver.Config{
-		Port: 4001, Secret: "primary", ExtraSecrets: []string{"old", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		Port: 4001, Secret: strong, ExtraSecrets: []string{"old-but-long-enough-for-the-check", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqrTwjUPD8I"},
 		FailFirstN: 0, FirstHangRate: 0.5, MinDelay: 0, MaxDelay: 10 * time.Millisecond,
 		FailRate: 0.1, HangRate: 0.9, Hang: 1500 * time.Millisecond, SignatureTolerance: time.Second, LogFile: "logs/mock.log",
 	}
@@ -69,7 +72,11 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		wantVar []string
 	}{
 		{"secret bad whsec", map[string]string{"HMAC_SECRET": "whsec_!!"}, []string{"HMAC_SECRET"}},
-		{"extra secret bad whsec", map[string]string{"HMAC_EXTRA_SECRETS": "ok,whsec_!!"}, []string{"HMAC_EXTRA_SECRETS"}},
+		{"extra secret bad whsec", map[string]string{"HMAC_EXTRA_SECRETS": strong + ",whsec_!!"}, []string{"HMAC_EXTRA_SECRETS"}},
+		{"short secret", map[string]string{"HMAC_SECRET": "short"}, []string{"HMAC_SECRET"}},
+		{"seed secret", map[string]string{"HMAC_SECRET": signing.SeedExampleSecret}, []string{"HMAC_SECRET"}},
+		{"no secret", map[string]string{"HMAC_SECRET": ""}, []string{"HMAC_SECRET"}},
+		{"short extra secret", map[string]string{"HMAC_EXTRA_SECRETS": "short"}, []string{"HMAC_EXTRA_SECRETS"}},
 		{"port not a number", map[string]string{"MOCK_RECEIVER_PORT": "http"}, []string{"MOCK_RECEIVER_PORT"}},
 		{"port zero", map[string]string{"MOCK_RECEIVER_PORT": "0"}, []string{"MOCK_RECEIVER_PORT"}},
 		{"port too big", map[string]string{"MOCK_RECEIVER_PORT": "70000"}, []string{"MOCK_RECEIVER_PORT"}},
@@ -88,7 +95,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := map[string]string{"HMAC_SECRET": "s"}
+			env := map[string]string{"HMAC_SECRET": strong}
 			for k, v := range tc.env {
 				env[k] = v
 			}
@@ -105,9 +112,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	}
 }
 
-func TestLoadConfigFallsBackToTheSeedSecret(t *testing.T) {
+func TestLoadConfigFallsBackToTheSeedSecretInDevMode(t *testing.T) {
 	t.Parallel()
-	for _, env := range []map[string]string{{}, {"HMAC_SECRET": "  "}} {
+	for _, env := range []map[string]string{{"DEV_MODE": "true"}, {"DEV_MODE": "1", "HMAC_SECRET": "  "}} {
 		cfg, err := receiver.LoadConfig(lookupFrom(env))
 		if err != nil {
 			t.Fatalf("LoadConfig(%v): %v", env, err)

@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/webhookd/webhookd/internal/logfile"
 )
 
 // shutdownGrace bounds the drain on shutdown; Close has already cut every
@@ -79,12 +79,9 @@ func openLog(path string, stdout io.Writer) (*slog.Logger, func(), error) {
 	if path == "" {
 		return slog.New(slog.NewJSONHandler(stdout, nil)), func() {}, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, nil, fmt.Errorf("receiver: LOG_FILE: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := logfile.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("receiver: LOG_FILE: %w", err)
+		return nil, nil, fmt.Errorf("receiver: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(stdout, f), nil))
 	return log, func() { _ = f.Close() }, nil
