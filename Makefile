@@ -8,6 +8,7 @@ PKGS  := ./...
 TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 
 .PHONY: build run test test-short test-faults wire check-generated lint fmt clean
+.PHONY: fuzz
 
 build: ## build bin/dispatcher and bin/mock-receiver
 	$(GO) build -trimpath -o $(BIN)/dispatcher ./cmd/dispatcher
@@ -23,6 +24,15 @@ test: ## every test, PostgreSQL ones included (starts a throwaway cluster if TES
 
 test-faults: ## the fault suite: real binaries under kill -9, DB restarts, SIGSTOP, chaos (a few minutes)
 	WEBHOOKD_FAULTS=1 WEBHOOKD_REQUIRE_DB=1 bash scripts/testdb.sh run -- $(GO) test -count=1 -p 1 -v -timeout 15m ./test/faults/
+
+fuzz: FUZZTIME ?= 10s
+fuzz: ## run every fuzz target (found by grep, so new ones need no edit here) for FUZZTIME each
+	@set -e; for f in $$(grep -rl 'func Fuzz' --include='*_test.go' . | sort); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)([A-Za-z0-9_]* \*testing\.F).*/\1/p' "$$f"); do \
+			echo "fuzz: $$name ($$(dirname "$$f")/, $(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$(dirname "$$f")/"; \
+		done; \
+	done
 
 test-short: ## unit tests only: -short skips everything that needs PostgreSQL or builds the binaries
 	$(GO) test -count=1 -short $(PKGS)
