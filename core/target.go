@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // specialRange is one row of an IANA Special-Purpose Address Registry.
@@ -162,6 +163,11 @@ func ParseAllowedHosts(entries []string) (hosts []string, nets []netip.Prefix, e
 			if !validHostName(h) {
 				return nil, nil, fmt.Errorf("allowed host %q: not a host name, an IP address or a CIDR", e)
 			}
+			// The sender dials an IDN in its punycode form, so only that
+			// form can ever match.
+			if strings.IndexFunc(h, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+				return nil, nil, fmt.Errorf("allowed host %q: write an international name in its xn-- (punycode) form", e)
+			}
 			hosts = append(hosts, h)
 		}
 	}
@@ -175,19 +181,20 @@ func isIPv4Literal(s string) bool {
 	return i >= 0 && i < len(s)-1 && strings.Trim(s[i+1:], "0123456789") == ""
 }
 
-// validHostName accepts a lower-case ASCII DNS name: labels of letters,
-// digits, '-' and '_' (used in internal names), at most 63 bytes each.
+// validHostName accepts a host name without its trailing dot: labels of
+// at most 63 bytes made of letters (any script: IDNs are converted when
+// dialled), digits, '-' (not first or last) and '_' (used in internal
+// names).
 func validHostName(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
 	}
 	for l := range strings.SplitSeq(h, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		if l == "" || len(l) > 63 || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
 			return false
 		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+		for _, r := range l {
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
 				return false
 			}
 		}

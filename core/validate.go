@@ -96,29 +96,14 @@ func ValidateIdempotencyKey(k string) error {
 	return nil
 }
 
-// hostSyntax accepts an IP address or a host name whose labels are letters
-// (any script: IDNs are converted when dialled), digits, '-' and '_'.
-// url.Parse is lenient about hosts ("http://]0" parses), and an origin
-// built from such a host could not even be split again.
+// hostSyntax accepts an IP address or a valid host name. url.Parse is
+// lenient about hosts ("http://]0" parses), and an origin built from such
+// a host could not even be split again.
 func hostSyntax(host string) bool {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
-	h := strings.TrimSuffix(host, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
-			return false
-		}
-		for _, r := range label {
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' {
-				return false
-			}
-		}
-	}
-	return true
+	return validHostName(strings.TrimSuffix(host, "."))
 }
 
 // ambiguousNumericHost catches hosts such as 2130706433, 0x7f000001 or
