@@ -224,12 +224,14 @@ func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
 	rec := p.Record
 	rec.EventID, rec.Number, rec.Worker = e.ID, p.Claim.Attempt, p.Worker
 	rec.Verdict = p.Decision.Verdict
-	rec.Reason = p.Decision.Reason
+	rec.Reason = core.StorableText(p.Decision.Reason)
+	rec.Error, rec.Response = core.StorableText(rec.Error), core.StorableText(rec.Response)
 	rec.NextAttemptAt = nil
 	if p.Decision.Status == core.StatusPending {
 		next := done.NextAttemptAt
 		rec.NextAttemptAt = &next
 	}
+	done.LastError = core.StorableText(done.LastError)
 	*e = done
 	s.attempts[e.ID] = append(s.attempts[e.ID], rec)
 	return nil

@@ -176,10 +176,10 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	args := &completeArgs{
 		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt, Seq: p.Claim.Seq,
 		Status: string(d.Status), RetryIn: interval(d.RetryIn), Refund: d.Refund,
-		LastStatusCode: d.StatusCode, LastError: cleanText(d.Error),
+		LastStatusCode: d.StatusCode, LastError: core.StorableText(d.Error),
 		StartedAt: rec.StartedAt.UTC(), DurationMS: durationMS(rec.Duration),
-		StatusCode: rec.StatusCode, Error: cleanText(rec.Error), Response: cleanText(rec.Response),
-		Verdict: string(d.Verdict), Reason: cleanText(d.Reason),
+		StatusCode: rec.StatusCode, Error: core.StorableText(rec.Error), Response: core.StorableText(rec.Response),
+		Verdict: string(d.Verdict), Reason: core.StorableText(d.Reason),
 	}
 	var completed int
 	var found bool

@@ -3,7 +3,6 @@ package postgres
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -80,7 +79,7 @@ func fromCore(e core.Event) eventRow {
 		LockedBy:        e.LockedBy,
 		LeaseExpiresAt:  e.LeaseExpiresAt,
 		LastStatusCode:  e.LastStatusCode,
-		LastError:       cleanText(e.LastError),
+		LastError:       core.StorableText(e.LastError),
 	}
 }
 
@@ -139,13 +138,4 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
-}
-
-// cleanText makes s storable in a text column: PostgreSQL rejects NUL and
-// invalid UTF-8, and a response snippet from a merchant may hold either.
-// Refusing to record an attempt over that would be far worse than a
-// replacement character.
-func cleanText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }

@@ -73,6 +73,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"ReleaseParksOrigin", s.releaseParks},
 		{"ReplayRules", s.replayRules},
 		{"ConcurrentClaimsNeverOverlap", s.concurrentClaims},
+		{"OddBytesAreKept", s.oddBytes},
 		{"Ping", s.ping},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -761,5 +762,35 @@ func (s suite) completeRefund(t *testing.T) {
 	again := claimOne(t, st, "w1", at(31*time.Second))
 	if again.AttemptedCount != 1 {
 		t.Errorf("next claim counts attempt %d, want 1", again.AttemptedCount)
+	}
+}
+
+// Merchants answer with anything: a response snippet or error holding NUL
+// or invalid UTF-8 is recorded as core.StorableText (never refused), and
+// the body, opaque bytes, is kept exactly.
+func (s suite) oddBytes(t *testing.T) {
+	ctx := t.Context()
+	st := s.newStore(t)
+	e := NewEvent(t, targetA, `{}`)
+	e.Body = []byte("{\"a\":\"\x00\xff\xfe\"}")
+	insert(t, st, e, at(0))
+	if got := get(t, st, e.ID); string(got.Body) != string(e.Body) {
+		t.Fatalf("Body = %q, want %q", got.Body, e.Body)
+	}
+	c := claimOne(t, st, "w1", at(0))
+	d := retry5s
+	d.Error = "status 500: bad\x00byte"
+	err := st.Complete(ctx, ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: c.ID, Attempt: 1, Seq: c.ClaimSeq},
+		Decision: d, Record: core.Attempt{StartedAt: T0, StatusCode: 500, Error: d.Error, Response: "oops\x00\xffend"}, Now: at(0)})
+	if err != nil {
+		t.Fatalf("Complete with odd bytes: %v", err)
+	}
+	atts, err := st.Attempts(ctx, e.ID)
+	if err != nil || len(atts) != 1 || atts[0].Response != core.StorableText("oops\x00\xffend") ||
+		atts[0].Error != core.StorableText(d.Error) {
+		t.Errorf("Attempts = %+v, %v; want the response and error as core.StorableText", atts, err)
+	}
+	if got := get(t, st, e.ID); got.LastError != core.StorableText(d.Error) {
+		t.Errorf("LastError = %q, want %q", got.LastError, core.StorableText(d.Error))
 	}
 }
