@@ -29,7 +29,8 @@ var rules = map[string]rule{
 	"core/dispatch":              {ours: []string{"core", "ports", "internal/wait"}},
 	"adapters/":                  {ours: []string{"core", "core/signing", "ports", "internal/wait"}, thirdParty: true},
 	"adapters/postgres":          {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
-	"migrations":                 {},
+	"adapters/sqlite":            {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
+	"migrations":                 {thirdParty: true}, // the SQL, and bun's migrator to apply it
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
 	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},

@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
@@ -79,17 +82,46 @@ type LogConfig struct {
 	File  string     // LOG_FILE: also append logs here
 }
 
+// The stores a dispatcher can run on (Config.Store).
+const (
+	StoreSQLite   = "sqlite"   // one file, one process: the default
+	StorePostgres = "postgres" // several dispatchers, several machines
+	StoreMemory   = "memory"   // tests only: not durable
+)
+
+// DatabaseConfig is the store and its settings: PostgreSQL when
+// DATABASE_URL is a postgres:// URL, SQLite when it is a sqlite: URL or
+// unset.
+type DatabaseConfig struct {
+	Store  string
+	DB     postgres.Config
+	SQLite sqlite.Config
+}
+
+// Describe names the store for the start-up log, without credentials.
+func (c DatabaseConfig) Describe() string {
+	switch c.Store {
+	case StoreSQLite:
+		if abs, err := filepath.Abs(c.SQLite.Path); err == nil {
+			return "sqlite " + abs
+		}
+		return "sqlite " + c.SQLite.Path
+	case StorePostgres:
+		return "postgres " + core.RedactURL(c.DB.DSN) + " schema " + c.DB.Schema
+	}
+	return c.Store
+}
+
 // Config is every setting of a dispatcher process.
 type Config struct {
-	Role  Role   // ROLE
-	Store string // STORE: postgres (default) or memory (not durable)
+	Role Role // ROLE
+	DatabaseConfig
 	// DevMode (DEV_MODE) lets a development machine run with the seed's
 	// public example secret or a short one, loudly warned about. Never in
 	// production: anyone can forge webhooks signed with such a secret.
 	DevMode   bool
 	HTTP      HTTPConfig
 	API       httpapi.Options
-	DB        postgres.Config
 	Ingest    ingest.Config
 	Addresses AddressConfig
 	Dispatch  dispatch.Config
@@ -114,7 +146,6 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r := env.NewReader(lookup)
 	c := Config{
 		Role:     RoleAll,
-		Store:    "postgres",
 		HTTP:     HTTPConfig{Port: seedDispatcherPort, MaxConnections: defaultMaxConnections, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
 		API:      httpapi.Options{MaxBodyBytes: httpapi.DefaultMaxBodyBytes},
 		Ingest:   ingest.Config{DefaultTargetURL: seedTargetURL, MaxPayloadDepth: core.DefaultMaxPayloadDepth},
@@ -123,15 +154,11 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		Breaker:  breaker.DefaultConfig(),
 		Log:      LogConfig{Level: slog.LevelInfo},
 	}
-	readDB(r, &c.DB)
+	readDatabase(r, &c.DatabaseConfig)
 
 	r.String("ROLE", (*string)(&c.Role))
 	if !c.Role.RunsAPI() && !c.Role.RunsWorker() {
 		r.Fail("ROLE", "must be all, api or worker")
-	}
-	r.String("STORE", &c.Store)
-	if c.Store != "postgres" && c.Store != "memory" {
-		r.Fail("STORE", "must be postgres or memory")
 	}
 
 	r.Int("DISPATCHER_PORT", &c.HTTP.Port, 0, 65535)
@@ -191,8 +218,8 @@ func LoadConfig(lookup Lookup) (Config, error) {
 			r.Fail("LOG_LEVEL", "must be debug, info, warn or error")
 		}
 	}
-	if c.Store == "memory" {
-		c.Warnings = append(c.Warnings, "STORE=memory: events live in this process only and are LOST when it stops; use PostgreSQL (STORE=postgres) for anything real")
+	if c.Store == StoreMemory {
+		c.Warnings = append(c.Warnings, "STORE=memory: events live in this process only and are LOST when it stops; unset STORE for the durable SQLite store")
 	}
 	return c, r.Err()
 }
@@ -200,20 +227,57 @@ func LoadConfig(lookup Lookup) (Config, error) {
 // LoadDatabaseConfig reads only the database settings, for commands that
 // need nothing else (`dispatcher migrate`): they must not require a
 // signing secret they never use.
-func LoadDatabaseConfig(lookup Lookup) (postgres.Config, error) {
+func LoadDatabaseConfig(lookup Lookup) (DatabaseConfig, error) {
 	r := env.NewReader(lookup)
-	var db postgres.Config
-	readDB(r, &db)
+	var db DatabaseConfig
+	readDatabase(r, &db)
 	return db, r.Err()
 }
 
-func readDB(r *env.Reader, db *postgres.Config) {
-	*db = postgres.DefaultConfig()
-	db.DSN = seedDatabaseURL
-	r.String("DATABASE_URL", &db.DSN)
-	r.String("DATABASE_SCHEMA", &db.Schema)
-	r.Int("DB_MAX_CONNS", &db.MaxOpenConns, 2, 1000)
-	r.Millis("DB_CONNECT_TIMEOUT_MS", &db.ConnectTimeout, 1, maxMillis)
+// readDatabase picks the store. DATABASE_URL decides: postgres:// (or
+// postgresql://) is PostgreSQL, sqlite:///abs/path.db or
+// sqlite:relative/path.db is SQLite, and unset is SQLite at
+// ./data/webhookd.db, so that a new machine needs nothing. STORE may name
+// the store instead (memory for tests; postgres alone keeps the seed's
+// default URL) but must agree with DATABASE_URL.
+func readDatabase(r *env.Reader, db *DatabaseConfig) {
+	db.DB, db.SQLite = postgres.DefaultConfig(), sqlite.DefaultConfig()
+	r.String("DATABASE_SCHEMA", &db.DB.Schema)
+	r.Int("DB_MAX_CONNS", &db.DB.MaxOpenConns, 2, 1000)
+	r.Millis("DB_CONNECT_TIMEOUT_MS", &db.DB.ConnectTimeout, 1, maxMillis)
+
+	store, storeSet := r.Value("STORE")
+	url, urlSet := r.Value("DATABASE_URL")
+	switch {
+	case storeSet && store != StoreSQLite && store != StorePostgres && store != StoreMemory:
+		r.Fail("STORE", "must be sqlite, postgres or memory")
+		return
+	case !urlSet:
+		db.Store = StoreSQLite
+		if storeSet {
+			db.Store = store
+		}
+		db.DB.DSN = seedDatabaseURL // STORE=postgres alone: the seed's default
+		return
+	case strings.HasPrefix(url, "sqlite:"):
+		db.Store = StoreSQLite
+		path, err := sqlite.PathFromURL(url)
+		if err != nil {
+			r.Fail("DATABASE_URL", "%v", err)
+		}
+		db.SQLite.Path = path
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"), strings.HasPrefix(url, "unix://"):
+		db.Store, db.DB.DSN = StorePostgres, url
+	default:
+		r.Fail("DATABASE_URL", "want postgres://user:pass@host:5432/db, sqlite:///absolute/path.db or sqlite:relative/path.db")
+		return
+	}
+	if storeSet && store != db.Store && store != StoreMemory {
+		r.Fail("STORE", "is %s but DATABASE_URL names a %s database; set one or make them agree", store, db.Store)
+	}
+	if storeSet {
+		db.Store = store
+	}
 }
 
 // LoadAPIPort reads DISPATCHER_PORT alone, for `dispatcher healthcheck`.

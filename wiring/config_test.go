@@ -34,10 +34,10 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"TARGET_URL (the seed's is private, hence refused)", cfg.Ingest.DefaultTargetURL, ""},
 		{"MAX_PAYLOAD_DEPTH", cfg.Ingest.MaxPayloadDepth, 64},
 		{"MAX_CONNECTIONS", cfg.HTTP.MaxConnections, 1024},
-		{"DATABASE_URL", cfg.DB.DSN, "postgres://webhook_user:webhook_pass@localhost:5432/fintech"},
+		{"DATABASE_URL (unset: SQLite)", cfg.SQLite.Path, "data/webhookd.db"},
 
 		{"ROLE", cfg.Role, wiring.RoleAll},
-		{"STORE", cfg.Store, "postgres"},
+		{"STORE", cfg.Store, "sqlite"},
 		{"ALLOW_PRIVATE_TARGETS", cfg.Addresses.AllowPrivate, false},
 		{"ALLOWED_PRIVATE_HOSTS", len(cfg.Addresses.AllowedHosts) + len(cfg.Addresses.AllowedNets), 0},
 		{"LEASE_MS (0: derived from HTTP_TIMEOUT_MS)", cfg.Dispatch.Lease, time.Duration(0)},
@@ -53,6 +53,49 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "TARGET_URL is not set") {
 		t.Errorf("warnings = %q, want one saying there is no default target", cfg.Warnings)
+	}
+}
+
+// TestStoreSelection: DATABASE_URL picks the store; unset is SQLite in
+// ./data; STORE may name it but must agree.
+func TestStoreSelection(t *testing.T) {
+	t.Parallel()
+	const seedURL = "postgres://webhook_user:webhook_pass@localhost:5432/fintech"
+	for _, tc := range []struct {
+		env              map[string]string
+		store, dsn, path string
+	}{
+		{map[string]string{}, "sqlite", "", "data/webhookd.db"},
+		{map[string]string{"DATABASE_URL": "sqlite:///var/lib/webhookd/q.db"}, "sqlite", "", "/var/lib/webhookd/q.db"},
+		{map[string]string{"DATABASE_URL": "sqlite:q.db"}, "sqlite", "", "q.db"},
+		{map[string]string{"DATABASE_URL": "postgres://u:p@db:5432/x"}, "postgres", "postgres://u:p@db:5432/x", ""},
+		{map[string]string{"DATABASE_URL": "postgresql://u@db/x", "STORE": "postgres"}, "postgres", "postgresql://u@db/x", ""},
+		{map[string]string{"STORE": "postgres"}, "postgres", seedURL, ""},
+		{map[string]string{"STORE": "memory", "DATABASE_URL": "sqlite:q.db"}, "memory", "", ""},
+	} {
+		e := maps.Clone(tc.env)
+		e["HMAC_SECRET"] = strongSecret
+		cfg, err := wiring.LoadConfig(env(e))
+		if err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+			continue
+		}
+		if cfg.Store != tc.store || (tc.dsn != "" && cfg.DB.DSN != tc.dsn) || (tc.path != "" && cfg.SQLite.Path != tc.path) {
+			t.Errorf("%v: store %s, DSN %q, path %q; want %s %q %q", tc.env, cfg.Store, cfg.DB.DSN, cfg.SQLite.Path, tc.store, tc.dsn, tc.path)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"DATABASE_URL": "mysql://x/y"},
+		{"DATABASE_URL": "sqlite://host/q.db"},
+		{"DATABASE_URL": "sqlite:"},
+		{"DATABASE_URL": "sqlite:q.db", "STORE": "postgres"},
+		{"DATABASE_URL": "postgres://db/x", "STORE": "sqlite"},
+		{"STORE": "mongo"},
+	} {
+		bad["HMAC_SECRET"] = strongSecret
+		if _, err := wiring.LoadConfig(env(bad)); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") && !strings.Contains(err.Error(), "STORE") {
+			t.Errorf("%v: LoadConfig = %v, want an error naming DATABASE_URL or STORE", bad, err)
+		}
 	}
 }
 

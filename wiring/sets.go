@@ -7,6 +7,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/ports"
@@ -14,12 +15,16 @@ import (
 
 // configSet hands each component its own slice of Config.
 var configSet = wire.NewSet(
-	wire.FieldsOf(new(Config), "Role", "HTTP", "API", "DB", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Log"),
+	wire.FieldsOf(new(Config), "Role", "DatabaseConfig", "HTTP", "API", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Log"),
 )
+
+// databaseSet hands each store its settings.
+var databaseSet = wire.NewSet(wire.FieldsOf(new(DatabaseConfig), "DB", "SQLite"))
 
 // coreSet is everything but the store: services, sender, API, worker, app.
 var coreSet = wire.NewSet(
 	configSet,
+	databaseSet,
 	provideLogger,
 	provideAddressPolicy,
 	provideSigner,
@@ -55,5 +60,16 @@ var postgresSet = wire.NewSet(
 	postgres.NewListener,
 	wire.Bind(new(ports.Wakeup), new(*postgres.Listener)),
 	wire.Bind(new(Runner), new(*postgres.Listener)),
+	wire.InterfaceValue(new(ports.Clock), clock.System{}),
+)
+
+// sqliteSet makes one SQLite file the queue (the default): the store is
+// its own wake-up, as only this process writes to it.
+var sqliteSet = wire.NewSet(
+	openSQLite,
+	sqlite.NewStore,
+	wire.Bind(new(ports.EventStore), new(*sqlite.Store)),
+	wire.Bind(new(ports.Wakeup), new(*sqlite.Store)),
+	noBackground,
 	wire.InterfaceValue(new(ports.Clock), clock.System{}),
 )

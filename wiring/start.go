@@ -3,6 +3,7 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/webhookd/webhookd/adapters/clock"
 )
@@ -15,14 +16,17 @@ func Initialize(ctx context.Context, cfg Config) (*App, func(), error) {
 		err     error
 	)
 	switch cfg.Store {
-	case "memory":
+	case StoreMemory:
 		app, cleanup, err = InitializeMemoryApp(ctx, cfg, clock.System{})
-	default:
+	case StorePostgres:
 		app, cleanup, err = InitializeApp(ctx, cfg)
+	default:
+		app, cleanup, err = InitializeSQLiteApp(ctx, cfg)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("start: %w", err)
 	}
+	app.Log.Info("store", slog.String("store", cfg.Describe()))
 	for _, w := range cfg.Warnings {
 		app.Log.Warn(w)
 	}

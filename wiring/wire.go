@@ -10,7 +10,13 @@ import (
 	"github.com/webhookd/webhookd/ports"
 )
 
-// InitializeApp builds a dispatcher on PostgreSQL (the default).
+// InitializeSQLiteApp builds a dispatcher on one SQLite file (the default).
+func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) {
+	wire.Build(coreSet, sqliteSet)
+	return nil, nil, nil
+}
+
+// InitializeApp builds a dispatcher on PostgreSQL.
 func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	wire.Build(coreSet, postgresSet)
 	return nil, nil, nil

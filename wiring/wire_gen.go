@@ -11,29 +11,31 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/ports"
 )
 
 // Injectors from wire.go:
 
-// InitializeApp builds a dispatcher on PostgreSQL (the default).
-func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
+// InitializeSQLiteApp builds a dispatcher on one SQLite file (the default).
+func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	role := cfg.Role
 	httpConfig := cfg.HTTP
-	config := cfg.DB
+	databaseConfig := cfg.DatabaseConfig
+	config := databaseConfig.SQLite
 	logConfig := cfg.Log
 	logger, cleanup, err := provideLogger(logConfig)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, cleanup2, err := openDatabase(ctx, config, logger)
+	db, cleanup2, err := openSQLite(ctx, config, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	store := postgres.NewStore(db, config)
 	clock := _wireSystemValue
+	store := sqlite.NewStore(db, clock)
 	metrics := _wireMetricsNotExportedValue
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
@@ -85,12 +87,113 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	options := cfg.API
 	engine := provideRouter(service, breakerSender, options, logger)
 	server := provideServer(engine, logger)
-	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
 		Store:   store,
 		Sender:  breakerSender,
 		Gate:    breakerSender,
 		Clock:   clock,
+		Wakeup:  store,
+		Metrics: metrics,
+	}
+	dispatchConfig := cfg.Dispatch
+	worker, err := provideWorker(ports, logger, dispatchConfig)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	runner := noBackground()
+	app := provideApp(role, httpConfig, server, listener, worker, logger, runner)
+	return app, func() {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+	}, nil
+}
+
+var (
+	_wireSystemValue             = clock.System{}
+	_wireMetricsNotExportedValue = metricsNotExported{}
+)
+
+// InitializeApp builds a dispatcher on PostgreSQL.
+func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
+	role := cfg.Role
+	httpConfig := cfg.HTTP
+	databaseConfig := cfg.DatabaseConfig
+	config := databaseConfig.DB
+	logConfig := cfg.Log
+	logger, cleanup, err := provideLogger(logConfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, cleanup2, err := openDatabase(ctx, config, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	store := postgres.NewStore(db, config)
+	portsClock := _wireClockSystemValue
+	metrics := _wireMetricsNotExportedValue
+	ingestConfig := cfg.Ingest
+	addressConfig := cfg.Addresses
+	listener, cleanup3, err := provideNetListener(httpConfig)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	addressPolicy, err := provideAddressPolicy(addressConfig, listener)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	service, err := provideIngest(store, portsClock, metrics, logger, ingestConfig, addressPolicy)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	httpsenderConfig := cfg.Sender
+	signingConfig := cfg.Signing
+	signer, err := provideSigner(signingConfig)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	sender, cleanup4, err := provideHTTPSender(httpsenderConfig, addressPolicy, signer, portsClock)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	breakerConfig := cfg.Breaker
+	breakerSender, err := provideBreaker(sender, breakerConfig, portsClock, metrics, logger)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	options := cfg.API
+	engine := provideRouter(service, breakerSender, options, logger)
+	server := provideServer(engine, logger)
+	postgresListener := postgres.NewListener(db, config, logger)
+	ports := dispatch.Ports{
+		Store:   store,
+		Sender:  breakerSender,
+		Gate:    breakerSender,
+		Clock:   portsClock,
 		Wakeup:  postgresListener,
 		Metrics: metrics,
 	}
@@ -113,8 +216,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 }
 
 var (
-	_wireSystemValue             = clock.System{}
-	_wireMetricsNotExportedValue = metricsNotExported{}
+	_wireClockSystemValue = clock.System{}
 )
 
 // InitializeMemoryApp builds a dispatcher on the in-memory store (STORE=

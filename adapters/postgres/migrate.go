@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/migrate"
 
 	"github.com/webhookd/webhookd/migrations"
 )
@@ -19,36 +18,22 @@ import (
 // Processes starting at once are serialised by an advisory lock.
 func MigrateUp(ctx context.Context, db *bun.DB, cfg Config) ([]string, error) {
 	var applied []string
-	err := withMigrator(ctx, db, cfg, func(m *migrate.Migrator) error {
-		group, err := m.Migrate(ctx)
-		if group != nil {
-			applied = names(group.Migrations)
-		}
+	err := withMigrationLock(ctx, db, cfg, func() (err error) {
+		applied, err = migrations.Up(ctx, db, migrations.Postgres())
 		return err
 	})
-	if err != nil {
-		return applied, interpretError("migrate up", err)
-	}
-	return applied, nil
+	return applied, interpretError("migrate up", err)
 }
 
 // MigrateDown rolls back the last group of migrations applied together
 // and returns their names, newest first.
 func MigrateDown(ctx context.Context, db *bun.DB, cfg Config) ([]string, error) {
 	var rolledBack []string
-	err := withMigrator(ctx, db, cfg, func(m *migrate.Migrator) error {
-		group, err := m.Rollback(ctx)
-		if group != nil {
-			for i := len(group.Migrations) - 1; i >= 0; i-- {
-				rolledBack = append(rolledBack, group.Migrations[i].String())
-			}
-		}
+	err := withMigrationLock(ctx, db, cfg, func() (err error) {
+		rolledBack, err = migrations.Down(ctx, db, migrations.Postgres())
 		return err
 	})
-	if err != nil {
-		return rolledBack, interpretError("migrate down", err)
-	}
-	return rolledBack, nil
+	return rolledBack, interpretError("migrate down", err)
 }
 
 // MigrationStatus returns one printable line per known migration, oldest
@@ -57,59 +42,21 @@ func MigrationStatus(ctx context.Context, db *bun.DB, cfg Config) ([]string, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ms, err := discover()
-	if err != nil {
-		return nil, err
-	}
-	m := migrate.NewMigrator(db, ms)
-	sorted := ms.Sorted()
 	var exists bool
 	if err := db.NewRaw("SELECT to_regclass('bun_migrations') IS NOT NULL").Scan(ctx, &exists); err != nil {
 		return nil, interpretError("migrate status", err)
 	}
-	if exists {
-		if sorted, err = m.MigrationsWithStatus(ctx); err != nil {
-			return nil, interpretError("migrate status", err)
-		}
-	}
-	lines := make([]string, 0, len(sorted))
-	for _, mig := range sorted {
-		state := "pending"
-		if mig.IsApplied() {
-			state = fmt.Sprintf("applied (group %d, %s)", mig.GroupID, mig.MigratedAt.UTC().Format(time.RFC3339))
-		}
-		lines = append(lines, fmt.Sprintf("%-40s %s", mig.String(), state))
-	}
-	return lines, nil
+	lines, err := migrations.Status(ctx, db, migrations.Postgres(), exists)
+	return lines, interpretError("migrate status", err)
 }
 
-func discover() (*migrate.Migrations, error) {
-	ms := migrate.NewMigrations()
-	if err := ms.Discover(migrations.FS); err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	return ms, nil
-}
-
-func names(ms migrate.MigrationSlice) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.String()
-	}
-	return out
-}
-
-// withMigrator runs fn with bun's migrator on cfg.Schema while holding the
-// schema's advisory lock on a dedicated connection, so that replicas
-// starting together migrate one after the other (the later ones find
-// nothing to do). Bun's own tables live in the same schema.
-func withMigrator(ctx context.Context, db *bun.DB, cfg Config, fn func(*migrate.Migrator) error) (err error) {
+// withMigrationLock runs fn on cfg.Schema while holding the schema's
+// advisory lock on a dedicated connection, so that replicas starting
+// together migrate one after the other (the later ones find nothing to
+// do). Bun's own tables live in the same schema.
+func withMigrationLock(ctx context.Context, db *bun.DB, cfg Config, fn func() error) (err error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	ms, err := discover()
-	if err != nil {
 		return err
 	}
 	conn, err := db.Conn(ctx)
@@ -132,11 +79,7 @@ func withMigrator(ctx context.Context, db *bun.DB, cfg Config, fn func(*migrate.
 	if err := createSchema(ctx, conn, cfg.Schema); err != nil {
 		return err
 	}
-	m := migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true))
-	if err := m.Init(ctx); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	return fn(m)
+	return fn()
 }
 
 // advisoryLock polls pg_try_advisory_lock rather than blocking in

@@ -19,7 +19,7 @@ const firstMigration = "20250101000000_create_events"
 // rolls that group back whole.
 func allMigrations(t *testing.T) []string {
 	t.Helper()
-	files, err := fs.Glob(migrations.FS, "*.up.sql")
+	files, err := fs.Glob(migrations.Postgres(), "*.up.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v %v", files, err)
 	}

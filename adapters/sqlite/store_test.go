@@ -1,0 +1,151 @@
+package sqlite
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/webhookd/webhookd/adapters/memory"
+	"github.com/webhookd/webhookd/ports"
+	"github.com/webhookd/webhookd/ports/porttest"
+)
+
+// newTestDB opens and migrates a store file in the test's temp dir.
+func newTestDB(t testing.TB) *DB {
+	t.Helper()
+	db, closeDB, err := Open(t.Context(), Config{Path: filepath.Join(t.TempDir(), "data", "webhookd.db")})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(closeDB)
+	if _, err := MigrateUp(t.Context(), db); err != nil {
+		t.Fatalf("MigrateUp: %v", err)
+	}
+	return db
+}
+
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	porttest.RunEventStore(t, func(t *testing.T) ports.EventStore {
+		return NewStore(newTestDB(t), memory.NewClock(porttest.T0))
+	})
+}
+
+// A 202 must survive a power cut: every connection that writes runs in WAL
+// mode with synchronous=FULL, and foreign keys are enforced.
+func TestDurabilitySettings(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := t.Context()
+	var mode string
+	var sync, fk, busy int
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []struct {
+		pragma string
+		dst    any
+	}{{"journal_mode", &mode}, {"synchronous", &sync}, {"foreign_keys", &fk}, {"busy_timeout", &busy}} {
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.dst); err != nil {
+			t.Fatalf("PRAGMA %s: %v", q.pragma, err)
+		}
+	}
+	if mode != "wal" || sync != 2 || fk != 1 || busy != 5000 {
+		t.Errorf("journal_mode=%s synchronous=%d foreign_keys=%d busy_timeout=%d; want wal, 2 (FULL), 1, 5000", mode, sync, fk, busy)
+	}
+	if n := db.Write.DB.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("writing pool allows %d connections, want 1 (one writer)", n)
+	}
+	if _, err := db.Read.ExecContext(ctx, "DELETE FROM events"); err == nil {
+		t.Errorf("a write through the reading pool succeeded; want it refused (query_only)")
+	}
+}
+
+func TestFileModes(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	for path, want := range map[string]os.FileMode{
+		filepath.Dir(db.Path): 0o700 | os.ModeDir, db.Path: 0o600, db.Path + "-wal": 0o600, db.Path + ".lock": 0o600,
+	} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %s, want %s", path, fi.Mode(), want)
+		}
+	}
+}
+
+// The queue's multi-process guarantees are PostgreSQL's: a second opener
+// of the same file is refused while the first holds it, and welcome once
+// it closed.
+func TestOneProcessPerFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "webhookd.db")
+	_, closeFirst, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Open(t.Context(), Config{Path: path})
+	if err == nil || !strings.Contains(err.Error(), "in use by another dispatcher") {
+		t.Fatalf("second Open = %v, want refused as in use by another dispatcher", err)
+	}
+	closeFirst()
+	_, closeSecond, err := Open(t.Context(), Config{Path: path})
+	if err != nil {
+		t.Fatalf("Open after the first closed: %v", err)
+	}
+	closeSecond()
+}
+
+func TestMigrateDownAndStatus(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	ctx := t.Context()
+	lines, err := MigrationStatus(ctx, db)
+	if err != nil || len(lines) == 0 || !strings.Contains(lines[0], "applied") {
+		t.Fatalf("status after up = %q, %v; want applied", lines, err)
+	}
+	if again, err := MigrateUp(ctx, db); err != nil || len(again) != 0 {
+		t.Fatalf("second MigrateUp = %v, %v; want nothing to do", again, err)
+	}
+	down, err := MigrateDown(ctx, db)
+	if err != nil || len(down) == 0 {
+		t.Fatalf("MigrateDown = %v, %v", down, err)
+	}
+	var tables int
+	if err := db.Read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('events', 'delivery_attempts')").Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("after down: %d of the tables remain (%v)", tables, err)
+	}
+	if lines, err = MigrationStatus(ctx, db); err != nil || !strings.Contains(lines[0], "pending") {
+		t.Fatalf("status after down = %q, %v; want pending", lines, err)
+	}
+	if _, err := MigrateUp(ctx, db); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+}
+
+func TestPathFromURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"sqlite:///var/lib/webhookd/q.db": "/var/lib/webhookd/q.db",
+		"sqlite:data/webhookd.db":         "data/webhookd.db",
+		"sqlite:q.db":                     "q.db",
+	} {
+		if got, err := PathFromURL(in); err != nil || got != want {
+			t.Errorf("PathFromURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"sqlite:", "sqlite://host/q.db", "sqlite:///", "postgres://x/y", "sqlite:dir/"} {
+		if got, err := PathFromURL(bad); err == nil {
+			t.Errorf("PathFromURL(%q) = %q, want an error", bad, got)
+		}
+	}
+	if err := (Config{Path: "a?b.db"}).Validate(); err == nil {
+		t.Errorf("a path with '?' was accepted")
+	}
+}

@@ -1,0 +1,5 @@
+DROP TABLE delivery_attempts;
+
+--bun:split
+
+DROP TABLE events;
