@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run-local.sh — `make run`: the dispatcher and the mock receiver on this
-# machine. Uses DATABASE_URL when set; otherwise starts a throwaway
-# PostgreSQL (scripts/testdb.sh), which is deleted when you press Ctrl-C.
+# machine. Uses DATABASE_URL when set; otherwise the embedded SQLite store at
+# ./data/webhookd.db, which needs nothing but Go and keeps its events across
+# runs. With RUN_POSTGRES=1 (`make run-pg`) it starts a throwaway PostgreSQL
+# (scripts/testdb.sh) instead, deleted when you press Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,11 +29,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -z "${DATABASE_URL:-}" ]]; then
+if [[ -n "${RUN_POSTGRES:-}" && -z "${DATABASE_URL:-}" ]]; then
 	eval "$(bash scripts/testdb.sh start)"
 	pgdir=$PGTEST_DIR
 	export DATABASE_URL=$TEST_DATABASE_URL
-	echo "make run: throwaway PostgreSQL at $DATABASE_URL (deleted on exit; set DATABASE_URL to keep your data)"
+	echo "make run-pg: throwaway PostgreSQL at $DATABASE_URL (deleted on exit; set DATABASE_URL to keep your data)"
+elif [[ -z "${DATABASE_URL:-}" ]]; then
+	echo "make run: embedded SQLite store at ./data/webhookd.db (kept across runs; \`make run-pg\` for PostgreSQL)"
 fi
 
 # The seed's chaos receiver, milder so that a newcomer sees deliveries,
@@ -44,11 +48,12 @@ LOG_FILE=${LOG_FILE:-logs/dispatcher.log} bin/dispatcher &
 pids+=($!)
 
 base=http://localhost:$DISPATCHER_PORT
+# The dispatcher's own health check: nothing but Go is needed.
 for _ in $(seq 1 150); do
-	curl -fs "$base/ready" >/dev/null 2>&1 && break
+	bin/dispatcher healthcheck >/dev/null 2>&1 && break
 	sleep 0.2
 done
-curl -fs "$base/ready" >/dev/null || { echo "make run: the dispatcher did not become ready" >&2; exit 1; }
+bin/dispatcher healthcheck >/dev/null || { echo "make run: the dispatcher did not become ready" >&2; exit 1; }
 cat <<MSG
 
 make run: webhookd is up — API $base, mock receiver on :$MOCK_RECEIVER_PORT.
@@ -59,6 +64,8 @@ Logs: logs/dispatcher.log, logs/mock-receiver.log. Ctrl-C stops everything.
 
 MSG
 # A first event, so the logs show a delivery straight away.
-curl -fs -X POST "$base/events" -H 'Content-Type: application/json' \
-	-d '{"payload": {"order_id": "demo-1", "amount": 99.99}}' && echo
+if command -v curl >/dev/null; then
+	curl -fs -X POST "$base/events" -H 'Content-Type: application/json' \
+		-d '{"payload": {"order_id": "demo-1", "amount": 99.99}}' && echo
+fi
 wait -n "${pids[@]}"

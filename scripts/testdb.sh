@@ -3,10 +3,15 @@
 #
 #   scripts/testdb.sh start           initdb + start; prints eval-able `export` lines
 #   scripts/testdb.sh stop <dir>      stop the cluster started in <dir> and remove <dir>
-#   scripts/testdb.sh run -- cmd...   start, run cmd with TEST_DATABASE_URL and PGTEST_DIR
-#                                     exported, stop and clean up (also on failure or
-#                                     Ctrl-C); exits with cmd's status. If
-#                                     TEST_DATABASE_URL is already set, just runs cmd.
+#   scripts/testdb.sh run -- cmd...   start, run cmd with TEST_DATABASE_URL, PGTEST_DIR and
+#                                     WEBHOOKD_REQUIRE_DB=1 exported, stop and clean up (also
+#                                     on failure or Ctrl-C); exits with cmd's status. If
+#                                     TEST_DATABASE_URL is already set, just runs cmd (with
+#                                     WEBHOOKD_REQUIRE_DB=1). Without PostgreSQL's server
+#                                     binaries, or with NO_POSTGRES=1, it runs cmd without a
+#                                     database, saying so in one line: the PostgreSQL tests
+#                                     are then not run (the SQLite and memory ones are).
+#                                     REQUIRE_POSTGRES=1 (CI) makes that an error instead.
 #   scripts/testdb.sh pgstop <dir>    fast-stop the cluster in <dir> but keep its data
 #   scripts/testdb.sh pgstart <dir>   start it again, same port and options (the fault
 #                                     suite restarts the database under load this way)
@@ -157,10 +162,31 @@ cmd_pgstart() {
 	wait_ready "$(cat "$1/$PORTFILE")"
 }
 
+# have_postgres reports whether the server binaries can be found, setting
+# why_not when they cannot.
+have_postgres() {
+	if [[ -n "${NO_POSTGRES:-}" ]]; then
+		why_not="NO_POSTGRES is set"
+		return 1
+	fi
+	if ! (pg_bin initdb && pg_bin pg_ctl) >/dev/null 2>&1; then
+		why_not="initdb/pg_ctl not found (install postgresql-15, set PG_BINDIR, or set TEST_DATABASE_URL)"
+		return 1
+	fi
+}
+
 cmd_run() {
 	[[ ${1:-} == "--" ]] && shift
 	[[ $# -gt 0 ]] || die "usage: $0 run -- command [args...]"
+	export WEBHOOKD_REQUIRE_DB=1
 	if [[ -n "${TEST_DATABASE_URL:-}" ]]; then
+		exec "$@"
+	fi
+	local why_not=""
+	if ! have_postgres; then
+		[[ -z "${REQUIRE_POSTGRES:-}" ]] || die "REQUIRE_POSTGRES is set but PostgreSQL cannot be started: $why_not"
+		unset WEBHOOKD_REQUIRE_DB
+		log "PostgreSQL tests NOT RUN: $why_not. The memory and SQLite suites and the end-to-end tests on SQLite run."
 		exec "$@"
 	fi
 

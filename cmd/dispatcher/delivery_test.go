@@ -11,8 +11,9 @@ import (
 	"github.com/webhookd/webhookd/test/harness"
 )
 
-// The delivery-policy tests: real binaries, real PostgreSQL, the real mock
-// receiver switched between modes at run time.
+// The delivery-policy tests: real binaries, the default test store (see
+// harness.NewDB), the real mock receiver switched between modes at run
+// time.
 
 type eventView struct {
 	ID             string    `json:"id"`

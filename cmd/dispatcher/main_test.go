@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,10 +31,11 @@ func TestRunFailsFastNamingTheVariable(t *testing.T) {
 	}
 }
 
-// TestEndToEndPostgres: the real binaries, a real PostgreSQL and the real
-// mock receiver. 1,000 events are accepted, every one is delivered exactly
-// once (nothing crashed, so nothing is sent twice) and verified.
-func TestEndToEndPostgres(t *testing.T) {
+// TestEndToEnd: the real binaries, the default test store (PostgreSQL when
+// there is one, see harness.NewDB) and the real mock receiver. 1,000
+// events are accepted, every one is delivered exactly once (nothing
+// crashed, so nothing is sent twice) and verified.
+func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	bins, db, rcv := harness.NewStack(t, nil)
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "50"}))
@@ -72,12 +75,84 @@ func TestEndToEndPostgres(t *testing.T) {
 	if code := health(); code != 0 {
 		t.Errorf("healthcheck of a ready dispatcher exited %d", code)
 	}
-	d.Signal(syscall.SIGTERM)
-	if code := d.Wait(15 * time.Second); code != 0 {
-		t.Errorf("exit code after SIGTERM: %d", code)
-	}
+	stop(t, d)
 	if code := health(); code == 0 {
 		t.Error("healthcheck of a stopped dispatcher exited 0")
+	}
+}
+
+// TestEndToEndSQLite runs the binaries on the embedded store whatever the
+// default store is (CI has PostgreSQL): 300 events delivered exactly once,
+// a graceful stop, a second dispatcher on the same file delivering 50
+// more, and a sound file at the end.
+func TestEndToEndSQLite(t *testing.T) {
+	t.Parallel()
+	db := harness.NewSQLiteDB(t)
+	bins := harness.Build(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BATCH_SIZE": "50"})
+	var ids []string
+	deliver := func(d *harness.Dispatcher, n int) {
+		t.Helper()
+		posted := d.PostMany(t, n, 8)
+		if len(posted) != n {
+			t.Fatalf("accepted %d of %d", len(posted), n)
+		}
+		ids = append(ids, posted...)
+		testkit.Eventually(t, 2*time.Minute, fmt.Sprintf("%d events delivered", len(ids)), func() bool {
+			return db.Counts(t)["succeeded"] == len(ids)
+		})
+		st := rcv.Stats(t, true)
+		if int(st.Accepted) != len(ids) || st.UniqueEvents != len(ids) || st.Duplicates != 0 || st.RejectedSignature != 0 {
+			t.Fatalf("receiver: %d accepted, %d unique, %d duplicates, %d bad signatures; want %d, %d, 0, 0",
+				st.Accepted, st.UniqueEvents, st.Duplicates, st.RejectedSignature, len(ids), len(ids))
+		}
+		for _, id := range ids {
+			if e := st.Events[id]; e.Accepted != 1 {
+				t.Fatalf("event %s: receiver record %+v, want accepted once", id, e)
+			}
+		}
+	}
+	first := harness.StartDispatcher(t, bins, "dispatcher-1", env)
+	deliver(first, 300)
+	stop(t, first)
+	second := harness.StartDispatcher(t, bins, "dispatcher-2", env)
+	deliver(second, 50)
+	if got := db.Int(t, "SELECT count(*) FROM delivery_attempts"); got != len(ids) {
+		t.Errorf("%d attempt rows, want %d", got, len(ids))
+	}
+	stop(t, second)
+	db.IntegrityCheck(t)
+}
+
+// TestSecondDispatcherOnOneSQLiteFileRefuses: the SQLite store serves one
+// process per file. A second dispatcher on a file in use exits at once,
+// saying why, and the first one keeps serving.
+func TestSecondDispatcherOnOneSQLiteFileRefuses(t *testing.T) {
+	t.Parallel()
+	db := harness.NewSQLiteDB(t)
+	bins := harness.Build(t)
+	target := "http://127.0.0.1:9/webhook" // nothing is delivered
+	first := harness.StartDispatcher(t, bins, "dispatcher-1", harness.DispatcherEnv(db, target, nil))
+	// Not StartDispatcher: this one never becomes ready.
+	second := harness.Start(t, "dispatcher-2", bins.Dispatcher, harness.DispatcherEnv(db, target, map[string]string{
+		"DISPATCHER_PORT": strconv.Itoa(harness.FreePort(t)),
+	}))
+	if code := second.Wait(10 * time.Second); code == 0 || !strings.Contains(second.Log(), "another dispatcher") {
+		t.Errorf("second dispatcher on %s: exit %d, output %q; want a failure naming another dispatcher", db.Path, code, second.Log())
+	}
+	if code, _ := first.Post(t, map[string]any{"still": "serving"}); code != http.StatusAccepted || first.Exited() {
+		t.Errorf("the first dispatcher after the refusal: POST /events %d, exited %v", code, first.Exited())
+	}
+	stop(t, first)
+}
+
+// stop sends SIGTERM and expects d to exit 0 promptly.
+func stop(t *testing.T, d *harness.Dispatcher) {
+	t.Helper()
+	d.Signal(syscall.SIGTERM)
+	if code := d.Wait(15 * time.Second); code != 0 {
+		t.Errorf("%s exited %d after SIGTERM, want 0", d.Name, code)
 	}
 }
 
@@ -117,12 +192,21 @@ func TestRestartDeliversEverything(t *testing.T) {
 	second.Wait(15 * time.Second)
 }
 
-// TestMigrateCommand: `dispatcher migrate status|up|down` on a fresh schema.
+// TestMigrateCommand: `dispatcher migrate status|up|down` on a fresh
+// database of each store.
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
-	db := harness.NewDB(t)
+	for _, store := range harness.Stores {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			migrateCommand(t, harness.NewDBOf(t, store))
+		})
+	}
+}
+
+func migrateCommand(t *testing.T, db *harness.DB) {
 	bins := harness.Build(t)
-	env := map[string]string{"DATABASE_URL": db.URL, "DATABASE_SCHEMA": db.Schema}
+	env := harness.DispatcherEnv(db, "", nil)
 	migrate := func(args ...string) (int, string) {
 		p := harness.Start(t, "migrate-"+strings.Join(args, "-"), bins.Dispatcher, env, append([]string{"migrate"}, args...)...)
 		code := p.Wait(30 * time.Second)
@@ -134,7 +218,7 @@ func TestMigrateCommand(t *testing.T) {
 	if code, out := migrate("up"); code != 0 || !strings.Contains(out, "up to date") {
 		t.Errorf("second migrate up: %d %s", code, out)
 	}
-	if code, out := migrate("status"); code != 0 || !strings.Contains(out, "create_events") {
+	if code, out := migrate("status"); code != 0 || !strings.Contains(out, "create_events") || !strings.Contains(out, "applied") {
 		t.Errorf("migrate status: %d %s", code, out)
 	}
 	if n := db.Int(t, "SELECT count(*) FROM events"); n != 0 {
@@ -143,7 +227,7 @@ func TestMigrateCommand(t *testing.T) {
 	if code, out := migrate("down"); code != 0 {
 		t.Errorf("migrate down: %d %s", code, out)
 	}
-	if n := db.Int(t, "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events'", db.Schema); n != 0 {
+	if db.HasTable(t, "events") {
 		t.Errorf("events table still exists after migrate down")
 	}
 	if code, out := migrate("sideways"); code == 0 || !strings.Contains(out, "sideways") {

@@ -21,7 +21,7 @@ func TestReceiverChaos(t *testing.T) {
 		total       = 500
 		maxAttempts = 6
 	)
-	db := harness.NewDB(t)
+	db := harness.NewPostgresDB(t)
 	rcv := harness.StartReceiver(t, bins, map[string]string{
 		"FAIL_FIRST_N": "2", "FIRST_HANG_RATE": "0.2", "MIN_DELAY_MS": "0", "MAX_DELAY_MS": "50",
 		"FAIL_RATE": "0.3", "HANG_RATE": "0.2", "HANG_MS": "1500",
@@ -78,7 +78,7 @@ func TestReceiverChaos(t *testing.T) {
 		t.Errorf("%d dead events and %d timed-out attempts: the chaos did not bite", dead, hangs)
 	}
 	stopGracefully(t, 15*time.Second, d)
-	t.Logf("SUMMARY chaos: accepted=%d succeeded=%d dead=%d lost=%d attempts=%d receiver_requests=%d timeouts=%d mismatched_events=%d duplicates=%d wall=%s",
+	t.Logf("SUMMARY chaos (postgres): accepted=%d succeeded=%d dead=%d lost=%d attempts=%d receiver_requests=%d timeouts=%d mismatched_events=%d duplicates=%d wall=%s",
 		len(res.Accepted), succeeded, dead, lost, attemptsTotal, st.Requests, hangs, len(bad), st.Duplicates, secs(time.Since(began)))
 }
 

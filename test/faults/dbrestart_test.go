@@ -28,7 +28,7 @@ func TestDatabaseRestart(t *testing.T) {
 		rate  = 100 // posting spreads over 15 s, the outage in the middle
 		down  = 5 * time.Second
 	)
-	db, rcv := okAfter(t, bins, 20)
+	db, rcv := okAfter(t, bins, harness.KindPostgres, 20)
 	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 		"WORKER_ID": "dbrestart-1", "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "1000",
 	}))
@@ -92,7 +92,7 @@ func TestDatabaseRestart(t *testing.T) {
 		t.Errorf("receiver saw %d duplicates but only %d outcomes went unrecorded", st.Duplicates, unrecorded)
 	}
 	stopGracefully(t, 15*time.Second, d)
-	t.Logf("SUMMARY dbrestart: accepted=%d delivered=%d lost=%d duplicates=%d (bound: unrecorded_outcomes=%d) stored_without_202=%d replayed_202=%d "+
+	t.Logf("SUMMARY dbrestart (postgres): accepted=%d delivered=%d lost=%d duplicates=%d (bound: unrecorded_outcomes=%d) stored_without_202=%d replayed_202=%d "+
 		"down=%s producer_503s=%d probes(post=%d ready=%d all 503) claim_backoffs_logged=%d delivered_before_stop=%d api_recovery=%s wall=%s",
 		a.accepted, a.delivered, a.lost, st.Duplicates, unrecorded, a.storedWithout202, res.Replayed,
 		secs(restarting.Sub(stopped)), outage, probes.posts, probes.ready, backoffs, deliveredBefore,

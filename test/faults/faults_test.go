@@ -14,24 +14,25 @@ import (
 	"github.com/webhookd/webhookd/test/harness"
 )
 
-// setup skips unless the fault suite was asked for and a database is
-// there, and builds the binaries. Tests here never call t.Parallel: one scenario stops the
-// database every other one uses, and each wants the machine's CPU to
-// itself for its timings.
+// setup skips unless the fault suite was asked for, and builds the
+// binaries. Each scenario then asks for its store (okAfter): PostgreSQL
+// skips without TEST_DATABASE_URL, or fails under WEBHOOKD_REQUIRE_DB
+// (`make test-faults`); SQLite needs nothing. Tests here never call
+// t.Parallel: one scenario stops the database every other one uses, and
+// each wants the machine's CPU to itself for its timings.
 func setup(t *testing.T) harness.Binaries {
 	t.Helper()
 	if os.Getenv("WEBHOOKD_FAULTS") != "1" {
 		t.Skip("the fault suite takes minutes and stops the test database: run `make test-faults`")
 	}
-	testkit.DatabaseURL(t)
 	return harness.Build(t)
 }
 
-// okAfter is a fresh schema and a receiver that answers every signed
-// delivery 200 after delayMS.
-func okAfter(t *testing.T, bins harness.Binaries, delayMS int) (*harness.DB, *harness.Receiver) {
+// okAfter is a fresh database of the store and a receiver that answers
+// every signed delivery 200 after delayMS.
+func okAfter(t *testing.T, bins harness.Binaries, store string, delayMS int) (*harness.DB, *harness.Receiver) {
 	t.Helper()
-	db := harness.NewDB(t)
+	db := harness.NewDBOf(t, store)
 	rcv := harness.StartReceiver(t, bins, nil)
 	rcv.Control(t, map[string]any{"mode": "ok", "delay_ms": delayMS})
 	return db, rcv
@@ -46,7 +47,7 @@ type event struct {
 // events reads every event, by id.
 func events(t *testing.T, db *harness.DB) map[string]event {
 	t.Helper()
-	rows, err := db.SQL.Query(`SELECT id::text, coalesce(idempotency_key, ''), status, coalesce(locked_by, ''), attempted_count FROM events`)
+	rows, err := db.SQL.Query(`SELECT CAST(id AS TEXT), coalesce(idempotency_key, ''), status, coalesce(locked_by, ''), attempted_count FROM events`)
 	if err != nil {
 		t.Fatalf("read events: %v", err)
 	}
@@ -76,7 +77,7 @@ type attempt struct {
 // attempts reads the whole history, per event id, in attempt order.
 func attempts(t *testing.T, db *harness.DB) map[string][]attempt {
 	t.Helper()
-	rows, err := db.SQL.Query(`SELECT event_id::text, number, worker, verdict, coalesce(status_code, 0)
+	rows, err := db.SQL.Query(`SELECT CAST(event_id AS TEXT), number, worker, verdict, coalesce(status_code, 0)
 		FROM delivery_attempts ORDER BY event_id, id`)
 	if err != nil {
 		t.Fatalf("read attempts: %v", err)
@@ -222,6 +223,16 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// integrity checks a SQLite file once its scenario is over, for the
+// SUMMARY line; "" on PostgreSQL.
+func integrity(t *testing.T, db *harness.DB) string {
+	t.Helper()
+	if v := db.IntegrityCheck(t); v != "" {
+		return " integrity=" + v
+	}
+	return ""
 }
 
 // secs formats a duration as seconds with one decimal, for summaries.

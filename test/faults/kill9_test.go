@@ -15,19 +15,26 @@ import (
 // the same port. Every event accepted with a 202 ends succeeded and reached
 // the receiver; duplicates are bounded by what the killed process had
 // leased (its in-flight deliveries, whose outcome it could not record).
+// It runs on each durable store; a SQLite file must also pass its
+// integrity check after the crashes.
 func TestKill9MidLoad(t *testing.T) {
 	bins := setup(t)
+	for _, store := range harness.Stores {
+		t.Run(store, func(t *testing.T) { kill9(t, bins, store) })
+	}
+}
+
+func kill9(t *testing.T, bins harness.Binaries, store string) {
 	began := time.Now()
 	const (
 		total = 5000
 		rate  = 400 // events/s: posting spreads over 12.5 s
 		kills = 3
 	)
+	db, rcv := okAfter(t, bins, store, 20)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
-
-	db, rcv := okAfter(t, bins, 20)
 	port := harness.FreePort(t)
 	start := func(n int) (*harness.Dispatcher, string) {
 		id := fmt.Sprintf("kill9-%d", n)
@@ -83,7 +90,7 @@ func TestKill9MidLoad(t *testing.T) {
 		t.Errorf("lost %d, stored without a 202 %d; want 0 and 0", a.lost, a.storedWithout202)
 	}
 	stopGracefully(t, 15*time.Second, d)
-	t.Logf("SUMMARY kill9: accepted=%d delivered=%d lost=%d duplicates=%d (bound %d = leased at kills %s) stored_without_202=%d replayed_202=%d failed_attempts=%d producer_retries=%d kills=%d posting=%s wall=%s",
-		a.accepted, a.delivered, a.lost, st.Duplicates, bound, strings.Join(leasedAtKills, "+"), a.storedWithout202, res.Replayed, failed, res.Retries, kills,
-		secs(res.Elapsed), secs(time.Since(began)))
+	t.Logf("SUMMARY kill9 (%s): accepted=%d delivered=%d lost=%d duplicates=%d (bound %d = leased at kills %s) stored_without_202=%d replayed_202=%d failed_attempts=%d producer_retries=%d kills=%d%s posting=%s wall=%s",
+		store, a.accepted, a.delivered, a.lost, st.Duplicates, bound, strings.Join(leasedAtKills, "+"), a.storedWithout202, res.Replayed, failed, res.Retries, kills,
+		integrity(t, db), secs(res.Elapsed), secs(time.Since(began)))
 }

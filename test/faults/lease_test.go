@@ -26,7 +26,7 @@ func TestLeaseExpiry(t *testing.T) {
 		total = 30
 		lease = 3 * time.Second
 	)
-	db, rcv := okAfter(t, bins, 1000)
+	db, rcv := okAfter(t, bins, harness.KindPostgres, 1000)
 	env := func(role, id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"ROLE": role, "WORKER_ID": id, "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "2000",
@@ -44,7 +44,7 @@ func TestLeaseExpiry(t *testing.T) {
 	a.Signal(syscall.SIGSTOP)
 	frozen := time.Now()
 	time.Sleep(200 * time.Millisecond) // a statement A sent just before the stop commits meanwhile
-	held := ids(t, db, "SELECT id::text FROM events WHERE status = 'delivering' AND locked_by = 'lease-A'")
+	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM events WHERE status = 'delivering' AND locked_by = 'lease-A'")
 	if len(held) == 0 {
 		t.Fatalf("A holds nothing once frozen: the test proves nothing")
 	}
@@ -107,7 +107,7 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Errorf("A logged %d taken-over leases, want 1 to %d (one per attempt it had in flight)", warnings, len(held))
 	}
 	stopGracefully(t, 15*time.Second, b, api)
-	t.Logf("SUMMARY lease: accepted=%d delivered=%d lost=%d held_by_A=%d taken_over_by_B=%d duplicates=%d a_late_completions_refused=%d frozen=%s (lease %s) wall=%s",
+	t.Logf("SUMMARY lease (postgres): accepted=%d delivered=%d lost=%d held_by_A=%d taken_over_by_B=%d duplicates=%d a_late_completions_refused=%d frozen=%s (lease %s) wall=%s",
 		acc.accepted, acc.delivered, acc.lost, len(held), takenOver, st.Duplicates, warnings,
 		secs(thawed), lease, secs(time.Since(began)))
 }

@@ -19,7 +19,7 @@ func TestSeveralDispatchers(t *testing.T) {
 		replicas = 3
 		minShare = 0.10
 	)
-	db, rcv := okAfter(t, bins, 5)
+	db, rcv := okAfter(t, bins, harness.KindPostgres, 5)
 	var ds []*harness.Dispatcher
 	var bases []string
 	for i := range replicas {
@@ -64,7 +64,7 @@ func TestSeveralDispatchers(t *testing.T) {
 		}
 	}
 	stopGracefully(t, 15*time.Second, ds...)
-	t.Logf("SUMMARY scaleout: accepted=%d delivered=%d lost=%d duplicates=%d dispatchers=%d shares=[%s] posting=%s (%.0f/s) wall=%s (%.0f events/s end to end)",
+	t.Logf("SUMMARY scaleout (postgres): accepted=%d delivered=%d lost=%d duplicates=%d dispatchers=%d shares=[%s] posting=%s (%.0f/s) wall=%s (%.0f events/s end to end)",
 		a.accepted, a.delivered, a.lost, st.Duplicates, replicas, strings.Join(shares, " "),
 		secs(res.Elapsed), float64(total)/res.Elapsed.Seconds(), secs(wall), float64(total)/wall.Seconds())
 }

@@ -14,21 +14,26 @@ import (
 // they finish within SHUTDOWN_GRACE_MS and are recorded, or they are
 // cancelled and released with their attempt unspent. Either way the
 // process exits 0 promptly, leaves no live lease behind, and a restarted
-// dispatcher delivers the rest, each event exactly once.
+// dispatcher delivers the rest, each event exactly once. Both cases run on
+// each durable store.
 func TestGracefulShutdown(t *testing.T) {
 	bins := setup(t)
-	t.Run("in-flight finish within the grace", func(t *testing.T) { shutdownFinishes(t, bins) })
-	t.Run("in-flight outlast the grace", func(t *testing.T) { shutdownReleases(t, bins) })
+	for _, store := range harness.Stores {
+		t.Run(store, func(t *testing.T) {
+			t.Run("in-flight finish within the grace", func(t *testing.T) { shutdownFinishes(t, bins, store) })
+			t.Run("in-flight outlast the grace", func(t *testing.T) { shutdownReleases(t, bins, store) })
+		})
+	}
 }
 
 // shutdownFinishes: receiver latency 300 ms, grace 3 s.
-func shutdownFinishes(t *testing.T, bins harness.Binaries) {
+func shutdownFinishes(t *testing.T, bins harness.Binaries, store string) {
 	began := time.Now()
 	const (
 		total = 300
 		grace = 3 * time.Second
 	)
-	db, rcv := okAfter(t, bins, 300)
+	db, rcv := okAfter(t, bins, store, 300)
 	env := func(id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"WORKER_ID": id, "SHUTDOWN_GRACE_MS": "3000", "LOG_LEVEL": "info",
@@ -46,7 +51,7 @@ func shutdownFinishes(t *testing.T, bins harness.Binaries) {
 	code := d.Wait(grace + 5*time.Second)
 	exit := time.Since(sent)
 	inFlight := stoppedInFlight(t, d)
-	live := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND lease_expires_at > now()")
+	live := db.LiveLeases(t)
 	delivering := db.Counts(t)["delivering"]
 	// Every request the receiver got was answered within the grace, so
 	// every one of them is in the history.
@@ -76,16 +81,16 @@ func shutdownFinishes(t *testing.T, bins harness.Binaries) {
 		t.Errorf("receiver: %d requests, %d duplicates, %d lost; want %d, 0, 0", st.Requests, st.Duplicates, a.lost, total)
 	}
 	stopGracefully(t, grace+5*time.Second, d2)
-	t.Logf("SUMMARY shutdown-finish: accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d recorded_before_exit=%d "+
-		"left_pending=%d delivering_after_exit=%d exit_code=%d exit_after=%s (grace %s) wall=%s",
-		a.accepted, a.delivered, a.lost, st.Duplicates, inFlight, recorded, pending, delivering, code,
-		exit.Round(time.Millisecond), grace, secs(time.Since(began)))
+	t.Logf("SUMMARY shutdown-finish (%s): accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d recorded_before_exit=%d "+
+		"left_pending=%d delivering_after_exit=%d exit_code=%d exit_after=%s (grace %s)%s wall=%s",
+		store, a.accepted, a.delivered, a.lost, st.Duplicates, inFlight, recorded, pending, delivering, code,
+		exit.Round(time.Millisecond), grace, integrity(t, db), secs(time.Since(began)))
 }
 
 // shutdownReleases: receiver latency 5 s, grace 500 ms, lease 40 s (the
 // default), so that only the release, not an expired lease, lets the
 // restarted dispatcher deliver the interrupted events at once.
-func shutdownReleases(t *testing.T, bins harness.Binaries) {
+func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	began := time.Now()
 	const (
 		total   = 40
@@ -93,7 +98,7 @@ func shutdownReleases(t *testing.T, bins harness.Binaries) {
 		grace   = 500 * time.Millisecond
 		latency = 5000
 	)
-	db, rcv := okAfter(t, bins, latency)
+	db, rcv := okAfter(t, bins, store, latency)
 	env := func(id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"WORKER_ID": id, "SHUTDOWN_GRACE_MS": "500", "HTTP_TIMEOUT_MS": "10000", "LOG_LEVEL": "info",
@@ -105,14 +110,14 @@ func shutdownReleases(t *testing.T, bins harness.Binaries) {
 	testkit.Eventually(t, 10*time.Second, "16 requests hanging at the receiver", func() bool {
 		return rcv.Stats(t, false).Requests >= perTgt && db.Counts(t)["delivering"] == perTgt
 	})
-	held := ids(t, db, "SELECT id::text FROM events WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
+	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM events WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
 
 	sent := time.Now()
 	d.Signal(syscall.SIGTERM)
 	code := d.Wait(grace + 3*time.Second)
 	exit := time.Since(sent)
 	inFlight := stoppedInFlight(t, d)
-	live := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND lease_expires_at > now()")
+	live := db.LiveLeases(t)
 	evs := events(t, db)
 	recorded := db.Int(t, "SELECT count(*) FROM delivery_attempts")
 	if code != 0 {
@@ -154,10 +159,10 @@ func shutdownReleases(t *testing.T, bins harness.Binaries) {
 		t.Errorf("%d events spent more than one attempt: the cancelled attempt was counted", n)
 	}
 	stopGracefully(t, 10*time.Second, d2)
-	t.Logf("SUMMARY shutdown-release: accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d released=%d "+
-		"attempts_spent_by_cancelled=%d live_leases_after_exit=%d exit_code=%d exit_after=%s (grace %s) restart_drained_in=%s wall=%s",
-		a.accepted, a.delivered, a.lost, st.Duplicates, inFlight, len(held), recorded, live, code,
-		exit.Round(time.Millisecond), grace, drained.Round(time.Millisecond), secs(time.Since(began)))
+	t.Logf("SUMMARY shutdown-release (%s): accepted=%d delivered=%d lost=%d duplicates=%d in_flight_at_sigterm=%d released=%d "+
+		"attempts_spent_by_cancelled=%d live_leases_after_exit=%d exit_code=%d exit_after=%s (grace %s) restart_drained_in=%s%s wall=%s",
+		store, a.accepted, a.delivered, a.lost, st.Duplicates, inFlight, len(held), recorded, live, code,
+		exit.Round(time.Millisecond), grace, drained.Round(time.Millisecond), integrity(t, db), secs(time.Since(began)))
 }
 
 // stoppedInFlight reads how many deliveries the worker had in flight when

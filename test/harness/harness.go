@@ -1,15 +1,11 @@
 // Package harness drives webhookd's real binaries in tests: it builds
 // bin/dispatcher and bin/mock-receiver once per test binary, starts them as
-// processes on 127.0.0.1 with their own schema of the test database, and
-// talks to them over HTTP and SQL. The end-to-end tests (cmd/dispatcher)
+// processes on 127.0.0.1 with a database of their own (a PostgreSQL schema
+// or a SQLite file, see DB), and talks to them over HTTP and SQL. The end-to-end tests (cmd/dispatcher)
 // and the fault suite (test/faults) share it.
 package harness
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -18,11 +14,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/uptrace/bun/driver/pgdriver"
-
-	"github.com/webhookd/webhookd/internal/testkit"
 )
 
 // Secret is the HMAC secret every harness process shares.
@@ -93,63 +84,4 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// DB is a test's own schema of the test database.
-type DB struct {
-	URL    string
-	Schema string
-	SQL    *sql.DB // search_path is Schema
-}
-
-// NewDB names a fresh schema (the dispatcher's migrations create it) and
-// drops it when the test ends. Call it before Build: without a database
-// the test skips before compiling anything.
-func NewDB(t testing.TB) *DB {
-	t.Helper()
-	url := testkit.DatabaseURL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	d := &DB{URL: url, Schema: "e2e_" + hex.EncodeToString(b[:])}
-	d.SQL = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(url),
-		pgdriver.WithConnParams(map[string]any{"search_path": d.Schema})))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := d.SQL.ExecContext(ctx, "DROP SCHEMA IF EXISTS "+d.Schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", d.Schema, err)
-		}
-		d.SQL.Close()
-	})
-	return d
-}
-
-// Counts returns the number of events per status.
-func (d *DB) Counts(t testing.TB) map[string]int {
-	t.Helper()
-	rows, err := d.SQL.Query("SELECT status, count(*) FROM events GROUP BY status")
-	if err != nil {
-		t.Fatalf("count events: %v", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[s] = n
-	}
-	return out
-}
-
-// Int runs a query returning one integer.
-func (d *DB) Int(t testing.TB, query string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := d.SQL.QueryRow(query, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return n
 }

@@ -77,9 +77,12 @@ func (d *Dispatcher) Port() string { return d.Base[strings.LastIndex(d.Base, ":"
 // target, fast-polling; extra overrides it.
 func DispatcherEnv(db *DB, target string, extra map[string]string) map[string]string {
 	e := map[string]string{
-		"DATABASE_URL": db.URL, "DATABASE_SCHEMA": db.Schema, "HMAC_SECRET": Secret,
+		"DATABASE_URL": db.URL, "HMAC_SECRET": Secret,
 		"TARGET_URL": target, "ALLOW_PRIVATE_TARGETS": "true", "POLL_INTERVAL_MS": "250",
 		"LOG_LEVEL": "warn", "SHUTDOWN_GRACE_MS": "5000",
+	}
+	if db.Kind == KindPostgres {
+		e["DATABASE_SCHEMA"] = db.Schema
 	}
 	maps.Copy(e, extra)
 	return e
@@ -207,9 +210,10 @@ func PostJSON(t testing.TB, url string, body any) string {
 	return res.ID
 }
 
-// NewStack is the usual set-up of an end-to-end test: a schema of its own
-// (without a database the test skips here, before anything is built), the
-// binaries, and a well-behaved mock receiver configured by receiverEnv.
+// NewStack is the usual set-up of an end-to-end test: a database of its
+// own on the default store (see NewDB; without it the test skips here,
+// before anything is built), the binaries, and a well-behaved mock
+// receiver configured by receiverEnv.
 func NewStack(t testing.TB, receiverEnv map[string]string) (Binaries, *DB, *Receiver) {
 	t.Helper()
 	db := NewDB(t)
