@@ -1,10 +1,15 @@
 package sqlite
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/ports"
@@ -147,5 +152,62 @@ func TestPathFromURL(t *testing.T) {
 	}
 	if err := (Config{Path: "a?b.db"}).Validate(); err == nil {
 		t.Errorf("a path with '?' was accepted")
+	}
+}
+
+// queryLog records every query bun runs.
+type queryLog struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (l *queryLog) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+func (l *queryLog) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.queries = append(l.queries, e.Query)
+}
+
+// Claim cost must not grow with history: each of its reads goes through a
+// partial index (status = 'pending' or 'delivering'), never a scan of the
+// table or of an index that holds finished rows.
+func TestClaimReadsThroughPartialIndexes(t *testing.T) {
+	t.Parallel()
+	db := newTestDB(t)
+	st := NewStore(db, memory.NewClock(porttest.T0))
+	log := &queryLog{}
+	db.Write.AddQueryHook(log)
+	if _, err := st.Claim(t.Context(), ports.ClaimParams{Worker: "w", Limit: 10, Lease: time.Minute, MaxAttempts: 3,
+		ExcludeOrigins: []string{"https://busy.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	selects := 0
+	for _, q := range log.queries {
+		if !strings.HasPrefix(q, "SELECT") {
+			continue
+		}
+		selects++
+		rows, err := db.Read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q)
+		if err != nil {
+			t.Fatalf("explain %s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "events_pending_due_idx") && !strings.Contains(joined, "events_lease_expiry_idx") ||
+			strings.Contains(joined, "SCAN ") || strings.Contains(joined, "TEMP B-TREE") {
+			t.Errorf("claim query\n  %s\nplans as %q: want a partial due-order index, no scan, no sort", q, joined)
+		}
+	}
+	if selects != 3 {
+		t.Errorf("claim ran %d SELECTs, want 3 (lost, expired, pending): %q", selects, log.queries)
 	}
 }
