@@ -23,6 +23,8 @@ type rule struct {
 var rules = map[string]rule{
 	"core":                       {},
 	"core/signing":               {},
+	"core/secretbox":             {},
+	"core/endpoints":             {ours: []string{"core", "core/secretbox", "core/signing", "ports"}},
 	"ports":                      {ours: []string{"core"}},
 	"ports/porttest":             {ours: []string{"core", "ports"}},
 	"core/ingest":                {ours: []string{"core", "ports"}},

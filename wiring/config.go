@@ -20,7 +20,9 @@ import (
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/env"
 )
@@ -76,6 +78,11 @@ type SigningConfig struct {
 // sender both apply.
 type AddressConfig core.AddressPolicy
 
+// SecretsConfig seals endpoint secrets at rest.
+type SecretsConfig struct {
+	EncryptionKey []byte // ENCRYPTION_KEY: 32 bytes; nil stores them in the clear
+}
+
 // LogConfig is where logs go and how much of them.
 type LogConfig struct {
 	Level slog.Level // LOG_LEVEL
@@ -128,6 +135,8 @@ type Config struct {
 	Sender    httpsender.Config
 	Breaker   breaker.Config
 	Signing   SigningConfig
+	Endpoints endpoints.Config
+	Secrets   SecretsConfig
 	Log       LogConfig
 	// Warnings are non-fatal configuration problems to log at start.
 	Warnings []string
@@ -145,14 +154,15 @@ type Lookup = env.Lookup
 func LoadConfig(lookup Lookup) (Config, error) {
 	r := env.NewReader(lookup)
 	c := Config{
-		Role:     RoleAll,
-		HTTP:     HTTPConfig{Port: seedDispatcherPort, MaxConnections: defaultMaxConnections, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
-		API:      httpapi.Options{MaxBodyBytes: httpapi.DefaultMaxBodyBytes},
-		Ingest:   ingest.Config{DefaultTargetURL: seedTargetURL, MaxPayloadDepth: core.DefaultMaxPayloadDepth},
-		Dispatch: dispatch.DefaultConfig(),
-		Sender:   httpsender.DefaultConfig(),
-		Breaker:  breaker.DefaultConfig(),
-		Log:      LogConfig{Level: slog.LevelInfo},
+		Role:      RoleAll,
+		HTTP:      HTTPConfig{Port: seedDispatcherPort, MaxConnections: defaultMaxConnections, ShutdownGrace: dispatch.DefaultConfig().ShutdownGrace},
+		API:       httpapi.Options{MaxBodyBytes: httpapi.DefaultMaxBodyBytes},
+		Ingest:    ingest.Config{DefaultTargetURL: seedTargetURL, MaxPayloadDepth: core.DefaultMaxPayloadDepth},
+		Dispatch:  dispatch.DefaultConfig(),
+		Sender:    httpsender.DefaultConfig(),
+		Breaker:   breaker.DefaultConfig(),
+		Endpoints: endpoints.Config{RotationGrace: endpoints.DefaultRotationGrace},
+		Log:       LogConfig{Level: slog.LevelInfo},
 	}
 	readDatabase(r, &c.DatabaseConfig)
 
@@ -211,6 +221,19 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r.String("HMAC_SECRET", &c.Signing.Secret)
 	r.List("HMAC_EXTRA_SECRETS", &c.Signing.ExtraSecrets)
 	c.checkSecrets(r)
+
+	r.Millis("SECRET_ROTATION_GRACE_MS", &c.Endpoints.RotationGrace, 0, maxMillis)
+	if text, ok := r.Value("ENCRYPTION_KEY"); ok {
+		key, err := secretbox.ParseKey(text)
+		if err != nil {
+			r.Fail("ENCRYPTION_KEY", "%v", err)
+		}
+		c.Secrets.EncryptionKey = key
+	} else {
+		c.Warnings = append(c.Warnings, "ENCRYPTION_KEY is not set: endpoint secrets are stored in the clear, readable by "+
+			"anyone who can read the database or its backups. Set it to 32 random bytes (`openssl rand -hex 32`); "+
+			"secrets already stored stay readable and are sealed when rotated")
+	}
 
 	r.String("LOG_FILE", &c.Log.File)
 	if level, ok := r.Value("LOG_LEVEL"); ok {

@@ -45,14 +45,17 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"RETRY_JITTER", cfg.Dispatch.Policy.Jitter, 0.1},
 		{"BREAKER_FAILURES", cfg.Breaker.Failures, 5},
 		{"DB_MAX_CONNS", cfg.DB.MaxOpenConns, 20},
+		{"SECRET_ROTATION_GRACE_MS", cfg.Endpoints.RotationGrace, 24 * time.Hour},
+		{"ENCRYPTION_KEY", len(cfg.Secrets.EncryptionKey), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s default = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "TARGET_URL is not set") {
-		t.Errorf("warnings = %q, want one saying there is no default target", cfg.Warnings)
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0], "TARGET_URL is not set") ||
+		!strings.Contains(cfg.Warnings[1], "ENCRYPTION_KEY is not set") {
+		t.Errorf("warnings = %q, want two: no default target, endpoint secrets in the clear", cfg.Warnings)
 	}
 }
 
@@ -180,6 +183,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"API_TOKENS": "a,b", "MAX_PAYLOAD_BYTES": "4096", "ALLOW_PRIVATE_TARGETS": "true", "STORE": "memory",
 		"WORKER_CONCURRENCY": "7", "MAX_IN_FLIGHT_PER_TARGET": "2", "RETRY_MAX_BACKOFF_MS": "60000", "LOG_LEVEL": "debug",
 		"MAX_CONNECTIONS": "50", "MAX_PAYLOAD_DEPTH": "10", "ALLOWED_PRIVATE_HOSTS": "mock-receiver, 10.0.0.0/8",
+		"ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRET_ROTATION_GRACE_MS": "60000",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +194,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		len(cfg.API.APITokens) != 2 || cfg.API.MaxBodyBytes != 4096 || !cfg.Addresses.AllowPrivate ||
 		cfg.Dispatch.Concurrency != 7 || cfg.Dispatch.PerTarget != 2 || cfg.Dispatch.Policy.Max != time.Minute ||
 		cfg.HTTP.MaxConnections != 50 || cfg.Ingest.MaxPayloadDepth != 10 ||
-		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 {
+		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 ||
+		len(cfg.Secrets.EncryptionKey) != 32 || cfg.Endpoints.RotationGrace != time.Minute {
 		t.Errorf("config not read: %+v", cfg)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "STORE=memory") {
@@ -204,7 +209,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"DISPATCHER_PORT": "http", "POLL_INTERVAL_MS": "-1", "MAX_ATTEMPTS": "0", "HTTP_TIMEOUT_MS": "ten",
 		"BATCH_SIZE": "1.5", "ROLE": "boss", "STORE": "redis", "ALLOW_PRIVATE_TARGETS": "maybe", "LOG_LEVEL": "loud",
 		"MAX_CONNECTIONS": "0", "MAX_PAYLOAD_DEPTH": "-1",
-		"RETRY_JITTER": "2", "LEASE_MS": "0",
+		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {

@@ -18,7 +18,9 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/logfile"
 	"github.com/webhookd/webhookd/ports"
@@ -99,9 +101,29 @@ func provideIngest(store ports.EventStore, clk ports.Clock, metrics ports.Metric
 	return s, nil
 }
 
-func provideRouter(events ports.Events, targets ports.TargetHealth, opts httpapi.Options, log *slog.Logger) *gin.Engine {
+// provideSecretBox seals endpoint secrets under ENCRYPTION_KEY (in the
+// clear without one, as LoadConfig warned).
+func provideSecretBox(cfg SecretsConfig) (*secretbox.Box, error) {
+	box, err := secretbox.New(cfg.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
+	}
+	return box, nil
+}
+
+func provideEndpoints(store ports.EndpointStore, box *secretbox.Box, clk ports.Clock, log *slog.Logger, cfg endpoints.Config,
+	addrs core.AddressPolicy) (*endpoints.Service, error) {
+	cfg.Addresses = addrs
+	s, err := endpoints.NewService(store, box, clk, log, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("SECRET_ROTATION_GRACE_MS: %w", err)
+	}
+	return s, nil
+}
+
+func provideRouter(events ports.Events, eps ports.Endpoints, targets ports.TargetHealth, opts httpapi.Options, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	opts.Logger, opts.Targets = log, targets
+	opts.Logger, opts.Targets, opts.Endpoints = log, targets, eps
 	return httpapi.NewRouter(events, opts)
 }
 

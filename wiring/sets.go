@@ -9,13 +9,14 @@ import (
 	"github.com/webhookd/webhookd/adapters/postgres"
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
 	"github.com/webhookd/webhookd/ports"
 )
 
 // configSet hands each component its own slice of Config.
 var configSet = wire.NewSet(
-	wire.FieldsOf(new(Config), "Role", "DatabaseConfig", "HTTP", "API", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Log"),
+	wire.FieldsOf(new(Config), "Role", "DatabaseConfig", "HTTP", "API", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Endpoints", "Secrets", "Log"),
 )
 
 // databaseSet hands each store its settings.
@@ -35,6 +36,8 @@ var coreSet = wire.NewSet(
 	wire.Bind(new(ports.TargetHealth), new(*breaker.Sender)),
 	wire.InterfaceValue(new(ports.Metrics), metricsNotExported{}),
 	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
+	provideSecretBox,
+	provideEndpoints, wire.Bind(new(ports.Endpoints), new(*endpoints.Service)),
 	provideRouter,
 	provideNetListener,
 	provideServer,
@@ -47,6 +50,7 @@ var coreSet = wire.NewSet(
 var memorySet = wire.NewSet(
 	memory.NewStore,
 	wire.Bind(new(ports.EventStore), new(*memory.Store)),
+	wire.Bind(new(ports.EndpointStore), new(*memory.Store)),
 	wire.Bind(new(ports.Wakeup), new(*memory.Store)),
 	noBackground,
 )
@@ -57,6 +61,7 @@ var postgresSet = wire.NewSet(
 	openDatabase,
 	postgres.NewStore,
 	wire.Bind(new(ports.EventStore), new(*postgres.Store)),
+	wire.Bind(new(ports.EndpointStore), new(*postgres.Store)),
 	postgres.NewListener,
 	wire.Bind(new(ports.Wakeup), new(*postgres.Listener)),
 	wire.Bind(new(Runner), new(*postgres.Listener)),
@@ -69,6 +74,7 @@ var sqliteSet = wire.NewSet(
 	openSQLite,
 	sqlite.NewStore,
 	wire.Bind(new(ports.EventStore), new(*sqlite.Store)),
+	wire.Bind(new(ports.EndpointStore), new(*sqlite.Store)),
 	wire.Bind(new(ports.Wakeup), new(*sqlite.Store)),
 	noBackground,
 	wire.InterfaceValue(new(ports.Clock), clock.System{}),

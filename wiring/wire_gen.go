@@ -59,6 +59,22 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		cleanup()
 		return nil, nil, err
 	}
+	secretsConfig := cfg.Secrets
+	box, err := provideSecretBox(secretsConfig)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	endpointsConfig := cfg.Endpoints
+	endpointsService, err := provideEndpoints(store, box, clock, logger, endpointsConfig, addressPolicy)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
@@ -85,7 +101,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
 	server := provideServer(engine, logger)
 	ports := dispatch.Ports{
 		Store:   store,
@@ -160,6 +176,22 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
+	secretsConfig := cfg.Secrets
+	box, err := provideSecretBox(secretsConfig)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	endpointsConfig := cfg.Endpoints
+	endpointsService, err := provideEndpoints(store, box, portsClock, logger, endpointsConfig, addressPolicy)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
@@ -186,7 +218,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
 	server := provideServer(engine, logger)
 	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
@@ -250,6 +282,20 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		cleanup()
 		return nil, nil, err
 	}
+	secretsConfig := cfg.Secrets
+	box, err := provideSecretBox(secretsConfig)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	endpointsConfig := cfg.Endpoints
+	endpointsService, err := provideEndpoints(store, box, clk, logger, endpointsConfig, addressPolicy)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	httpsenderConfig := cfg.Sender
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
@@ -273,7 +319,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
 	server := provideServer(engine, logger)
 	dispatchPorts := dispatch.Ports{
 		Store:   store,

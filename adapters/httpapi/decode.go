@@ -75,25 +75,9 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 // Only the top level is decoded: payload is kept as raw bytes so that big
 // numbers, 1.0, key order and white space reach the receiver untouched.
 func parseSubmitRequest(body []byte) (submitRequest, error) {
-	if !utf8.Valid(body) {
-		return submitRequest{}, invalidJSON("request body is not valid UTF-8")
-	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
-		return submitRequest{}, invalidJSON(`request body is empty; expected a JSON object like {"payload":{...}}`)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var top map[string]json.RawMessage
-	if err := dec.Decode(&top); err != nil {
-		return submitRequest{}, describeDecodeError(err)
-	}
-	if trimmed[0] != '{' { // "null" decodes into a nil map without error
-		return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
-			Message: "request body must be a JSON object"}
-	}
-	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return submitRequest{}, invalidJSON(fmt.Sprintf(
-			"unexpected data at byte %d, after the JSON object; send exactly one object", len(body)-len(rest)))
+	top, err := decodeObject(body, `{"payload":{...}}`)
+	if err != nil {
+		return submitRequest{}, err
 	}
 	req := submitRequest{Payload: top["payload"]}
 	// Only an absent target_url takes the default: an explicit null or ""
@@ -110,6 +94,34 @@ func parseSubmitRequest(body []byte) (submitRequest, error) {
 		}
 	}
 	return req, nil
+}
+
+// decodeObject decodes body, which must be exactly one JSON object in
+// valid UTF-8, into its top-level members, each kept as raw bytes. example
+// shows the expected shape in the message for an empty body. A member given
+// twice keeps its last value, as encoding/json does.
+func decodeObject(body []byte, example string) (map[string]json.RawMessage, error) {
+	if !utf8.Valid(body) {
+		return nil, invalidJSON("request body is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, invalidJSON("request body is empty; expected a JSON object like " + example)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var top map[string]json.RawMessage
+	if err := dec.Decode(&top); err != nil {
+		return nil, describeDecodeError(err)
+	}
+	if trimmed[0] != '{' { // "null" decodes into a nil map without error
+		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: "request body must be a JSON object"}
+	}
+	if rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, invalidJSON(fmt.Sprintf(
+			"unexpected data at byte %d, after the JSON object; send exactly one object", len(body)-len(rest)))
+	}
+	return top, nil
 }
 
 func (r submitRequest) submission(idempotencyKey string) ports.Submission {

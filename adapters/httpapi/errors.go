@@ -29,6 +29,33 @@ var (
 	errPanic            = errors.New("httpapi: handler panicked")
 )
 
+// resourceError names the kind of resource a failed call was about, so
+// that writeError can say which one was not found ("endpoint not found").
+// Errors that do not name one are about events, as in the seed.
+type resourceError struct {
+	Resource string
+	Err      error
+}
+
+func (e *resourceError) Error() string { return e.Resource + ": " + e.Err.Error() }
+func (e *resourceError) Unwrap() error { return e.Err }
+
+// about wraps a non-nil err with the resource it concerns.
+func about(resource string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &resourceError{Resource: resource, Err: err}
+}
+
+// notFoundMessage is the 404 message for err: "<resource> not found".
+func notFoundMessage(err error) string {
+	if re, ok := errors.AsType[*resourceError](err); ok {
+		return re.Resource + " not found"
+	}
+	return "event not found"
+}
+
 // envelope is the one shape of every error response.
 type envelope struct {
 	Error errorBody `json:"error"`
@@ -74,7 +101,7 @@ func writeError(c *gin.Context, err error) {
 	case errors.Is(err, core.ErrConflict):
 		status, body.Code, body.Message = http.StatusConflict, "conflict", "the request conflicts with the current state"
 	case errors.Is(err, core.ErrNotFound):
-		status, body.Code, body.Message = http.StatusNotFound, "not_found", "event not found"
+		status, body.Code, body.Message = http.StatusNotFound, "not_found", notFoundMessage(err)
 	case errors.Is(err, core.ErrUnavailable):
 		status, body.Code, body.Message = http.StatusServiceUnavailable, "unavailable", unavailableMessage
 		c.Header("Retry-After", retryAfterSeconds)

@@ -16,7 +16,9 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -32,10 +34,11 @@ func TestMain(m *testing.M) {
 
 // env is one router over the real ingest service on a memory store.
 type env struct {
-	router http.Handler
-	store  *memory.Store
-	clock  *memory.Clock
-	svc    *ingest.Service
+	router    http.Handler
+	store     *memory.Store
+	clock     *memory.Clock
+	svc       *ingest.Service
+	endpoints *endpoints.Service // nil unless built by newEndpointsEnv
 }
 
 func newEnv(t *testing.T, opts httpapi.Options) *env {
@@ -50,6 +53,28 @@ func newEnv(t *testing.T, opts httpapi.Options) *env {
 		t.Fatal(err)
 	}
 	return &env{router: httpapi.NewRouter(svc, opts), store: store, clock: clock, svc: svc}
+}
+
+// testEncryptionKey is ENCRYPTION_KEY for the endpoint tests.
+var testEncryptionKey = bytes.Repeat([]byte{0x5a}, secretbox.KeySize)
+
+// newEndpointsEnv is newEnv with /endpoints served by the real endpoints
+// service over the same memory store, its URLs checked against addresses.
+func newEndpointsEnv(t *testing.T, opts httpapi.Options, addresses core.AddressPolicy) *env {
+	t.Helper()
+	e := newEnv(t, opts)
+	box, err := secretbox.New(testEncryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.endpoints, err = endpoints.NewService(e.store, box, e.clock, nil,
+		endpoints.Config{Addresses: addresses, RotationGrace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Endpoints = e.endpoints
+	e.router = httpapi.NewRouter(e.svc, opts)
+	return e
 }
 
 // do sends one request; headers come in name, value pairs.

@@ -1,7 +1,8 @@
 // Package httpapi is the HTTP front door of webhookd: gin handlers that
-// translate JSON requests into calls on ports.Events and domain results and
-// errors back into JSON. It owns the wire format (DTOs), the error envelope,
-// authentication and request limits; it knows nothing of the store.
+// translate JSON requests into calls on ports.Events and ports.Endpoints,
+// and domain results and errors back into JSON. It owns the wire format
+// (DTOs), the error envelope, authentication and request limits; it knows
+// nothing of the store.
 package httpapi
 
 import (
@@ -26,6 +27,9 @@ type Options struct {
 	// Targets reports this process's circuit breakers for GET /targets;
 	// nil lists none.
 	Targets ports.TargetHealth
+	// Endpoints manages merchants' endpoints under /endpoints; nil leaves
+	// those routes out (they answer 404 route_not_found).
+	Endpoints ports.Endpoints
 	// Logger receives server errors, panics and (at debug level) one line
 	// per request. nil discards.
 	Logger *slog.Logger
@@ -42,17 +46,18 @@ func (o *Options) setDefaults() {
 
 // api holds what the handlers share.
 type api struct {
-	events   ports.Events
-	breakers ports.TargetHealth
-	log      *slog.Logger
-	maxBody  int64
+	events    ports.Events
+	breakers  ports.TargetHealth
+	endpoints ports.Endpoints
+	log       *slog.Logger
+	maxBody   int64
 }
 
 // NewRouter returns the gin engine serving the webhookd API over events.
 // It does not call gin.SetMode: the caller (wiring, tests) decides.
 func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	opts.setDefaults()
-	a := &api{events: events, breakers: opts.Targets, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	a := &api{events: events, breakers: opts.Targets, endpoints: opts.Endpoints, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -69,5 +74,14 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	r.GET("/events/:id", a.get)
 	r.POST("/events/:id/retry", a.retry)
 	r.GET("/targets", a.targets)
+	if a.endpoints != nil {
+		r.POST("/endpoints", a.createEndpoint)
+		r.GET("/endpoints", a.listEndpoints)
+		r.GET("/endpoints/:id", a.getEndpoint)
+		r.PATCH("/endpoints/:id", a.updateEndpoint)
+		r.DELETE("/endpoints/:id", a.deleteEndpoint)
+		r.GET("/endpoints/:id/secret", a.endpointSecret)
+		r.POST("/endpoints/:id/secret/rotate", a.rotateEndpointSecret)
+	}
 	return r
 }

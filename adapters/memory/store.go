@@ -32,17 +32,21 @@ type Store struct {
 	attempts map[core.EventID][]core.Attempt
 	down     error
 
+	// endpoints is the EndpointStore's table (endpoints.go), under mu too.
+	endpoints map[core.EndpointID]*core.Endpoint
+
 	wake *wait.Signal
 }
 
 // NewStore returns an empty store that reads "now" from clock.
 func NewStore(clock ports.Clock) *Store {
 	return &Store{
-		clock:    clock,
-		events:   make(map[core.EventID]*core.Event),
-		byKey:    make(map[string]core.EventID),
-		attempts: make(map[core.EventID][]core.Attempt),
-		wake:     wait.NewSignal(),
+		clock:     clock,
+		events:    make(map[core.EventID]*core.Event),
+		byKey:     make(map[string]core.EventID),
+		attempts:  make(map[core.EventID][]core.Attempt),
+		endpoints: make(map[core.EndpointID]*core.Endpoint),
+		wake:      wait.NewSignal(),
 	}
 }
 

@@ -14,3 +14,10 @@ func TestStoreContract(t *testing.T) {
 		return memory.NewStore(memory.NewClock(porttest.T0))
 	})
 }
+
+func TestEndpointStoreContract(t *testing.T) {
+	t.Parallel()
+	porttest.RunEndpointStore(t, func(t *testing.T) ports.EndpointStore {
+		return memory.NewStore(memory.NewClock(porttest.T0))
+	})
+}

@@ -28,8 +28,13 @@ func interpretError(op string, err error) error {
 		return fmt.Errorf("postgres: %s: %w: %w", op, core.ErrUnavailable, err)
 	}
 	var pgErr pgdriver.Error
-	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" && pgErr.Field('n') == "events_pkey" {
-		return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": event id already exists"}
+	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" {
+		switch pgErr.Field('n') {
+		case "events_pkey":
+			return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": event id already exists"}
+		case "endpoints_pkey":
+			return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": endpoint id already exists"}
+		}
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

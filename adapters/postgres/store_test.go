@@ -15,3 +15,12 @@ func TestStoreContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestEndpointStoreContract(t *testing.T) {
+	t.Parallel()
+	requireDB(t)
+	porttest.RunEndpointStore(t, func(t *testing.T) ports.EndpointStore {
+		s, _, _ := newTestStore(t)
+		return s
+	})
+}

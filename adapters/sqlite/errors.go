@@ -24,7 +24,7 @@ func interpretError(op string, err error) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlite: %s: %w", op, core.ErrNotFound)
 	case sqlErr != nil && sqlErr.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
-		return &core.ConflictError{Code: "duplicate_id", Message: "sqlite: " + op + ": event id already exists"}
+		return &core.ConflictError{Code: "duplicate_id", Message: "sqlite: " + op + ": id already exists"}
 	case unavailable(err, sqlErr):
 		return fmt.Errorf("sqlite: %s: %w: %w", op, core.ErrUnavailable, err)
 	}

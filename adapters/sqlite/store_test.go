@@ -211,3 +211,10 @@ func TestClaimReadsThroughPartialIndexes(t *testing.T) {
 		t.Errorf("claim ran %d SELECTs, want 3 (lost, expired, pending): %q", selects, log.queries)
 	}
 }
+
+func TestEndpointStoreContract(t *testing.T) {
+	t.Parallel()
+	porttest.RunEndpointStore(t, func(t *testing.T) ports.EndpointStore {
+		return NewStore(newTestDB(t), memory.NewClock(porttest.T0))
+	})
+}

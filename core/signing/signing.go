@@ -19,6 +19,7 @@ package signing
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -231,4 +232,44 @@ func (v *Verifier) VerifyHex(h http.Header, body []byte) error {
 		}
 	}
 	return ErrNoMatch
+}
+
+// Endpoint secrets are "whsec_" + base64 of MinEndpointSecretBytes to
+// MaxEndpointSecretBytes random bytes, the form Standard Webhooks libraries
+// take (Svix generates 24; ours are 32).
+const (
+	MinEndpointSecretBytes = 24
+	MaxEndpointSecretBytes = 64
+	newEndpointSecretBytes = 32
+)
+
+// NewEndpointSecret generates an endpoint secret.
+func NewEndpointSecret() string {
+	key := make([]byte, newEndpointSecretBytes)
+	if _, err := rand.Read(key); err != nil {
+		panic("signing: crypto/rand failed: " + err.Error())
+	}
+	return EndpointSecretText(key)
+}
+
+// EndpointSecretText is key in its "whsec_" form.
+func EndpointSecretText(key []byte) string {
+	return standardPrefix + base64.StdEncoding.EncodeToString(key)
+}
+
+// ParseEndpointSecret returns the key of an endpoint secret given by a
+// client, refusing any other form or length.
+func ParseEndpointSecret(text string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(text, standardPrefix)
+	if !ok {
+		return nil, errors.New(`must be "whsec_" followed by base64`)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, errors.New(`must be "whsec_" followed by standard base64`)
+	}
+	if len(key) < MinEndpointSecretBytes || len(key) > MaxEndpointSecretBytes {
+		return nil, fmt.Errorf("its key is %d bytes; want %d to %d", len(key), MinEndpointSecretBytes, MaxEndpointSecretBytes)
+	}
+	return key, nil
 }
