@@ -65,8 +65,11 @@ type Event struct {
 	// AttemptedCount it is never given back nor reset (not by Release, a
 	// refund or Replay), so it identifies one claim for good: a late
 	// outcome of an earlier claim can never pass for the current one.
-	ClaimSeq        int64
-	NextAttemptAt   time.Time
+	ClaimSeq      int64
+	NextAttemptAt time.Time
+	// ActiveSince is when the current run of attempts began: at insert,
+	// or at the last Replay. MAX_DELIVERY_AGE_MS counts from it.
+	ActiveSince     time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	LastAttemptedAt *time.Time
@@ -180,7 +183,7 @@ func (e Event) Replay(now time.Time) (Event, error) {
 	}
 	e.Status = StatusPending
 	e.AttemptedCount = 0
-	e.NextAttemptAt = now
+	e.NextAttemptAt, e.ActiveSince = now, now
 	e.LastError = ""
 	e.LastStatusCode = 0
 	e.UpdatedAt = now

@@ -50,6 +50,9 @@ const (
 	// VerdictLost marks an attempt whose worker vanished before recording
 	// an outcome (its lease expired).
 	VerdictLost Verdict = "lost"
+	// VerdictExpired marks a delivery given up without a request: it was
+	// not delivered within the maximum age (MAX_DELIVERY_AGE_MS).
+	VerdictExpired Verdict = "expired"
 )
 
 // Succeeded reports whether a full 2xx response arrived.

@@ -206,6 +206,8 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r.Int("BATCH_SIZE", &d.BatchSize, 1, 1000)
 	r.Int("WORKER_CONCURRENCY", &d.Concurrency, 1, 10_000)
 	r.Int("MAX_IN_FLIGHT_PER_TARGET", &d.PerTarget, 1, 10_000)
+	r.Int("INITIAL_IN_FLIGHT_PER_TARGET", &d.InitialWindow, 1, 10_000)
+	r.Millis("MAX_DELIVERY_AGE_MS", &d.MaxAge, 1, 365*24*3600*1000)
 	r.Millis("POLL_INTERVAL_MS", &d.PollInterval, 1, maxMillis)
 	r.Millis("LEASE_MS", &d.Lease, 1, maxMillis)
 	r.Millis("SHUTDOWN_GRACE_MS", &d.ShutdownGrace, 1, maxMillis)

@@ -46,6 +46,8 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"BREAKER_FAILURES", cfg.Breaker.Failures, 5},
 		{"DB_MAX_CONNS", cfg.DB.MaxOpenConns, 20},
 		{"SECRET_ROTATION_GRACE_MS", cfg.Endpoints.RotationGrace, 24 * time.Hour},
+		{"MAX_DELIVERY_AGE_MS", cfg.Dispatch.MaxAge, 5 * 24 * time.Hour},
+		{"INITIAL_IN_FLIGHT_PER_TARGET", cfg.Dispatch.InitialWindow, 2},
 		{"ENCRYPTION_KEY", len(cfg.Secrets.EncryptionKey), 0},
 	}
 	for _, c := range checks {
@@ -210,6 +212,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"BATCH_SIZE": "1.5", "ROLE": "boss", "STORE": "redis", "ALLOW_PRIVATE_TARGETS": "maybe", "LOG_LEVEL": "loud",
 		"MAX_CONNECTIONS": "0", "MAX_PAYLOAD_DEPTH": "-1",
 		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
+		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {

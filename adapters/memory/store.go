@@ -96,7 +96,7 @@ func (s *Store) Insert(_ context.Context, p ports.InsertParams) (core.Event, boo
 	now := s.now(p.Now)
 	e := clone(&p.Event)
 	e.Status = core.StatusPending
-	e.CreatedAt, e.UpdatedAt = now, now
+	e.CreatedAt, e.UpdatedAt, e.ActiveSince = now, now, now
 	if e.NextAttemptAt.IsZero() {
 		e.NextAttemptAt = now
 	}

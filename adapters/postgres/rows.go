@@ -24,6 +24,7 @@ type eventRow struct {
 	AttemptedCount  int        `bun:"attempted_count,notnull"`
 	ClaimSeq        int64      `bun:"claim_seq,notnull"`
 	NextAttemptAt   time.Time  `bun:"next_attempt_at,notnull"`
+	ActiveSince     time.Time  `bun:"active_since,notnull"`
 	CreatedAt       time.Time  `bun:"created_at,notnull"`
 	UpdatedAt       time.Time  `bun:"updated_at,notnull"`
 	LastAttemptedAt *time.Time `bun:"last_attempted_at"`
@@ -48,6 +49,7 @@ func toCore(r eventRow) (core.Event, error) {
 		AttemptedCount:  r.AttemptedCount,
 		ClaimSeq:        r.ClaimSeq,
 		NextAttemptAt:   r.NextAttemptAt.UTC(),
+		ActiveSince:     r.ActiveSince.UTC(),
 		CreatedAt:       r.CreatedAt.UTC(),
 		UpdatedAt:       r.UpdatedAt.UTC(),
 		LastAttemptedAt: utcPtr(r.LastAttemptedAt),
@@ -73,6 +75,7 @@ func fromCore(e core.Event) eventRow {
 		AttemptedCount:  e.AttemptedCount,
 		ClaimSeq:        e.ClaimSeq,
 		NextAttemptAt:   e.NextAttemptAt,
+		ActiveSince:     e.ActiveSince,
 		CreatedAt:       e.CreatedAt,
 		UpdatedAt:       e.UpdatedAt,
 		LastAttemptedAt: e.LastAttemptedAt,

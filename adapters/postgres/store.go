@@ -46,6 +46,7 @@ func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, b
 			Value("created_at", "?", now).
 			Value("updated_at", "?", now).
 			Value("next_attempt_at", "?", next).
+			Value("active_since", "?", now).
 			On("CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING").
 			Returning("*").
 			Scan(ctx, &inserted)
@@ -136,7 +137,7 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult,
 const replaySQL = `
 WITH replayed AS (
     UPDATE events
-    SET status = 'pending', attempted_count = 0, next_attempt_at = ?now,
+    SET status = 'pending', attempted_count = 0, next_attempt_at = ?now, active_since = ?now,
         last_error = NULL, last_status_code = NULL, updated_at = ?now
     WHERE id = ?id AND status IN ('succeeded', 'dead')
     RETURNING *

@@ -26,6 +26,7 @@ type eventRow struct {
 	AttemptedCount  int    `bun:"attempted_count"`
 	ClaimSeq        int64  `bun:"claim_seq"`
 	NextAttemptAt   int64  `bun:"next_attempt_at"`
+	ActiveSince     int64  `bun:"active_since"`
 	CreatedAt       int64  `bun:"created_at"`
 	UpdatedAt       int64  `bun:"updated_at"`
 	LastAttemptedAt *int64 `bun:"last_attempted_at"`
@@ -37,7 +38,7 @@ type eventRow struct {
 
 // mutable are the columns a transition may change: everything but the
 // identity, the target, the body, the key and created_at.
-var mutable = []string{"status", "attempted_count", "claim_seq", "next_attempt_at", "updated_at",
+var mutable = []string{"status", "attempted_count", "claim_seq", "next_attempt_at", "active_since", "updated_at",
 	"last_attempted_at", "locked_by", "lease_expires_at", "last_status_code", "last_error"}
 
 func toCore(r eventRow) (core.Event, error) {
@@ -55,6 +56,7 @@ func toCore(r eventRow) (core.Event, error) {
 		AttemptedCount:  r.AttemptedCount,
 		ClaimSeq:        r.ClaimSeq,
 		NextAttemptAt:   fromMicros(r.NextAttemptAt),
+		ActiveSince:     fromMicros(r.ActiveSince),
 		CreatedAt:       fromMicros(r.CreatedAt),
 		UpdatedAt:       fromMicros(r.UpdatedAt),
 		LastAttemptedAt: fromMicrosPtr(r.LastAttemptedAt),
@@ -80,6 +82,7 @@ func fromCore(e core.Event) eventRow {
 		AttemptedCount:  e.AttemptedCount,
 		ClaimSeq:        e.ClaimSeq,
 		NextAttemptAt:   e.NextAttemptAt.UnixMicro(),
+		ActiveSince:     e.ActiveSince.UnixMicro(),
 		CreatedAt:       e.CreatedAt.UnixMicro(),
 		UpdatedAt:       e.UpdatedAt.UnixMicro(),
 		LastAttemptedAt: microsPtr(e.LastAttemptedAt),

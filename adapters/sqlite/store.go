@@ -77,7 +77,7 @@ func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, b
 	e.AttemptedCount, e.ClaimSeq = 0, 0
 	e.LastAttemptedAt, e.LockedBy, e.LeaseExpiresAt = nil, "", nil
 	e.LastStatusCode, e.LastError = 0, ""
-	e.CreatedAt, e.UpdatedAt = now, now
+	e.CreatedAt, e.UpdatedAt, e.ActiveSince = now, now, now
 	if e.NextAttemptAt.IsZero() {
 		e.NextAttemptAt = now
 	}

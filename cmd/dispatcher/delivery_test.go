@@ -194,3 +194,60 @@ func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
 	d.Signal(syscall.SIGTERM)
 	d.Wait(20 * time.Second)
 }
+
+// TestDeadMerchantCostsAFewRequests is the goal of the adaptive window and
+// the breaker together, at default settings but BREAKER_OPEN_MS=5000: a
+// merchant that drops every connection for 20 s with 200 events queued
+// gets at most 10 requests (a window of 2, then one at a time until the
+// breaker opens after 5 failures, then one probe per open interval), and
+// afterwards every event arrives and none died.
+func TestDeadMerchantCostsAFewRequests(t *testing.T) {
+	t.Parallel()
+	bins, db, rcv := harness.NewStack(t, nil)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"BREAKER_OPEN_MS": "5000", "POLL_INTERVAL_MS": "5000",
+	}))
+	const n, down = 200, 20 * time.Second
+	rcv.Control(t, map[string]any{"mode": "down"})
+	d.PostMany(t, n, 8)
+	start := time.Now()
+	time.Sleep(down - time.Since(start))
+	during := rcv.Stats(t, false).Requests
+	rcv.Control(t, map[string]any{"mode": "ok"})
+	t.Logf("requests while the merchant was down for %s: %d", time.Since(start).Round(time.Millisecond), during)
+	if during > 10 {
+		t.Errorf("the dead merchant got %d requests in %s, want at most 10", during, down)
+	}
+	if during < 5 {
+		t.Fatalf("only %d requests while down: the breaker never tripped, the test proves nothing", during)
+	}
+	testkit.Eventually(t, time.Minute, "every event delivered after the outage", func() bool { return db.Counts(t)["succeeded"] == n })
+	if dead := db.Counts(t)["dead"]; dead != 0 {
+		t.Errorf("%d events died", dead)
+	}
+	if st := rcv.Stats(t, false); st.UniqueEvents != n || st.Duplicates != 0 {
+		t.Errorf("receiver after the outage: %d unique, %d duplicates; want %d, 0", st.UniqueEvents, st.Duplicates, n)
+	}
+}
+
+// TestEventsOfAMerchantThatNeverReturnsExpire: parked events do not wait
+// for ever. With MAX_DELIVERY_AGE_MS=3000 every event of a merchant that
+// stays down ends dead with an expired record, none by running out of
+// attempts (parking spends none).
+func TestEventsOfAMerchantThatNeverReturnsExpire(t *testing.T) {
+	t.Parallel()
+	bins, db, rcv := harness.NewStack(t, nil)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"BREAKER_FAILURES": "2", "BREAKER_OPEN_MS": "500", "MAX_DELIVERY_AGE_MS": "3000", "POLL_INTERVAL_MS": "100",
+	}))
+	rcv.Control(t, map[string]any{"mode": "down"})
+	const n = 20
+	d.PostMany(t, n, 4)
+	testkit.Eventually(t, 30*time.Second, "every event dead", func() bool { return db.Counts(t)["dead"] == n })
+	if got := db.Int(t, "SELECT count(*) FROM delivery_attempts WHERE verdict = 'expired'"); got != n {
+		t.Errorf("%d expired records, want one per event (%d)", got, n)
+	}
+	if got := rcv.Stats(t, false).Requests; got > 12 {
+		t.Errorf("the dead merchant got %d requests in about 3 s, want a few (2 to trip, one probe per 500 ms)", got)
+	}
+}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -31,25 +32,56 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Event, wg *sync.WaitGr
 	}
 	var excess []ports.Claim
 	for _, origin := range order {
-		group := groups[origin]
+		group := w.expireOld(ctx, groups[origin], wg)
+		if len(group) == 0 {
+			continue
+		}
 		if w.gate != nil {
 			if until, open := w.gate.OpenUntil(origin); open {
 				w.park(ctx, origin, until, claimsOf(group))
 				continue
 			}
 		}
-		start := w.takeSlots(origin, len(group))
-		excess = append(excess, claimsOf(group[start:])...)
-		for _, e := range group[:start] {
+		n, first := w.takeSlots(origin, len(group))
+		excess = append(excess, claimsOf(group[n:])...)
+		for i, e := range group[:n] {
+			seq := first + uint64(i)
 			wg.Go(func() {
 				defer w.freeSlot(e.Origin)
-				w.deliver(ctx, e)
+				w.deliver(ctx, e, seq)
 			})
 		}
 	}
 	if len(excess) > 0 {
 		w.release(ctx, excess, "per-target in-flight cap reached")
 	}
+}
+
+// expireOld ends the events of group older than MaxAge (before parking:
+// the events of a target that never comes back must still die) and
+// returns the others.
+func (w *Worker) expireOld(ctx context.Context, group []core.Event, wg *sync.WaitGroup) []core.Event {
+	now := w.clock.Now()
+	live := group[:0:0]
+	for _, e := range group {
+		if e.ActiveSince.IsZero() || now.Sub(e.ActiveSince) < w.cfg.MaxAge {
+			live = append(live, e)
+			continue
+		}
+		wg.Go(func() { w.expire(ctx, e, now) })
+	}
+	return live
+}
+
+// expire records that e is given up without a request: dead, verdict
+// expired, its claim's attempt given back.
+func (w *Worker) expire(ctx context.Context, e core.Event, now time.Time) {
+	log := w.log.With(slog.String("event_id", string(e.ID)), slog.String("target", core.RedactURL(e.TargetURL)))
+	d := core.Decision{Verdict: core.VerdictExpired, Status: core.StatusDead, Refund: true, Error: "expired",
+		Reason: fmt.Sprintf("expired: not delivered within %s (MAX_DELIVERY_AGE_MS) of %s; no request was made",
+			w.cfg.MaxAge, e.ActiveSince.UTC().Format(time.RFC3339))}
+	err := w.record(ctx, e, now, core.Outcome{}, d)
+	w.report(ctx, log, e, core.Outcome{}, d, err)
 }
 
 func claimsOf(evs []core.Event) []ports.Claim {
@@ -64,15 +96,17 @@ func claimOf(e core.Event) ports.Claim {
 	return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount, Seq: e.ClaimSeq}
 }
 
-// takeSlots reserves up to n delivery slots for origin, within its cap,
-// and returns how many it took.
-func (w *Worker) takeSlots(origin string, n int) int {
+// takeSlots reserves up to n delivery slots for origin, within its
+// window, and returns how many it took and the window's number of the
+// first.
+func (w *Worker) takeSlots(origin string, n int) (int, uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n = min(n, max(w.cfg.PerTarget-w.perOrigin[origin], 0))
+	now := w.clock.Now()
+	n = min(n, max(w.windows.limit(origin, now)-w.perOrigin[origin], 0))
 	w.inFlight += n
 	w.perOrigin[origin] += n
-	return n
+	return n, w.windows.start(origin, n, now)
 }
 
 // freeSlot ends one delivery to origin and wakes the loop if it waits for
@@ -87,9 +121,9 @@ func (w *Worker) freeSlot(origin string) {
 	w.freed.Notify()
 }
 
-// deliver makes one attempt and records its outcome: send, decide, record,
-// report.
-func (w *Worker) deliver(ctx context.Context, e core.Event) {
+// deliver makes one attempt, the seq-th request of its target's window,
+// and records its outcome: send, decide, record, report.
+func (w *Worker) deliver(ctx context.Context, e core.Event, seq uint64) {
 	log := w.log.With(slog.String("event_id", string(e.ID)), slog.Int("attempt", e.AttemptedCount),
 		slog.String("target", core.RedactURL(e.TargetURL)))
 	log.Info("pickup")
@@ -101,6 +135,9 @@ func (w *Worker) deliver(ctx context.Context, e core.Event) {
 		w.notSent(ctx, e, err)
 		return
 	}
+	w.mu.Lock()
+	w.windows.observe(e.Origin, seq, out, w.clock.Now())
+	w.mu.Unlock()
 	d := w.decide(e, out)
 	err = w.record(ctx, e, started, out, d)
 	w.report(ctx, log, e, out, d, err)
@@ -181,7 +218,7 @@ func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Event, out
 			append(attrs, slog.String("store_error", recordErr.Error()))...)
 	case d.Verdict == core.VerdictSucceeded:
 		log.LogAttrs(ctx, slog.LevelInfo, "delivered", attrs...)
-	case d.Verdict == core.VerdictDead:
+	case d.Status == core.StatusDead:
 		log.LogAttrs(ctx, slog.LevelWarn, "dead", attrs...)
 	default:
 		log.LogAttrs(ctx, slog.LevelInfo, "attempt failed; will retry", attrs...)

@@ -33,11 +33,14 @@ import (
 // Config of a worker. DefaultConfig holds every default; NewWorker fills
 // zero fields from it.
 type Config struct {
-	WorkerID     string        // unique per process: the lease owner; default host-pid-random
-	BatchSize    int           // max events per claim (BATCH_SIZE)
-	Concurrency  int           // max deliveries in flight (WORKER_CONCURRENCY); default max(64, BatchSize)
-	PerTarget    int           // max deliveries in flight per origin (MAX_IN_FLIGHT_PER_TARGET)
-	PollInterval time.Duration // claim at least this often (POLL_INTERVAL_MS)
+	WorkerID    string // unique per process: the lease owner; default host-pid-random
+	BatchSize   int    // max events per claim (BATCH_SIZE)
+	Concurrency int    // max deliveries in flight (WORKER_CONCURRENCY); default max(64, BatchSize)
+	PerTarget   int    // max deliveries in flight per origin (MAX_IN_FLIGHT_PER_TARGET)
+	// InitialWindow is the in-flight window of a target with no recent
+	// success; answers grow it up to PerTarget (see window.go).
+	InitialWindow int
+	PollInterval  time.Duration // claim at least this often (POLL_INTERVAL_MS)
 	// AttemptTimeout is the Sender's bound on one attempt (HTTP_TIMEOUT_MS);
 	// the lease is sized from it.
 	AttemptTimeout time.Duration
@@ -48,9 +51,18 @@ type Config struct {
 	// worker is told to stop; then they are cancelled and released.
 	ShutdownGrace time.Duration
 	Policy        core.RetryPolicy
+	// MaxAge gives up on an event that has not been delivered this long
+	// after its run of attempts began (insert or replay; core.Event
+	// ActiveSince), breaker or not: it ends dead, verdict expired, with no
+	// further request (MAX_DELIVERY_AGE_MS).
+	MaxAge time.Duration
 	// Rand returns uniform numbers in [0, 1) for jitter; nil = math/rand.
 	Rand func() float64
 }
+
+// DefaultMaxAge is how long an event is tried before it expires: five
+// days, as Svix gives an endpoint.
+const DefaultMaxAge = 5 * 24 * time.Hour
 
 // minDefaultConcurrency is the default in-flight bound for small batches.
 const minDefaultConcurrency = 64
@@ -67,6 +79,8 @@ func DefaultConfig() Config {
 	return Config{
 		BatchSize:      10,
 		PerTarget:      16,
+		InitialWindow:  2,
+		MaxAge:         DefaultMaxAge,
 		PollInterval:   5 * time.Second,
 		AttemptTimeout: 10 * time.Second,
 		ShutdownGrace:  8 * time.Second,
@@ -82,6 +96,8 @@ func (c *Config) setDefaults() {
 	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
 	c.Concurrency = cmp.Or(c.Concurrency, max(minDefaultConcurrency, c.BatchSize))
 	c.PerTarget = cmp.Or(c.PerTarget, d.PerTarget)
+	c.InitialWindow = cmp.Or(c.InitialWindow, d.InitialWindow)
+	c.MaxAge = cmp.Or(c.MaxAge, d.MaxAge)
 	c.PollInterval = cmp.Or(c.PollInterval, d.PollInterval)
 	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, d.AttemptTimeout)
 	c.Lease = cmp.Or(c.Lease, c.AttemptTimeout+LeaseMargin)
@@ -110,6 +126,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dispatch: batch size must be at least 1, got %d", c.BatchSize)
 	case c.Concurrency < 1:
 		return fmt.Errorf("dispatch: concurrency must be at least 1, got %d", c.Concurrency)
+	case c.MaxAge < 0:
+		return fmt.Errorf("dispatch: maximum event age must not be negative, got %s", c.MaxAge)
+	case c.InitialWindow < 1:
+		return fmt.Errorf("dispatch: initial per-target window must be at least 1, got %d", c.InitialWindow)
 	case c.PerTarget < 1:
 		return fmt.Errorf("dispatch: per-target in-flight cap must be at least 1, got %d", c.PerTarget)
 	case c.PollInterval <= 0:
@@ -155,6 +175,7 @@ type Worker struct {
 	mu        sync.Mutex
 	inFlight  int
 	perOrigin map[string]int
+	windows   windows
 	soonest   time.Time // earliest moment something we scheduled is due
 
 	freed *wait.Signal // a delivery finished (a slot is free)
@@ -179,6 +200,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics,
 		log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg,
 		perOrigin: make(map[string]int),
+		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget),
 		freed:     wait.NewSignal(),
 		kick:      wait.NewSignal(),
 	}, nil
@@ -324,12 +346,14 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 		w.soonest = time.Time{} // this claim picks up whatever was scheduled
 	}
 	b := batch{limit: min(w.cfg.BatchSize, w.cfg.Concurrency-w.inFlight)}
+	now := w.clock.Now()
 	var full []string
 	for origin, n := range w.perOrigin {
-		if n >= w.cfg.PerTarget {
+		if n >= w.windows.limit(origin, now) {
 			full = append(full, origin)
 		}
 	}
+	w.windows.forget(now)
 	w.mu.Unlock()
 	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0
 	if b.limit <= 0 {

@@ -27,7 +27,7 @@ const (
 
 func config(mod ...func(*dispatch.Config)) dispatch.Config {
 	c := dispatch.Config{
-		WorkerID: "w1", BatchSize: 10, Concurrency: 10, PerTarget: 10,
+		WorkerID: "w1", BatchSize: 10, Concurrency: 10, PerTarget: 10, InitialWindow: 10, // adaptive windows: window_test.go
 		PollInterval: time.Hour, AttemptTimeout: 10 * time.Second, Lease: time.Minute, ShutdownGrace: time.Second,
 		Policy: core.RetryPolicy{Base: 2 * time.Second, Max: time.Hour, MaxAttempts: 3, MaxRetryAfter: time.Hour},
 		Rand:   func() float64 { return 0.5 },

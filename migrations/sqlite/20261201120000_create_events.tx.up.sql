@@ -15,6 +15,9 @@ CREATE TABLE events (
     attempted_count   INTEGER NOT NULL DEFAULT 0 CHECK (attempted_count >= 0),
     claim_seq         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at   INTEGER NOT NULL,
+    -- When the current run of attempts began (insert or replay):
+    -- MAX_DELIVERY_AGE_MS counts from it.
+    active_since      INTEGER NOT NULL,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
     last_attempted_at INTEGER,

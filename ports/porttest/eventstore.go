@@ -185,6 +185,7 @@ func (s suite) insertGetRoundTrip(t *testing.T) {
 		sameTime(t, "CreatedAt", ev.CreatedAt, T0)
 		sameTime(t, "UpdatedAt", ev.UpdatedAt, T0)
 		sameTime(t, "NextAttemptAt", ev.NextAttemptAt, T0)
+		sameTime(t, "ActiveSince", ev.ActiveSince, T0)
 		if ev.LastAttemptedAt != nil || ev.LeaseExpiresAt != nil || ev.LockedBy != "" {
 			t.Errorf("fresh event has attempt/lease state: %+v", ev)
 		}
@@ -668,6 +669,8 @@ func (s suite) replayRules(t *testing.T) {
 		t.Errorf("replayed: %+v", got)
 	}
 	sameTime(t, "replayed NextAttemptAt", got.NextAttemptAt, T0.Add(time.Minute))
+	sameTime(t, "replayed ActiveSince", got.ActiveSince, T0.Add(time.Minute))
+	sameTime(t, "ActiveSince read back after the replay", get(t, st, e.ID).ActiveSince, T0.Add(time.Minute))
 	c2 := claimOne(t, st, "w1", at(time.Minute))
 	if err := complete(t, st, "w1", c2, success, at(time.Minute)); err != nil {
 		t.Fatal(err)

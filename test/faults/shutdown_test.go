@@ -102,6 +102,8 @@ func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	env := func(id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"WORKER_ID": id, "SHUTDOWN_GRACE_MS": "500", "HTTP_TIMEOUT_MS": "10000", "LOG_LEVEL": "info",
+			// A full window at once: 5 s answers would take 15 s to grow it.
+			"INITIAL_IN_FLIGHT_PER_TARGET": "16",
 		})
 	}
 	d := harness.StartDispatcher(t, bins, "dispatcher-1", env("shutdown-b-1"))

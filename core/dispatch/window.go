@@ -1,0 +1,110 @@
+package dispatch
+
+import (
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+)
+
+// Adaptive per-target concurrency, after TCP's congestion control: each
+// target has a window of deliveries allowed in flight, between 1 and
+// Config.PerTarget (MAX_IN_FLIGHT_PER_TARGET).
+//
+//   - A target with no recent success starts at Config.InitialWindow, so a
+//     merchant that is down (or just came back) is not hit by a full window
+//     at once.
+//   - Each answer that proves the target healthy grows the window: by one
+//     per answer while below the threshold (slow start: it doubles every
+//     round trip, so a healthy merchant reaches full speed within a few),
+//     then by one per window's worth of answers (additive increase).
+//   - No answer at all (connection refused, reset, timeout) drops it to 1:
+//     a merchant that dies then costs about BREAKER_FAILURES requests in
+//     turn, not a whole window of them. A 5xx or 429 halves it. Either
+//     cut counts once per round trip, as in TCP: answers to requests sent
+//     before the cut say nothing new and change nothing.
+//
+// Windows of targets idle longer than windowIdle are forgotten.
+
+// windowIdle is how long a target's window outlives its last delivery.
+const windowIdle = time.Minute
+
+type window struct {
+	size      float64
+	threshold float64
+	sent      uint64 // requests started, numbered from 1
+	cutAfter  uint64 // answers to requests numbered up to this one predate the last cut
+	lastUsed  time.Time
+}
+
+// windows holds every target's window. The worker's mutex guards it.
+type windows struct {
+	initial, max float64
+	byOrigin     map[string]*window
+}
+
+func newWindows(initial, max int) windows {
+	return windows{initial: float64(min(initial, max)), max: float64(max), byOrigin: make(map[string]*window)}
+}
+
+// limit is how many deliveries to origin may be in flight at now.
+func (ws windows) limit(origin string, now time.Time) int {
+	return int(ws.get(origin, now).size)
+}
+
+// start numbers n requests about to be sent to origin and returns the
+// first number.
+func (ws windows) start(origin string, n int, now time.Time) uint64 {
+	w := ws.get(origin, now)
+	w.lastUsed = now
+	first := w.sent + 1
+	w.sent += uint64(n)
+	return first
+}
+
+// observe adjusts origin's window after the answer (or its absence) to
+// request number seq.
+func (ws windows) observe(origin string, seq uint64, out core.Outcome, now time.Time) {
+	w := ws.get(origin, now)
+	w.lastUsed = now
+	stale := seq <= w.cutAfter
+	switch {
+	case out.Stalled:
+		// Our own process was frozen: nothing learnt about the target.
+	case out.StatusCode == 0 && out.Err != "":
+		if !stale {
+			if w.size > 1 { // an outage's later failures keep the threshold it began with
+				w.threshold = max(w.size/2, 2)
+			}
+			w.size, w.cutAfter = 1, w.sent
+		}
+	case out.TargetUnhealthy():
+		if !stale {
+			w.size = max(w.size/2, 1)
+			w.threshold, w.cutAfter = w.size, w.sent
+		}
+	case w.size < w.threshold:
+		w.size = min(w.size+1, ws.max)
+	default:
+		w.size = min(w.size+1/w.size, ws.max)
+	}
+}
+
+// get is origin's window, a fresh one if it has none or was idle.
+func (ws windows) get(origin string, now time.Time) *window {
+	w, ok := ws.byOrigin[origin]
+	if !ok || now.Sub(w.lastUsed) > windowIdle {
+		w = &window{size: ws.initial, threshold: ws.max, lastUsed: now}
+		ws.byOrigin[origin] = w
+	}
+	return w
+}
+
+// forget drops windows idle past windowIdle, keeping the map bounded by
+// the targets recently delivered to.
+func (ws windows) forget(now time.Time) {
+	for origin, w := range ws.byOrigin {
+		if now.Sub(w.lastUsed) > windowIdle {
+			delete(ws.byOrigin, origin)
+		}
+	}
+}
