@@ -207,6 +207,15 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r.Int("WORKER_CONCURRENCY", &d.Concurrency, 1, 10_000)
 	r.Int("MAX_IN_FLIGHT_PER_TARGET", &d.PerTarget, 1, 10_000)
 	r.Int("INITIAL_IN_FLIGHT_PER_TARGET", &d.InitialWindow, 1, 10_000)
+	if v, ok := r.Value("PER_TARGET_WINDOW"); ok {
+		switch v {
+		case "adaptive":
+		case "fixed":
+			d.FixedWindow = true
+		default:
+			r.Fail("PER_TARGET_WINDOW", "must be adaptive or fixed")
+		}
+	}
 	r.Millis("MAX_DELIVERY_AGE_MS", &d.MaxAge, 1, 365*24*3600*1000)
 	r.Millis("POLL_INTERVAL_MS", &d.PollInterval, 1, maxMillis)
 	r.Millis("LEASE_MS", &d.Lease, 1, maxMillis)

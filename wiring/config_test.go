@@ -212,7 +212,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"BATCH_SIZE": "1.5", "ROLE": "boss", "STORE": "redis", "ALLOW_PRIVATE_TARGETS": "maybe", "LOG_LEVEL": "loud",
 		"MAX_CONNECTIONS": "0", "MAX_PAYLOAD_DEPTH": "-1",
 		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
-		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0",
+		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0", "PER_TARGET_WINDOW": "tcp",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {

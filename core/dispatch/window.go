@@ -29,25 +29,30 @@ import (
 const windowIdle = time.Minute
 
 type window struct {
-	size      float64
-	threshold float64
-	sent      uint64 // requests started, numbered from 1
-	cutAfter  uint64 // answers to requests numbered up to this one predate the last cut
-	lastUsed  time.Time
+	size       float64
+	threshold  float64
+	sent       uint64 // requests started, numbered from 1
+	cutAfter   uint64 // answers to requests numbered up to this one predate the last cut
+	overloaded bool   // the latest answer was a sign of overload
+	lastUsed   time.Time
 }
 
 // windows holds every target's window. The worker's mutex guards it.
 type windows struct {
 	initial, max float64
+	fixed        bool // every window is max (PER_TARGET_WINDOW=fixed)
 	byOrigin     map[string]*window
 }
 
-func newWindows(initial, max int) windows {
-	return windows{initial: float64(min(initial, max)), max: float64(max), byOrigin: make(map[string]*window)}
+func newWindows(initial, max int, fixed bool) windows {
+	return windows{initial: float64(min(initial, max)), max: float64(max), fixed: fixed, byOrigin: make(map[string]*window)}
 }
 
 // limit is how many deliveries to origin may be in flight at now.
 func (ws windows) limit(origin string, now time.Time) int {
+	if ws.fixed {
+		return int(ws.max)
+	}
 	return int(ws.get(origin, now).size)
 }
 
@@ -66,27 +71,42 @@ func (ws windows) start(origin string, n int, now time.Time) uint64 {
 func (ws windows) observe(origin string, seq uint64, out core.Outcome, now time.Time) {
 	w := ws.get(origin, now)
 	w.lastUsed = now
-	stale := seq <= w.cutAfter
+	if out.Stalled {
+		return // our own process was frozen: nothing learnt about the target
+	}
+	overload := overloaded(out)
 	switch {
-	case out.Stalled:
-		// Our own process was frozen: nothing learnt about the target.
-	case out.StatusCode == 0 && out.Err != "":
-		if !stale {
-			if w.size > 1 { // an outage's later failures keep the threshold it began with
-				w.threshold = max(w.size/2, 2)
-			}
-			w.size, w.cutAfter = 1, w.sent
-		}
-	case out.TargetUnhealthy():
-		if !stale {
+	case overload && seq > w.cutAfter:
+		if w.overloaded { // twice in a row: it looks down
+			w.size = 1
+		} else {
+			w.threshold = max(w.size/2, 2)
 			w.size = max(w.size/2, 1)
-			w.threshold, w.cutAfter = w.size, w.sent
 		}
+		w.cutAfter = w.sent
+	case overload:
+		// Sent before the last cut: already accounted for.
+	case out.TargetUnhealthy():
+		// Up but failing (a 500): no sign of load either way.
 	case w.size < w.threshold:
 		w.size = min(w.size+1, ws.max)
 	default:
 		w.size = min(w.size+1/w.size, ws.max)
 	}
+	w.overloaded = overload
+}
+
+// overloaded reports an answer that says the target cannot take more:
+// none at all, or one of the statuses a saturated server or its proxy
+// gives.
+func overloaded(out core.Outcome) bool {
+	switch out.StatusCode {
+	case 0:
+		return out.Err != ""
+	case 429, 502, 503, 504:
+		return true
+	}
+	return false
 }
 
 // get is origin's window, a fresh one if it has none or was idle.

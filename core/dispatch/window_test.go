@@ -72,8 +72,8 @@ func TestWindowDropsToOneWhenTheTargetStopsAnswering(t *testing.T) {
 	f, s := adaptiveFixture(t)
 	rounds(t, f, s, 4) // at 16
 	s.set(core.Outcome{Err: "connection refused"})
-	if got := rounds(t, f, s, 4); !equal(got, []int64{16, 1, 1, 1}) {
-		t.Errorf("requests per round after the target died: %v, want [16 1 1 1]", got)
+	if got := rounds(t, f, s, 4); !equal(got, []int64{16, 8, 1, 1}) {
+		t.Errorf("requests per round after the target died: %v, want [16 8 1 1] (halved, then down to 1)", got)
 	}
 	// Back up: slow start again, but only to half the old window, then
 	// one more per window's worth of answers.
@@ -83,13 +83,41 @@ func TestWindowDropsToOneWhenTheTargetStopsAnswering(t *testing.T) {
 	}
 }
 
-func TestWindowHalvesOnOverloadOncePerWindow(t *testing.T) {
+func TestWindowHalvesOnOverloadOncePerRoundTrip(t *testing.T) {
 	t.Parallel()
 	f, s := adaptiveFixture(t)
 	rounds(t, f, s, 4) // at 16
 	s.set(core.Outcome{StatusCode: 503})
-	if got := rounds(t, f, s, 3); !equal(got, []int64{16, 8, 4}) {
-		t.Errorf("requests per round under 503s: %v, want [16 8 4]: halved once per window, not once per answer", got)
+	round(t, f, s) // 16 answers of 503 in one round trip
+	s.set(core.Outcome{StatusCode: 200})
+	if got := rounds(t, f, s, 3); !equal(got, []int64{8, 8, 9}) {
+		t.Errorf("requests per round after a round of 503s: %v, want [8 8 9]: halved once, not once per answer, then additive", got)
+	}
+}
+
+// A 500 is a bug at the merchant, not load: the window stays.
+func TestWindowIgnoresServerErrorsThatAreNotOverload(t *testing.T) {
+	t.Parallel()
+	f, s := adaptiveFixture(t)
+	rounds(t, f, s, 4) // at 16
+	s.set(core.Outcome{StatusCode: 500})
+	if got := rounds(t, f, s, 2); !equal(got, []int64{16, 16}) {
+		t.Errorf("requests per round under 500s: %v, want [16 16]", got)
+	}
+}
+
+func TestFixedWindow(t *testing.T) {
+	t.Parallel()
+	s := &switchable{}
+	s.set(core.Outcome{Err: "connection refused"})
+	f := newFixture(t, s.respond, func(c *dispatch.Config) {
+		c.InitialWindow, c.PerTarget, c.BatchSize, c.Concurrency, c.FixedWindow = 2, 16, 40, 64, true
+	})
+	for range 100 {
+		f.add(t, targetA)
+	}
+	if got := rounds(t, f, s, 2); !equal(got, []int64{16, 16}) {
+		t.Errorf("requests per round with a fixed window: %v, want [16 16]", got)
 	}
 }
 

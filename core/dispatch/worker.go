@@ -40,7 +40,10 @@ type Config struct {
 	// InitialWindow is the in-flight window of a target with no recent
 	// success; answers grow it up to PerTarget (see window.go).
 	InitialWindow int
-	PollInterval  time.Duration // claim at least this often (POLL_INTERVAL_MS)
+	// FixedWindow turns the adaptation off: every target may always have
+	// PerTarget in flight (PER_TARGET_WINDOW=fixed).
+	FixedWindow  bool
+	PollInterval time.Duration // claim at least this often (POLL_INTERVAL_MS)
 	// AttemptTimeout is the Sender's bound on one attempt (HTTP_TIMEOUT_MS);
 	// the lease is sized from it.
 	AttemptTimeout time.Duration
@@ -200,7 +203,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics,
 		log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg,
 		perOrigin: make(map[string]int),
-		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget),
+		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
 		freed:     wait.NewSignal(),
 		kick:      wait.NewSignal(),
 	}, nil

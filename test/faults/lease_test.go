@@ -30,6 +30,7 @@ func TestLeaseExpiry(t *testing.T) {
 	env := func(role, id string) map[string]string {
 		return harness.DispatcherEnv(db, rcv.URL(), map[string]string{
 			"ROLE": role, "WORKER_ID": id, "LEASE_MS": "3000", "HTTP_TIMEOUT_MS": "2000",
+			"INITIAL_IN_FLIGHT_PER_TARGET": "16", // many leases to take over, from the first second
 		})
 	}
 	api := harness.StartDispatcher(t, bins, "api", env("api", "lease-api"))
