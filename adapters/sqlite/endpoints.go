@@ -23,7 +23,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e core.Endpoint, now *time.T
 	if err != nil {
 		return core.Endpoint{}, err
 	}
-	err = s.write(ctx, "create endpoint "+string(e.ID), func(tx bun.Tx) error {
+	err = s.write(ctx, "create endpoint "+string(e.ID), func(ctx context.Context, tx bun.Tx) error {
 		_, err := tx.NewInsert().Model(&row).Exec(ctx)
 		return err
 	})
@@ -75,7 +75,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 		row       endpointRow
 		changeErr error // returned as is, not as a database error
 	)
-	err := s.write(ctx, "update endpoint "+string(id), func(tx bun.Tx) error {
+	err := s.write(ctx, "update endpoint "+string(id), func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("sqlite: endpoint %s: %w", id, core.ErrNotFound)
@@ -106,7 +106,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 }
 
 func (s *Store) DeleteEndpoint(ctx context.Context, id core.EndpointID) error {
-	return s.write(ctx, "delete endpoint "+string(id), func(tx bun.Tx) error {
+	return s.write(ctx, "delete endpoint "+string(id), func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*endpointRow)(nil)).Where("id = ?", string(id)).Exec(ctx)
 		if err != nil {
 			return err

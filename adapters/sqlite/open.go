@@ -26,6 +26,8 @@ type DB struct {
 	Read *bun.DB
 	Path string
 	lock *os.File
+	// commits groups the store's writes into shared transactions.
+	commits *committer
 }
 
 // Open creates (if needed) and opens the store at cfg.Path, after taking
@@ -76,7 +78,11 @@ func (db *DB) open(ctx context.Context, cfg Config) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("sqlite: %s: journal mode is %q, not WAL (is it on a network file system?)", db.Path, mode)
 	}
-	return interpretError("open "+db.Path, db.Read.PingContext(ctx))
+	if err := db.Read.PingContext(ctx); err != nil {
+		return interpretError("open "+db.Path, err)
+	}
+	db.commits = newCommitter(db.Write)
+	return nil
 }
 
 func open(path string, conns int, params ...string) *bun.DB {
@@ -87,8 +93,12 @@ func open(path string, conns int, params ...string) *bun.DB {
 	return bun.NewDB(sqldb, sqlitedialect.New())
 }
 
-// Close closes both pools, then releases the lock.
+// Close finishes the queued writes, closes both pools, then releases the
+// lock.
 func (db *DB) Close() {
+	if db.commits != nil {
+		db.commits.close()
+	}
 	for _, pool := range []*bun.DB{db.Read, db.Write} {
 		if pool != nil {
 			_ = pool.Close()

@@ -54,11 +54,12 @@ func (s *Store) now(p *time.Time) time.Time {
 	return fromMicros(t.UnixMicro())
 }
 
-// write runs fn in one IMMEDIATE transaction on the writing connection:
-// nothing else writes until it commits, which is what makes every
-// read-then-write below exclusive.
-func (s *Store) write(ctx context.Context, op string, fn func(tx bun.Tx) error) error {
-	err := s.db.Write.RunInTx(ctx, nil, func(_ context.Context, tx bun.Tx) error { return fn(tx) })
+// write runs fn in an IMMEDIATE transaction on the writing connection,
+// committed with whatever other writes are queued (groupcommit.go):
+// nothing else writes meanwhile, which is what makes every read-then-write
+// below exclusive. fn must use the ctx it is given.
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	err := s.db.commits.write(ctx, fn)
 	if err == nil {
 		return nil
 	}
@@ -83,7 +84,7 @@ func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, b
 	}
 	row := fromCore(e)
 	created := true
-	err := s.write(ctx, "insert", func(tx bun.Tx) error {
+	err := s.write(ctx, "insert", func(ctx context.Context, tx bun.Tx) error {
 		if row.IdempotencyKey != "" {
 			var first eventRow
 			err := tx.NewSelect().Model(&first).Where("idempotency_key = ?", row.IdempotencyKey).Scan(ctx)
@@ -166,8 +167,7 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult,
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
 	now := s.now(p.Now)
 	var claimed []core.Event
-	err := s.write(ctx, "claim", func(tx bun.Tx) error {
-		claimed = nil // a retried transaction starts over
+	err := s.write(ctx, "claim", func(ctx context.Context, tx bun.Tx) error {
 		expired := func(q *bun.SelectQuery) *bun.SelectQuery {
 			q = q.Where("status = 'delivering'").Where("lease_expires_at <= ?", now.UnixMicro())
 			if len(p.ExcludeOrigins) > 0 {
@@ -242,7 +242,7 @@ func dueAt(e core.Event) time.Time {
 // core.ErrLeaseLost and nothing is written.
 func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	now := s.now(p.Now)
-	return s.write(ctx, "complete", func(tx bun.Tx) error {
+	return s.write(ctx, "complete", func(ctx context.Context, tx bun.Tx) error {
 		e, err := selectEvent(ctx, tx, p.Claim.ID)
 		if err != nil {
 			return err
@@ -275,7 +275,7 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 		until = fromMicros(p.Until.UnixMicro())
 	}
 	var res ports.ReleaseResult
-	err := s.write(ctx, "release", func(tx bun.Tx) error {
+	err := s.write(ctx, "release", func(ctx context.Context, tx bun.Tx) error {
 		res = ports.ReleaseResult{}
 		for _, c := range p.Claims {
 			e, err := selectEvent(ctx, tx, c.ID)
@@ -325,7 +325,7 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Event, error) {
 	now := s.now(p.Now)
 	var replayed core.Event
-	err := s.write(ctx, "replay", func(tx bun.Tx) error {
+	err := s.write(ctx, "replay", func(ctx context.Context, tx bun.Tx) error {
 		e, err := selectEvent(ctx, tx, p.ID)
 		if err != nil {
 			return err
