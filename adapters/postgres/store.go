@@ -17,17 +17,27 @@ var _ ports.EventStore = (*Store)(nil)
 // Store is the PostgreSQL ports.EventStore. It holds no connection or
 // transaction between calls.
 type Store struct {
-	db      *bun.DB
-	channel string
+	db       *bun.DB
+	channel  string
+	inserter *inserter
 }
 
 // NewStore returns a Store over db, which must have been opened (and
 // migrated) with the same cfg.
 func NewStore(db *bun.DB, cfg Config) *Store {
-	return &Store{db: db, channel: cfg.Channel()}
+	s := &Store{db: db, channel: cfg.Channel()}
+	s.inserter = &inserter{run: s.insertBatch}
+	return s
 }
 
+// Insert stores the event with whatever other inserts are queued, in one
+// statement (groupinsert.go).
 func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
+	return s.inserter.insert(ctx, p)
+}
+
+// insertOne stores one event in its own statement.
+func (s *Store) insertOne(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
 	row := fromCore(p.Event)
 	row.Status = string(core.StatusPending)
 	row.AttemptedCount = 0
