@@ -11,7 +11,7 @@ TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 RACE = $$([ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race || echo "make: no C compiler, so tests run without -race" >&2)
 
 .PHONY: build run run-pg test test-short test-faults wire check-generated lint fmt clean
-.PHONY: fuzz
+.PHONY: fuzz bench
 
 build: ## build bin/dispatcher and bin/mock-receiver
 	$(GO) build -trimpath -o $(BIN)/dispatcher ./cmd/dispatcher
@@ -39,6 +39,9 @@ fuzz: ## run every fuzz target (found by grep, so new ones need no edit here) fo
 			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$(dirname "$$f")/"; \
 		done; \
 	done
+
+bench: build ## run the benchmarks (minutes; never part of make test)
+	$(GO) run ./cmd/bench $(BENCH_ARGS)
 
 test-short: ## unit tests only: -short skips everything that needs PostgreSQL or builds the binaries
 	$(GO) test -count=1 -short $(PKGS)

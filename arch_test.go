@@ -36,6 +36,7 @@ var rules = map[string]rule{
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
 	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
+	"cmd/bench":                  {ours: []string{"core/signing"}, thirdParty: true}, // the benchmark program (make bench)
 	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait", "internal/logfile"}},
 	// internal/: small helpers shared across the tree, leaves of the graph.
 	// wait and testkit are standard library only, so that core services

@@ -240,3 +240,21 @@ type Attempt struct {
 	Reason        string
 	NextAttemptAt *time.Time // set when Verdict is VerdictRetry
 }
+
+// FirstPerOrigin keeps, in order, the first max items of each origin: a
+// claim takes at most that many events per target (all when max is not
+// positive).
+func FirstPerOrigin[T any](items []T, max int, origin func(T) string) []T {
+	if max <= 0 {
+		return items
+	}
+	seen := make(map[string]int)
+	out := items[:0:0]
+	for _, it := range items {
+		if o := origin(it); seen[o] < max {
+			seen[o]++
+			out = append(out, it)
+		}
+	}
+	return out
+}

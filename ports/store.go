@@ -88,7 +88,12 @@ type ClaimParams struct {
 	// ExcludeOrigins are skipped (the worker already has as many
 	// deliveries in flight to them as it allows).
 	ExcludeOrigins []string
-	Now            *time.Time
+	// MaxPerOrigin, when positive, caps the events claimed per origin:
+	// the oldest due of each origin are taken, so that a worker with one
+	// free slot for a target does not lease a batch of it only to hand
+	// the rest back.
+	MaxPerOrigin int
+	Now          *time.Time
 }
 
 // Claim identifies one lease: the event, the attempt number its worker took

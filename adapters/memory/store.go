@@ -183,6 +183,7 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Event, err
 		}
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
+	due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e *core.Event) string { return e.Origin })
 	out := make([]core.Event, 0, min(len(due), p.Limit))
 	for _, e := range due[:min(len(due), p.Limit)] {
 		claimed, err := e.Claim(p.Worker, now, p.Lease)

@@ -31,8 +31,9 @@ const maxAbandonPerClaim = 1000
 //     order straight off its partial index (LIMIT n, no sort over all due
 //     rows) and locked with SKIP LOCKED, so concurrent workers never wait
 //     for, or get, the same row;
-//  3. picked/claimed: the n oldest of those at most 2n candidates are
-//     leased (mirrors core.Event.Claim). Rows in (2) that lose the merge stay locked only until commit;
+//  3. picked/claimed: the n oldest of those at most 2n candidates, at most
+//     max_per_origin of each origin when that is positive, are leased
+//     (mirrors core.Event.Claim). Rows in (2) that lose the merge stay locked only until commit;
 //     this happens only while expired leases exist, which is rare.
 const claimSQL = `
 WITH lost AS MATERIALIZED (
@@ -56,7 +57,7 @@ WITH lost AS MATERIALIZED (
            ?lost_error, ?lost_verdict, ?lost_reason, ?now
     FROM lost JOIN abandoned USING (id)
 ), expired AS MATERIALIZED (
-    SELECT id, lease_expires_at AS due
+    SELECT id, origin, lease_expires_at AS due
     FROM events
     WHERE status = 'delivering' AND lease_expires_at <= ?now
       AND attempted_count < ?max_attempts AND origin <> ALL (?exclude::text[])
@@ -64,7 +65,7 @@ WITH lost AS MATERIALIZED (
     LIMIT ?limit
     FOR UPDATE SKIP LOCKED
 ), pending AS MATERIALIZED (
-    SELECT id, next_attempt_at AS due
+    SELECT id, origin, next_attempt_at AS due
     FROM events
     WHERE status = 'pending' AND next_attempt_at <= ?now
       AND origin <> ALL (?exclude::text[])
@@ -72,7 +73,11 @@ WITH lost AS MATERIALIZED (
     LIMIT ?limit
     FOR UPDATE SKIP LOCKED
 ), picked AS MATERIALIZED (
-    SELECT id, due FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) AS candidates
+    SELECT id, due FROM (
+        SELECT id, due, row_number() OVER (PARTITION BY origin ORDER BY due, id) AS nth
+        FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) AS candidates
+    ) AS ranked
+    WHERE ?max_per_origin <= 0 OR nth <= ?max_per_origin
     ORDER BY due, id
     LIMIT ?limit
 ), claimed AS (
@@ -87,30 +92,32 @@ WITH lost AS MATERIALIZED (
 SELECT claimed.* FROM claimed JOIN picked USING (id) ORDER BY picked.due, claimed.id`
 
 type claimArgs struct {
-	Now         dbNow
-	Worker      string
-	Limit       int
-	Lease       interval
-	MaxAttempts int
-	MaxAbandon  int
-	Exclude     []string `bun:",array"`
-	LostError   string
-	LostVerdict string
-	LostReason  string
+	Now          dbNow
+	Worker       string
+	Limit        int
+	Lease        interval
+	MaxAttempts  int
+	MaxAbandon   int
+	Exclude      []string `bun:",array"`
+	MaxPerOrigin int
+	LostError    string
+	LostVerdict  string
+	LostReason   string
 }
 
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
 	args := &claimArgs{
-		Now:         dbNow{p.Now},
-		Worker:      p.Worker,
-		Limit:       max(p.Limit, 0), // 0 still abandons, as the contract asks
-		Lease:       interval(p.Lease),
-		MaxAttempts: p.MaxAttempts,
-		MaxAbandon:  maxAbandonPerClaim,
-		Exclude:     append([]string{}, p.ExcludeOrigins...), // never NULL: <> ALL (NULL) matches nothing
-		LostError:   core.ErrorLostFinalAttempt,
-		LostVerdict: string(core.VerdictLost),
-		LostReason:  core.ReasonLostFinalAttempt,
+		Now:          dbNow{p.Now},
+		Worker:       p.Worker,
+		Limit:        max(p.Limit, 0), // 0 still abandons, as the contract asks
+		Lease:        interval(p.Lease),
+		MaxAttempts:  p.MaxAttempts,
+		MaxAbandon:   maxAbandonPerClaim,
+		Exclude:      append([]string{}, p.ExcludeOrigins...), // never NULL: <> ALL (NULL) matches nothing
+		MaxPerOrigin: p.MaxPerOrigin,
+		LostError:    core.ErrorLostFinalAttempt,
+		LostVerdict:  string(core.VerdictLost),
+		LostReason:   core.ReasonLostFinalAttempt,
 	}
 	var rows []eventRow
 	if err := s.db.NewRaw(claimSQL, args).Scan(ctx, &rows); err != nil {

@@ -210,6 +210,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 		slices.SortFunc(due, func(a, b core.Event) int {
 			return cmp.Or(dueAt(a).Compare(dueAt(b)), strings.Compare(string(a.ID), string(b.ID)))
 		})
+		due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e core.Event) string { return e.Origin })
 		for _, e := range due[:min(len(due), p.Limit)] {
 			c, err := e.Claim(p.Worker, now, p.Lease)
 			if err != nil {

@@ -56,6 +56,22 @@ func (ws windows) limit(origin string, now time.Time) int {
 	return int(ws.get(origin, now).size)
 }
 
+// claimCap is how many events of any one target a claim may take: the
+// most free slots any known target has, and the initial window for a
+// target not seen yet.
+func (ws windows) claimCap(inFlight map[string]int, now time.Time) int {
+	if ws.fixed {
+		return int(ws.max)
+	}
+	most := int(ws.initial)
+	for origin, w := range ws.byOrigin {
+		if now.Sub(w.lastUsed) <= windowIdle {
+			most = max(most, int(w.size)-inFlight[origin])
+		}
+	}
+	return most
+}
+
 // start numbers n requests about to be sent to origin and returns the
 // first number.
 func (ws windows) start(origin string, n int, now time.Time) uint64 {

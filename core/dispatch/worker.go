@@ -357,14 +357,16 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 		}
 	}
 	w.windows.forget(now)
+	perOrigin := w.windows.claimCap(w.perOrigin, now)
 	w.mu.Unlock()
-	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0
+	// Limited: only a freed slot (or a grown window) lets a claim take more.
+	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit
 	if b.limit <= 0 {
 		return b, nil
 	}
 	evs, err := w.store.Claim(ctx, ports.ClaimParams{
 		Worker: w.cfg.WorkerID, Limit: b.limit, Lease: w.cfg.Lease,
-		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full,
+		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full, MaxPerOrigin: perOrigin,
 	})
 	if err != nil {
 		return b, fmt.Errorf("dispatch: claim: %w", err)

@@ -62,6 +62,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"ClaimCountsAttempt", s.claimCountsAttempt},
 		{"ExpiredLeaseIsClaimableAgain", s.expiredLease},
 		{"ClaimExcludesOrigins", s.claimExcludes},
+		{"ClaimCapsPerOrigin", s.claimCapsPerOrigin},
 		{"ClaimAbandonsLostFinalAttempt", s.claimAbandons},
 		{"CompleteSuccess", s.completeSuccess},
 		{"CompleteRetryAndHistory", s.completeRetry},
@@ -795,5 +796,27 @@ func (s suite) oddBytes(t *testing.T) {
 	}
 	if got := get(t, st, e.ID); got.LastError != core.StorableText(d.Error) {
 		t.Errorf("LastError = %q, want %q", got.LastError, core.StorableText(d.Error))
+	}
+}
+
+func (s suite) claimCapsPerOrigin(t *testing.T) {
+	ctx := t.Context()
+	st := s.newStore(t)
+	var as, bs []core.EventID
+	for i := range 5 {
+		as = append(as, insert(t, st, NewEvent(t, targetA, `{}`), at(time.Duration(i)*time.Millisecond)).ID)
+		bs = append(bs, insert(t, st, NewEvent(t, targetB, `{}`), at(time.Duration(i)*time.Millisecond+time.Microsecond)).ID)
+	}
+	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10, MaxPerOrigin: 2, Now: at(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []core.EventID{as[0], bs[0], as[1], bs[1]}; !slices.Equal(ids(got), want) {
+		t.Errorf("claimed %v, want the two oldest of each origin, oldest due first: %v", ids(got), want)
+	}
+	for _, id := range append(as[2:], bs[2:]...) {
+		if e := get(t, st, id); e.Status != core.StatusPending || e.AttemptedCount != 0 {
+			t.Errorf("event %s beyond the cap: %s, %d attempts; want untouched", id, e.Status, e.AttemptedCount)
+		}
 	}
 }
