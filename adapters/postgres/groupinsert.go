@@ -3,100 +3,25 @@ package postgres
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
 )
 
-// Group commit of inserts. Concurrent POST /events each need a durable
-// commit; one transaction per event spends a WAL flush (and a NOTIFY) per
-// event. Instead, an Insert that finds fewer than maxInsertLeaders batches
-// running becomes a leader: it inserts every event queued at that moment
-// in one multi-row statement (one commit, one NOTIFY from the statement
-// trigger), answers each of them, and goes on while more are queued. The
-// others wait for their leader. Nobody is answered before the statement
-// that stored their row committed.
-//
-// Idempotency is per row: a key already stored (or taken by an earlier row
-// of the same statement) makes that request return the stored event. If
-// the statement fails as a whole (a duplicate id, a database error), each
-// of its events is tried alone, so that one bad row never fails its
-// neighbours.
+// Inserts are group-committed (batch.go). Idempotency is per row: a key
+// already stored (or taken by an earlier row of the same statement) makes
+// that call return the stored event. If the statement fails as a whole (a
+// duplicate id), each of its events is tried alone, so that one bad row
+// never fails its neighbours; a database outage fails the batch at once.
 
-const (
-	maxInsertBatch   = 500
-	maxInsertLeaders = 4
-	insertTimeout    = 30 * time.Second
-)
-
-type insertReq struct {
-	ctx     context.Context
-	p       ports.InsertParams
+// inserted is an Insert's answer.
+type inserted struct {
 	ev      core.Event
 	created bool
-	err     error
-	done    chan struct{}
 }
 
-type inserter struct {
-	mu      sync.Mutex
-	pending []*insertReq
-	leaders int
-	run     func(ctx context.Context, batch []*insertReq) // answers every request of batch
-	batches atomic.Int64                                  // statements run: fewer than inserts under load
-}
-
-func (in *inserter) insert(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
-	req := &insertReq{ctx: ctx, p: p, done: make(chan struct{})}
-	in.mu.Lock()
-	in.pending = append(in.pending, req)
-	lead := in.leaders < maxInsertLeaders
-	if lead {
-		in.leaders++
-	}
-	in.mu.Unlock()
-	if lead {
-		in.lead()
-	}
-	<-req.done
-	return req.ev, req.created, req.err
-}
-
-// lead runs batches until nothing is queued.
-func (in *inserter) lead() {
-	for {
-		in.mu.Lock()
-		n := min(len(in.pending), maxInsertBatch)
-		if n == 0 {
-			in.leaders--
-			in.mu.Unlock()
-			return
-		}
-		batch := in.pending[:n:n]
-		in.pending = append([]*insertReq(nil), in.pending[n:]...)
-		in.mu.Unlock()
-
-		live := batch[:0:0]
-		for _, r := range batch {
-			if err := r.ctx.Err(); err != nil {
-				r.err = err // its caller gave up before it was stored
-				close(r.done)
-				continue
-			}
-			live = append(live, r)
-		}
-		if len(live) > 0 {
-			// Not any caller's context: one leaving must not fail the rest.
-			ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
-			in.run(ctx, live)
-			cancel()
-			in.batches.Add(1)
-		}
-	}
-}
+type insertCall = call[ports.InsertParams, inserted]
 
 // insertBatchSQL stores a batch in one statement. Rows keep their order
 // (ord), so that of two rows with one idempotency key the first wins.
@@ -128,12 +53,7 @@ type insertBatchArgs struct {
 
 // insertBatch is the inserter's run: one statement for the batch, then
 // the stored events of the keys that were already taken.
-func (s *Store) insertBatch(ctx context.Context, batch []*insertReq) {
-	defer func() {
-		for _, r := range batch {
-			close(r.done)
-		}
-	}()
+func (s *Store) insertBatch(ctx context.Context, batch []*insertCall) {
 	var a insertBatchArgs
 	for _, r := range batch {
 		row := fromCore(r.p.Event)
@@ -159,7 +79,7 @@ func (s *Store) insertBatch(ctx context.Context, batch []*insertReq) {
 		}
 		// Find the row at fault by storing each alone.
 		for _, r := range batch {
-			r.ev, r.created, r.err = s.insertOne(ctx, r.p)
+			r.res.ev, r.res.created, r.err = s.insertOne(ctx, r.p)
 		}
 		return
 	}
@@ -170,15 +90,15 @@ func (s *Store) insertBatch(ctx context.Context, batch []*insertReq) {
 	for _, r := range batch {
 		row, ok := stored[string(r.p.Event.ID)]
 		if ok {
-			r.ev, r.err = toCore(row)
-			r.created = true
+			r.res.ev, r.err = toCore(row)
+			r.res.created = true
 			continue
 		}
 		// Its key was taken, by an earlier event or an earlier row of this
 		// batch: answer with that event (insertOne reads it, and inserts
 		// after all if it vanished meanwhile).
-		r.ev, r.created, r.err = s.insertOne(ctx, r.p)
-		if r.err == nil && r.created && r.p.Event.IdempotencyKey == "" {
+		r.res.ev, r.res.created, r.err = s.insertOne(ctx, r.p)
+		if r.err == nil && r.res.created && r.p.Event.IdempotencyKey == "" {
 			r.err = errors.New("postgres: insert: a row without a key was not stored by its batch")
 		}
 	}

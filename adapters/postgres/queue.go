@@ -171,8 +171,7 @@ type completeArgs struct {
 }
 
 func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
-	d, rec := p.Decision, p.Record
-	switch d.Status {
+	switch d := p.Decision; d.Status {
 	case core.StatusSucceeded, core.StatusDead, core.StatusPending:
 	default:
 		return fmt.Errorf("postgres: complete %s: decision status %q: %w", p.Claim.ID, d.Status, core.ErrConflict)
@@ -180,6 +179,13 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	if !validID(p.Claim.ID) {
 		return fmt.Errorf("postgres: complete %s: %w", p.Claim.ID, core.ErrNotFound)
 	}
+	_, err := s.completes.do(ctx, p) // with whatever else is finishing (groupcomplete.go)
+	return err
+}
+
+// completeOne records one outcome in its own statement.
+func (s *Store) completeOne(ctx context.Context, p ports.CompleteParams) error {
+	d, rec := p.Decision, p.Record
 	args := &completeArgs{
 		Now: dbNow{p.Now}, ID: string(p.Claim.ID), Worker: p.Worker, Attempt: p.Claim.Attempt, Seq: p.Claim.Seq,
 		Status: string(d.Status), RetryIn: interval(d.RetryIn), Refund: d.Refund,

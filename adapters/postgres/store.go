@@ -17,23 +17,26 @@ var _ ports.EventStore = (*Store)(nil)
 // Store is the PostgreSQL ports.EventStore. It holds no connection or
 // transaction between calls.
 type Store struct {
-	db       *bun.DB
-	channel  string
-	inserter *inserter
+	db        *bun.DB
+	channel   string
+	inserts   *batcher[ports.InsertParams, inserted]
+	completes *batcher[ports.CompleteParams, struct{}]
 }
 
 // NewStore returns a Store over db, which must have been opened (and
 // migrated) with the same cfg.
 func NewStore(db *bun.DB, cfg Config) *Store {
 	s := &Store{db: db, channel: cfg.Channel()}
-	s.inserter = &inserter{run: s.insertBatch}
+	s.inserts = &batcher[ports.InsertParams, inserted]{run: s.insertBatch}
+	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
 	return s
 }
 
 // Insert stores the event with whatever other inserts are queued, in one
 // statement (groupinsert.go).
 func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
-	return s.inserter.insert(ctx, p)
+	r, err := s.inserts.do(ctx, p)
+	return r.ev, r.created, err
 }
 
 // insertOne stores one event in its own statement.

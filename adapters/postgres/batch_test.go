@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
@@ -45,7 +46,7 @@ func TestGroupInsertBatchesConcurrentInserts(t *testing.T) {
 	if err != nil || res.Total != n {
 		t.Fatalf("total %d, %v; want %d", res.Total, err, n)
 	}
-	t.Logf("%d concurrent inserts in %d statements", n, s.inserter.batches.Load())
+	t.Logf("%d concurrent inserts in %d statements", n, s.inserts.batches.Load())
 }
 
 // Many requests with one key, at once: one event is stored and every
@@ -133,15 +134,54 @@ func TestInsertBatchFallsBackRowByRow(t *testing.T) {
 	if _, _, err := s.Insert(t.Context(), ports.InsertParams{Event: dup}); err != nil {
 		t.Fatal(err)
 	}
-	batch := []*insertReq{
-		{ctx: t.Context(), p: ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{"a":1}`)}, done: make(chan struct{})},
-		{ctx: t.Context(), p: ports.InsertParams{Event: dup}, done: make(chan struct{})},
-		{ctx: t.Context(), p: ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{"b":2}`)}, done: make(chan struct{})},
+	batch := []*insertCall{
+		{p: ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{"a":1}`)}},
+		{p: ports.InsertParams{Event: dup}},
+		{p: ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{"b":2}`)}},
 	}
 	s.insertBatch(t.Context(), batch)
 	var conflict *core.ConflictError
-	if batch[0].err != nil || !batch[0].created || batch[2].err != nil || !batch[2].created || !errors.As(batch[1].err, &conflict) {
+	if batch[0].err != nil || !batch[0].res.created || batch[2].err != nil || !batch[2].res.created || !errors.As(batch[1].err, &conflict) {
 		t.Errorf("results: %v %v / %v / %v %v; want stored, conflict, stored",
-			batch[0].created, batch[0].err, batch[1].err, batch[2].created, batch[2].err)
+			batch[0].res.created, batch[0].err, batch[1].err, batch[2].res.created, batch[2].err)
+	}
+}
+
+// One statement records many outcomes, each guarded by its own claim: a
+// stale claim in the batch is refused alone, an unknown event is not
+// found, the rest are recorded.
+func TestCompleteBatchGuardsEachRow(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	for range 3 {
+		if _, _, err := s.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimed, err := s.Claim(t.Context(), ports.ClaimParams{Worker: "w1", Limit: 3, Lease: time.Minute, MaxAttempts: 5})
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("Claim: %d, %v", len(claimed), err)
+	}
+	ok := core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200, Reason: "delivered"}
+	outcome := func(e core.Event, seq int64) *completeCall {
+		return &completeCall{p: ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: seq},
+			Decision: ok, Record: core.Attempt{StartedAt: time.Now(), StatusCode: 200}}}
+	}
+	unknown := claimed[0]
+	unknown.ID = core.NewEventID(time.Now())
+	batch := []*completeCall{outcome(claimed[0], claimed[0].ClaimSeq), outcome(claimed[1], claimed[1].ClaimSeq+1),
+		outcome(unknown, 1), outcome(claimed[2], claimed[2].ClaimSeq)}
+	s.completeBatch(t.Context(), batch)
+	if batch[0].err != nil || !errors.Is(batch[1].err, core.ErrLeaseLost) || !errors.Is(batch[2].err, core.ErrNotFound) || batch[3].err != nil {
+		t.Fatalf("results %v / %v / %v / %v; want recorded, lease lost, not found, recorded", batch[0].err, batch[1].err, batch[2].err, batch[3].err)
+	}
+	for i, want := range []core.Status{core.StatusSucceeded, core.StatusDelivering, core.StatusSucceeded} {
+		if got, _ := s.Get(t.Context(), claimed[i].ID); got.Status != want {
+			t.Errorf("event %d: %s, want %s", i, got.Status, want)
+		}
+		atts, _ := s.Attempts(t.Context(), claimed[i].ID)
+		if wantAtts := map[bool]int{true: 1, false: 0}[want == core.StatusSucceeded]; len(atts) != wantAtts {
+			t.Errorf("event %d: %d attempts recorded, want %d", i, len(atts), wantAtts)
+		}
 	}
 }
