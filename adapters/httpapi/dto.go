@@ -58,12 +58,22 @@ type attemptJSON struct {
 	Worker        string  `json:"worker"`
 }
 
-// listJSON is GET /events, in the seed's shape.
-type listJSON struct {
-	Data  []eventJSON `json:"data"`
-	Total int         `json:"total"`
-	Page  int         `json:"page"`
-	Limit int         `json:"limit"`
+// pageJSON is one page of a list (GET /events, in the seed's shape, and
+// GET /endpoints).
+type pageJSON[T any] struct {
+	Data  []T `json:"data"`
+	Total int `json:"total"`
+	Page  int `json:"page"`
+	Limit int `json:"limit"`
+}
+
+// newPage maps one page of items to their JSON.
+func newPage[I, T any](items []I, total, page, limit int, toJSON func(I) T) pageJSON[T] {
+	out := pageJSON[T]{Data: make([]T, 0, len(items)), Total: total, Page: page, Limit: limit}
+	for _, it := range items {
+		out.Data = append(out.Data, toJSON(it))
+	}
+	return out
 }
 
 func newEventJSON(ev core.Event) eventJSON {

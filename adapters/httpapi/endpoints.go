@@ -53,14 +53,6 @@ type secretJSON struct {
 	Secret string `json:"secret"`
 }
 
-// endpointListJSON is GET /endpoints, shaped like GET /events.
-type endpointListJSON struct {
-	Data  []endpointJSON `json:"data"`
-	Total int            `json:"total"`
-	Page  int            `json:"page"`
-	Limit int            `json:"limit"`
-}
-
 func newEndpointJSON(e core.Endpoint) endpointJSON {
 	types := e.EventTypes
 	if len(types) == 0 {
@@ -106,20 +98,14 @@ func (a *api) createEndpoint(c *gin.Context) {
 }
 
 func (a *api) listEndpoints(c *gin.Context) {
-	f := ports.EndpointFilter{
-		Page:  clampQuery(c.Query("page"), 1, 1, maxPage),
-		Limit: clampQuery(c.Query("limit"), defaultLimit, 1, ports.MaxListLimit),
-	}
+	page, limit := pageQuery(c)
+	f := ports.EndpointFilter{Page: page, Limit: limit}
 	res, err := a.endpoints.List(c.Request.Context(), f)
 	if err != nil {
 		writeError(c, about(resourceEndpoint, err))
 		return
 	}
-	out := endpointListJSON{Data: make([]endpointJSON, 0, len(res.Endpoints)), Total: res.Total, Page: f.Page, Limit: f.Limit}
-	for _, e := range res.Endpoints {
-		out.Data = append(out.Data, newEndpointJSON(e))
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, newPage(res.Endpoints, res.Total, f.Page, f.Limit, newEndpointJSON))
 }
 
 func (a *api) getEndpoint(c *gin.Context) {

@@ -84,10 +84,8 @@ func (a *api) submit(c *gin.Context) {
 }
 
 func (a *api) list(c *gin.Context) {
-	f := ports.ListFilter{
-		Page:  clampQuery(c.Query("page"), 1, 1, maxPage),
-		Limit: clampQuery(c.Query("limit"), defaultLimit, 1, ports.MaxListLimit),
-	}
+	page, limit := pageQuery(c)
+	f := ports.ListFilter{Page: page, Limit: limit}
 	if s := c.Query("status"); s != "" {
 		st, err := core.ParseStatus(s)
 		if err != nil {
@@ -101,11 +99,12 @@ func (a *api) list(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	out := listJSON{Data: make([]eventJSON, 0, len(res.Events)), Total: res.Total, Page: f.Page, Limit: f.Limit}
-	for _, ev := range res.Events {
-		out.Data = append(out.Data, newEventJSON(ev))
-	}
-	writeJSON(c, http.StatusOK, out)
+	writeJSON(c, http.StatusOK, newPage(res.Events, res.Total, f.Page, f.Limit, newEventJSON))
+}
+
+// pageQuery reads page and limit the seed's way (see clampQuery).
+func pageQuery(c *gin.Context) (page, limit int) {
+	return clampQuery(c.Query("page"), 1, 1, maxPage), clampQuery(c.Query("limit"), defaultLimit, 1, ports.MaxListLimit)
 }
 
 // clampQuery parses a paging parameter the seed's way: absent, junk or 0

@@ -71,10 +71,7 @@ func (s *Store) ListEndpoints(ctx context.Context, f ports.EndpointFilter) (port
 // which makes concurrent updates apply in turn.
 func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *time.Time, change func(*core.Endpoint) error) (core.Endpoint, error) {
 	at := s.now(now)
-	var (
-		row       endpointRow
-		changeErr error // returned as is, not as a database error
-	)
+	var row endpointRow
 	err := s.write(ctx, "update endpoint "+string(id), func(ctx context.Context, tx bun.Tx) error {
 		if err := tx.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -86,8 +83,8 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 		if err != nil {
 			return err
 		}
-		if changeErr = change(&e); changeErr != nil {
-			return changeErr // rolls back: nothing written
+		if err := change(&e); err != nil {
+			return err // rolled back: nothing written
 		}
 		e.ID, e.CreatedAt, e.UpdatedAt = core.EndpointID(row.ID), fromMicros(row.CreatedAt), at
 		if row, err = endpointFromCore(e); err != nil {
@@ -96,9 +93,6 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 		_, err = tx.NewUpdate().Model(&row).ExcludeColumn("id", "created_at").WherePK().Exec(ctx)
 		return err
 	})
-	if changeErr != nil {
-		return core.Endpoint{}, changeErr
-	}
 	if err != nil {
 		return core.Endpoint{}, err
 	}

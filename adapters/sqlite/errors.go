@@ -50,3 +50,12 @@ func unavailable(err error, sqlErr *sqlite3.Error) bool {
 	}
 	return false
 }
+
+// fromDatabase reports whether err came from the driver or the database
+// (and needs interpreting), rather than from the code around the
+// statements.
+func fromDatabase(err error) bool {
+	var sqlErr *sqlite3.Error
+	return errors.As(err, &sqlErr) || errors.Is(err, sql.ErrNoRows) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errClosed)
+}

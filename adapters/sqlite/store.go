@@ -63,10 +63,8 @@ func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Contex
 	if err == nil {
 		return nil
 	}
-	var conflict *core.ConflictError
-	if errors.As(err, &conflict) || errors.Is(err, core.ErrNotFound) || errors.Is(err, core.ErrLeaseLost) ||
-		errors.Is(err, core.ErrConflict) {
-		return err // the domain's answer, already worded
+	if !fromDatabase(err) {
+		return err // fn's own answer (the domain's, or a change refused), already worded
 	}
 	return interpretError(op, err)
 }

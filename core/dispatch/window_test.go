@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func rounds(t *testing.T, f *fixture, s *switchable, n int) []int64 {
 func TestWindowSlowStartsToTheCap(t *testing.T) {
 	t.Parallel()
 	f, s := adaptiveFixture(t)
-	if got, want := rounds(t, f, s, 5), []int64{2, 4, 8, 16, 16}; !equal(got, want) {
+	if got, want := rounds(t, f, s, 5), []int64{2, 4, 8, 16, 16}; !slices.Equal(got, want) {
 		t.Errorf("requests per round %v, want %v: a healthy target doubles each round trip up to MAX_IN_FLIGHT_PER_TARGET", got, want)
 	}
 }
@@ -72,13 +73,13 @@ func TestWindowDropsToOneWhenTheTargetStopsAnswering(t *testing.T) {
 	f, s := adaptiveFixture(t)
 	rounds(t, f, s, 4) // at 16
 	s.set(core.Outcome{Err: "connection refused"})
-	if got := rounds(t, f, s, 4); !equal(got, []int64{16, 8, 1, 1}) {
+	if got := rounds(t, f, s, 4); !slices.Equal(got, []int64{16, 8, 1, 1}) {
 		t.Errorf("requests per round after the target died: %v, want [16 8 1 1] (halved, then down to 1)", got)
 	}
 	// Back up: slow start again, but only to half the old window, then
 	// one more per window's worth of answers.
 	s.set(core.Outcome{StatusCode: 200})
-	if got := rounds(t, f, s, 6); !equal(got, []int64{1, 2, 4, 8, 8, 9}) {
+	if got := rounds(t, f, s, 6); !slices.Equal(got, []int64{1, 2, 4, 8, 8, 9}) {
 		t.Errorf("requests per round after recovery: %v, want [1 2 4 8 8 9] (slow start to 8, then additive)", got)
 	}
 }
@@ -90,7 +91,7 @@ func TestWindowHalvesOnOverloadOncePerRoundTrip(t *testing.T) {
 	s.set(core.Outcome{StatusCode: 503})
 	round(t, f, s) // 16 answers of 503 in one round trip
 	s.set(core.Outcome{StatusCode: 200})
-	if got := rounds(t, f, s, 3); !equal(got, []int64{8, 8, 9}) {
+	if got := rounds(t, f, s, 3); !slices.Equal(got, []int64{8, 8, 9}) {
 		t.Errorf("requests per round after a round of 503s: %v, want [8 8 9]: halved once, not once per answer, then additive", got)
 	}
 }
@@ -101,7 +102,7 @@ func TestWindowIgnoresServerErrorsThatAreNotOverload(t *testing.T) {
 	f, s := adaptiveFixture(t)
 	rounds(t, f, s, 4) // at 16
 	s.set(core.Outcome{StatusCode: 500})
-	if got := rounds(t, f, s, 2); !equal(got, []int64{16, 16}) {
+	if got := rounds(t, f, s, 2); !slices.Equal(got, []int64{16, 16}) {
 		t.Errorf("requests per round under 500s: %v, want [16 16]", got)
 	}
 }
@@ -116,7 +117,7 @@ func TestFixedWindow(t *testing.T) {
 	for range 100 {
 		f.add(t, targetA)
 	}
-	if got := rounds(t, f, s, 2); !equal(got, []int64{16, 16}) {
+	if got := rounds(t, f, s, 2); !slices.Equal(got, []int64{16, 16}) {
 		t.Errorf("requests per round with a fixed window: %v, want [16 16]", got)
 	}
 }
@@ -129,16 +130,4 @@ func TestWindowOfAnIdleTargetStartsSmallAgain(t *testing.T) {
 	if got := round(t, f, s); got != 2 {
 		t.Errorf("after two idle minutes the target got %d requests at once, want the initial window 2", got)
 	}
-}
-
-func equal(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
