@@ -31,14 +31,8 @@ test: ## every test; the PostgreSQL ones too when PostgreSQL can be started (or 
 test-faults: ## the fault suite: real binaries under kill -9, DB restarts, SIGSTOP, chaos (a few minutes)
 	WEBHOOKD_FAULTS=1 bash scripts/testdb.sh run -- $(GO) test -count=1 -p 1 -v -timeout 20m ./test/faults/
 
-fuzz: FUZZTIME ?= 10s
-fuzz: ## run every fuzz target (found by grep, so new ones need no edit here) for FUZZTIME each
-	@set -e; for f in $$(grep -rl 'func Fuzz' --include='*_test.go' . | sort); do \
-		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)([A-Za-z0-9_]* \*testing\.F).*/\1/p' "$$f"); do \
-			echo "fuzz: $$name ($$(dirname "$$f")/, $(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$(dirname "$$f")/"; \
-		done; \
-	done
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.sh)
+	FUZZTIME=$(or $(FUZZTIME),10s) GO=$(GO) bash scripts/fuzz.sh
 
 bench: build ## run the benchmarks (minutes; never part of make test)
 	$(GO) run ./cmd/bench $(BENCH_ARGS)
