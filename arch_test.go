@@ -28,7 +28,7 @@ var rules = map[string]rule{
 	"ports":                      {ours: []string{"core"}},
 	"ports/porttest":             {ours: []string{"core", "ports"}},
 	"core/ingest":                {ours: []string{"core", "ports"}},
-	"core/dispatch":              {ours: []string{"core", "ports", "internal/wait"}},
+	"core/dispatch":              {ours: []string{"core", "core/secretbox", "ports", "internal/wait"}},
 	"adapters/":                  {ours: []string{"core", "core/signing", "ports", "internal/wait"}, thirdParty: true},
 	"adapters/postgres":          {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
 	"adapters/sqlite":            {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},

@@ -1,259 +1,70 @@
 package core
 
-// This file is webhookd's reference state machine. Every transition of an
-// event is a pure method here, and adapters/memory applies these methods
-// as they are. The SQL stores (adapters/postgres/queue.go, and any later
-// SQL store) cannot call Go inside a statement, so each of their
-// statements mirrors one method here, named in its comment, and takes the
-// values it writes (statuses, errors, reasons, verdicts) from this package
-// instead of spelling them again. ports/porttest runs one contract suite
-// against every store, which is what keeps the mirrors faithful: change a
-// transition here, then its mirrors, then the suite.
+import "time"
 
-import (
-	"fmt"
-	"time"
-)
-
-// Status is where an event is in its lifecycle.
-//
-//	pending --claim--> delivering --2xx--> succeeded
-//	   ^                   |--failure, attempts left--> pending (after a backoff)
-//	   |                   |--failure, no attempts left, or 410 Gone--> dead
-//	   |                   `--lease expired (worker lost)--> claimable again
-//	   `---- replay (dead or succeeded -> pending) ----'
-type Status string
-
-const (
-	StatusPending    Status = "pending"
-	StatusDelivering Status = "delivering"
-	StatusSucceeded  Status = "succeeded"
-	StatusDead       Status = "dead"
-)
-
-// Statuses lists every status, in lifecycle order.
-var Statuses = []Status{StatusPending, StatusDelivering, StatusSucceeded, StatusDead}
-
-// ParseStatus accepts one of the four statuses, exactly.
-func ParseStatus(s string) (Status, error) {
-	for _, st := range Statuses {
-		if string(st) == s {
-			return st, nil
-		}
-	}
-	return "", invalid("status", "invalid_status", "must be one of pending, delivering, succeeded, dead")
-}
-
-// Finished reports whether the status is terminal (until a replay).
-func (s Status) Finished() bool { return s == StatusSucceeded || s == StatusDead }
-
-// Event is one webhook to deliver: a row in the queue.
+// Event is what a producer posted: stored once, with its body, and
+// delivered to one target (TargetURL, the seed's way) or to endpoints (by
+// EventType, or to EndpointID alone), one Delivery per target. Its ID is
+// the webhook-id every target receives.
 type Event struct {
 	ID        EventID
-	TargetURL string
-	// Origin is scheme://host:port of TargetURL, lower-cased: the unit of
-	// circuit breaking, fairness and parking.
-	Origin string
-	// Body is the exact bytes delivered (and signed) on every attempt: the
-	// producer's payload with "event_id" added. See BuildBody.
+	EventType string // "" when the producer gave none (target_url events only)
+	// Routing: TargetURL when set; else EndpointID when set; else every
+	// enabled endpoint subscribed to EventType (see Endpoint.Subscribes).
+	TargetURL  string
+	Origin     string // of TargetURL
+	EndpointID EndpointID
+	// Body is the exact bytes delivered and signed: the producer's payload
+	// with "event_id" added. See BuildBody.
 	Body           []byte
 	IdempotencyKey string // "" when the producer sent none
-
-	Status         Status
-	AttemptedCount int // attempts started, counted at claim
-	// ClaimSeq counts every claim the event ever had. Unlike
-	// AttemptedCount it is never given back nor reset (not by Release, a
-	// refund or Replay), so it identifies one claim for good: a late
-	// outcome of an earlier claim can never pass for the current one.
-	ClaimSeq      int64
-	NextAttemptAt time.Time
-	// ActiveSince is when the current run of attempts began: at insert,
-	// or at the last Replay. MAX_DELIVERY_AGE_MS counts from it.
-	ActiveSince     time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
-	LastAttemptedAt *time.Time
-
-	// LockedBy and LeaseExpiresAt are the lease, set while delivering: the
-	// worker owns the event until LeaseExpiresAt, after which any worker
-	// may claim it again.
-	LockedBy       string
-	LeaseExpiresAt *time.Time
-
-	LastStatusCode int    // 0 when no HTTP response was received
-	LastError      string // "" after a success
+	CreatedAt      time.Time
 }
 
 // Payload returns the producer's payload exactly as it was submitted.
 func (e Event) Payload() []byte { return PayloadOf(e.Body, e.ID) }
 
-// Claimable reports whether a worker may claim e at now: pending and due,
-// or delivering with an expired lease (its worker was lost).
-func (e Event) Claimable(now time.Time) bool {
-	switch e.Status {
-	case StatusPending:
-		return !e.NextAttemptAt.After(now)
-	case StatusDelivering:
-		return e.LeaseExpiresAt != nil && !e.LeaseExpiresAt.After(now)
+// RoutedToEndpoints reports whether e goes to endpoints rather than to a
+// target_url.
+func (e Event) RoutedToEndpoints() bool { return e.TargetURL == "" }
+
+// Routes reports whether e is delivered to endpoint ep: an enabled endpoint
+// that is the one e names, or, when e names none, that subscribes to e's
+// type. The SQL stores mirror this rule in their insert statement.
+func (e Event) Routes(ep Endpoint) bool {
+	switch {
+	case !e.RoutedToEndpoints() || ep.Disabled:
+		return false
+	case e.EndpointID != "":
+		return ep.ID == e.EndpointID
 	}
-	return false
+	return ep.Subscribes(e.EventType)
 }
 
-// Claim hands e to worker for one attempt. The attempt is counted now, so
-// an event whose delivery crashes its worker cannot loop forever.
-func (e Event) Claim(worker string, now time.Time, lease time.Duration) (Event, error) {
-	if !e.Claimable(now) {
-		return e, illegal(e, "claim")
-	}
-	until := now.Add(lease)
-	e.Status = StatusDelivering
-	e.AttemptedCount++
-	e.ClaimSeq++
-	e.LockedBy = worker
-	e.LeaseExpiresAt = &until
-	e.LastAttemptedAt = &now
-	e.UpdatedAt = now
-	return e, nil
+// SigningKeys are an endpoint's sealed secrets (core/secretbox), as a
+// claimed delivery carries them to be signed: the current one and, during
+// a rotation's grace, the previous one.
+type SigningKeys struct {
+	Current       []byte
+	Previous      []byte // nil when there is none
+	PreviousUntil *time.Time
 }
 
-// Owns reports whether the claim identified by (worker, seq) still holds e.
-// The claim sequence makes the check exact even if the same worker claimed
-// e again, after its own lease expired or after a replay reset the
-// attempts.
-func (e Event) Owns(worker string, seq int64) bool {
-	return e.Status == StatusDelivering && e.LockedBy == worker && e.ClaimSeq == seq
+// KeysOf returns the signing keys of ep.
+func KeysOf(ep Endpoint) *SigningKeys {
+	return &SigningKeys{Current: ep.Secret, Previous: ep.PreviousSecret, PreviousUntil: ep.PreviousSecretUntil}
 }
 
-// Complete records the decision taken after one attempt. Only the claim
-// that owns the event may complete it; anyone else gets ErrLeaseLost.
-func (e Event) Complete(worker string, seq int64, d Decision, now time.Time) (Event, error) {
-	if !e.Owns(worker, seq) {
-		return e, fmt.Errorf("complete %s: %w", e.ID, ErrLeaseLost)
-	}
-	switch d.Status {
-	case StatusSucceeded, StatusDead:
-	case StatusPending:
-		e.NextAttemptAt = now.Add(d.RetryIn)
-	default:
-		return e, fmt.Errorf("complete %s: decision status %q: %w", e.ID, d.Status, ErrConflict)
-	}
-	e.Status = d.Status
-	if d.Refund {
-		e.AttemptedCount--
-	}
-	e.LockedBy, e.LeaseExpiresAt = "", nil
-	e.LastStatusCode = d.StatusCode
-	e.LastError = d.Error
-	e.UpdatedAt = now
-	return e, nil
-}
-
-// Release gives a claimed event back without spending its attempt: no HTTP
-// request was made (the target's breaker is open, or we are shutting down).
-// It becomes due again at until.
-func (e Event) Release(worker string, seq int64, until, now time.Time) (Event, error) {
-	if !e.Owns(worker, seq) {
-		return e, fmt.Errorf("release %s: %w", e.ID, ErrLeaseLost)
-	}
-	e.Status = StatusPending
-	e.AttemptedCount--
-	e.NextAttemptAt = until
-	e.LockedBy, e.LeaseExpiresAt = "", nil
-	e.UpdatedAt = now
-	return e, nil
-}
-
-// Park pushes a pending event of a parked target to until, if it was due
-// earlier. It reports whether anything changed.
-func (e Event) Park(until, now time.Time) (Event, bool) {
-	if e.Status != StatusPending || !e.NextAttemptAt.Before(until) {
-		return e, false
-	}
-	e.NextAttemptAt = until
-	e.UpdatedAt = now
-	return e, true
-}
-
-// Replay sends a finished event again, with a fresh set of attempts. Its
-// attempt history is kept.
-func (e Event) Replay(now time.Time) (Event, error) {
-	if !e.Status.Finished() {
-		return e, &ConflictError{Code: "not_replayable",
-			Message: fmt.Sprintf("event %s is %s; only succeeded or dead events can be replayed", e.ID, e.Status)}
-	}
-	e.Status = StatusPending
-	e.AttemptedCount = 0
-	e.NextAttemptAt, e.ActiveSince = now, now
-	e.LastError = ""
-	e.LastStatusCode = 0
-	e.UpdatedAt = now
-	return e, nil
-}
-
-// Abandon declares dead an event whose worker was lost during its final
-// attempt: claiming it again would exceed the attempt budget. It also
-// returns the history record of the lost attempt.
-func (e Event) Abandon(now time.Time) (Event, Attempt, error) {
-	if e.Status != StatusDelivering || e.LeaseExpiresAt == nil || e.LeaseExpiresAt.After(now) {
-		return e, Attempt{}, illegal(e, "abandon")
-	}
-	lost := Attempt{
-		EventID: e.ID, Number: e.AttemptedCount, Worker: e.LockedBy, StartedAt: now,
-		Error: ErrorLostFinalAttempt, Verdict: VerdictLost, Reason: ReasonLostFinalAttempt,
-	}
-	if e.LastAttemptedAt != nil {
-		lost.StartedAt = *e.LastAttemptedAt
-	}
-	e.Status = StatusDead
-	e.LockedBy, e.LeaseExpiresAt = "", nil
-	e.LastError = ErrorLostFinalAttempt
-	e.UpdatedAt = now
-	return e, lost, nil
-}
-
-const (
-	// ErrorLostFinalAttempt is LastError of an event abandoned by Abandon,
-	// and Error of its lost attempt.
-	ErrorLostFinalAttempt = "worker lost during the final attempt (lease expired)"
-	// ReasonLostFinalAttempt is Reason of the lost attempt's record.
-	ReasonLostFinalAttempt = "its worker vanished during the last allowed attempt; the attempt is counted and the event is dead"
-)
-
-func illegal(e Event, op string) error {
-	return &ConflictError{Code: "illegal_transition",
-		Message: fmt.Sprintf("cannot %s event %s in status %s", op, e.ID, e.Status)}
-}
-
-// Attempt is one delivery attempt, as kept in the append-only history.
-type Attempt struct {
-	EventID    EventID
-	Number     int // 1 for the first attempt (after a replay, numbering restarts)
-	Worker     string
-	StartedAt  time.Time
-	Duration   time.Duration
-	StatusCode int    // 0 when no response was received
-	Error      string // network error, timeout or non-2xx summary
-	Response   string // first bytes of the response body (≤ 1 KiB)
-	Verdict    Verdict
-	// Reason says why the verdict and the delay were chosen, e.g.
-	// "backoff 4s (attempt 2 of 10)" or "Retry-After 30s".
-	Reason        string
-	NextAttemptAt *time.Time // set when Verdict is VerdictRetry
-}
-
-// FirstPerOrigin keeps, in order, the first max items of each origin: a
-// claim takes at most that many events per target (all when max is not
-// positive).
-func FirstPerOrigin[T any](items []T, max int, origin func(T) string) []T {
-	if max <= 0 {
-		return items
-	}
-	seen := make(map[string]int)
-	out := items[:0:0]
-	for _, it := range items {
-		if o := origin(it); seen[o] < max {
-			seen[o]++
-			out = append(out, it)
+// EventStatus sums up an event's deliveries in one status, for lists and
+// for the seed's single-target view: delivering if any is, else pending if
+// any is, else dead if any is, else succeeded (also when there are none:
+// nothing is left to do).
+func EventStatus(ds []Delivery) Status {
+	rank := map[Status]int{StatusSucceeded: 0, StatusDead: 1, StatusPending: 2, StatusDelivering: 3}
+	out := StatusSucceeded
+	for _, d := range ds {
+		if rank[d.Status] > rank[out] {
+			out = d.Status
 		}
 	}
 	return out

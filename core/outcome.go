@@ -6,13 +6,17 @@ import (
 	"time"
 )
 
-// Delivery is what a Sender needs for one attempt.
-type Delivery struct {
+// Request is what a Sender needs for one attempt.
+type Request struct {
 	EventID   EventID
 	TargetURL string
 	Origin    string
 	Body      []byte
 	Attempt   int // 1-based attempt number, for headers and logs
+	// Keys sign an endpoint delivery: the endpoint's secret keys in the
+	// clear, current first (then the previous one during a rotation's
+	// grace). Empty for a target_url delivery, signed with HMAC_SECRET.
+	Keys [][]byte
 }
 
 // Outcome is what happened on one HTTP attempt. It is a value, not an

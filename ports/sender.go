@@ -14,7 +14,7 @@ import (
 // no HTTP request was made: the target's breaker is open
 // (*core.TargetOpenError) or ctx was cancelled.
 type Sender interface {
-	Send(ctx context.Context, d core.Delivery) (core.Outcome, error)
+	Send(ctx context.Context, d core.Request) (core.Outcome, error)
 }
 
 // TargetGate tells which targets are refusing requests (their circuit

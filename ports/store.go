@@ -7,8 +7,10 @@ import (
 	"github.com/webhookd/webhookd/core"
 )
 
-// EventStore is the durable queue: one row per event plus an append-only
-// attempt history.
+// EventStore keeps events and is the durable queue of their deliveries:
+// one row per event, one per delivery (an event to a target_url has one,
+// an event to endpoints one per endpoint it is routed to), and an
+// append-only attempt history per delivery.
 //
 // Time. Every method that compares or sets timestamps takes Now. nil means
 // "the store's own clock" (PostgreSQL's now() in production, so that every
@@ -17,65 +19,97 @@ import (
 // Errors. Stores return core.ErrNotFound, core.ErrLeaseLost, *core.ConflictError, and
 // core.ErrUnavailable when the backing database cannot answer.
 type EventStore interface {
-	// Insert stores a new pending event durably before returning. When
-	// e.IdempotencyKey is already taken, nothing is stored and the first
-	// event is returned with created=false.
-	Insert(ctx context.Context, p InsertParams) (ev core.Event, created bool, err error)
-	// Get returns one event.
-	Get(ctx context.Context, id core.EventID) (core.Event, error)
-	// Attempts returns an event's attempt history, oldest first.
-	Attempts(ctx context.Context, id core.EventID) ([]core.Attempt, error)
-	// List returns a page of events, newest first, and the total matching.
+	// Insert stores a new event and its deliveries durably and atomically
+	// (all or none) before returning. A target_url event gets one
+	// delivery, whose id is the event's; an event to endpoints gets one
+	// per endpoint it routes to (core.Event.Routes), read in the same
+	// transaction. When the event's IdempotencyKey is already taken,
+	// nothing is stored and the first event is returned, with its
+	// deliveries, and Created false.
+	Insert(ctx context.Context, p InsertParams) (Inserted, error)
+	// Event returns an event and its deliveries, oldest first.
+	Event(ctx context.Context, id core.EventID) (EventRecord, error)
+	// Get returns one delivery, with its event's body.
+	Get(ctx context.Context, id core.DeliveryID) (core.Delivery, error)
+	// Attempts returns a delivery's attempt history, oldest first.
+	Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attempt, error)
+	// List returns a page of events with their deliveries, newest first,
+	// and the total matching.
 	List(ctx context.Context, f ListFilter) (ListResult, error)
 
-	// Claim leases up to Limit claimable events (see core.Event.Claimable)
-	// to Worker, oldest due first, counting one attempt on each. Rows
-	// leased by someone else are skipped, never waited for. A delivering
-	// event whose lease expired during its final attempt (AttemptedCount ≥
-	// MaxAttempts) is not claimed but declared dead (core.Event.Abandon).
-	Claim(ctx context.Context, p ClaimParams) ([]core.Event, error)
+	// Claim leases up to Limit claimable deliveries (see
+	// core.Delivery.Claimable) to Worker, oldest due first, counting one
+	// attempt on each, each with its event's body and, for an endpoint
+	// delivery, the endpoint's current URL and signing keys (nil Keys: the
+	// endpoint is gone or disabled). Rows leased by someone else are
+	// skipped, never waited for. A delivering row whose lease expired
+	// during its final attempt (AttemptedCount ≥ MaxAttempts) is not
+	// claimed but declared dead (core.Delivery.Abandon).
+	Claim(ctx context.Context, p ClaimParams) ([]core.Delivery, error)
 	// Complete records the decision after an attempt, and the attempt in
-	// the history, atomically. It is guarded by the claim: if the event is
-	// no longer delivering under (Worker, Claim.Seq) it changes nothing and
-	// returns core.ErrLeaseLost. With Decision.Refund the attempt is
+	// the history, atomically. It is guarded by the claim: if the delivery
+	// is no longer delivering under (Worker, Claim.Seq) it changes nothing
+	// and returns core.ErrLeaseLost. With Decision.Refund the attempt is
 	// recorded in the history but given back (AttemptedCount - 1).
 	Complete(ctx context.Context, p CompleteParams) error
-	// Release gives claimed events back without spending their attempt, due
-	// at Until (no HTTP request was made: the target is refusing requests,
-	// the worker is at its per-target cap, or it is shutting down). With
-	// ParkOrigin set it also parks every pending event of that origin due
-	// before Until, in one statement, so that no worker anywhere claims
-	// them while the target is known to be down (core.Event.Release and
-	// core.Event.Park). Claims no longer owned are skipped.
+	// Release gives claimed deliveries back without spending their
+	// attempt, due at Until (no HTTP request was made: the target is
+	// refusing requests, the worker is at its per-target cap, or it is
+	// shutting down). With ParkOrigin set it also parks every pending
+	// delivery of that origin due before Until, in one statement, so that
+	// no worker anywhere claims them while the target is known to be down
+	// (core.Delivery.Release and core.Delivery.Park). Claims no longer
+	// owned are skipped.
 	Release(ctx context.Context, p ReleaseParams) (ReleaseResult, error)
-	// Replay makes a succeeded or dead event pending again with a fresh
+	// Replay makes a succeeded or dead delivery pending again with a fresh
 	// attempt budget; any other status is a *core.ConflictError.
-	Replay(ctx context.Context, p ReplayParams) (core.Event, error)
+	Replay(ctx context.Context, p ReplayParams) (core.Delivery, error)
 
 	// Ping reports whether the store can answer (readiness).
 	Ping(ctx context.Context) error
 }
 
-// InsertParams carries an Event complete but for its timestamps, which the
-// store sets from Now (CreatedAt = UpdatedAt = NextAttemptAt = now).
+// InsertParams carries an Event complete but for CreatedAt, which the
+// store sets from Now, as it sets its deliveries' timestamps.
 type InsertParams struct {
 	Event core.Event
+	// DueAt delays the first attempt (tests); zero means now.
+	DueAt time.Time
 	Now   *time.Time
+}
+
+// Inserted is what Insert stored, or found under the idempotency key.
+type Inserted struct {
+	Event      core.Event
+	Deliveries []core.Delivery // oldest first; their Body is not set
+	Created    bool
+}
+
+// EventRecord is an event and its deliveries, oldest first. The
+// deliveries' Body is not set: it is the event's.
+type EventRecord struct {
+	Event      core.Event
+	Deliveries []core.Delivery
 }
 
 // MaxListLimit is the largest page a List returns.
 const MaxListLimit = 100
 
-// ListFilter selects a page. Page is 1-based; Limit is 1–MaxListLimit.
+// ListFilter selects a page of events. Page is 1-based; Limit is
+// 1–MaxListLimit. The filters combine (all must hold).
 type ListFilter struct {
-	Status core.Status // "" for all
-	Page   int
-	Limit  int
+	// Status, when set, keeps events with at least one delivery in it.
+	Status core.Status
+	// EndpointID, when set, keeps events with a delivery to it.
+	EndpointID core.EndpointID
+	EventType  string // "" for all
+	Page       int
+	Limit      int
 }
 
 // ListResult is one page and the total number of matching events.
 type ListResult struct {
-	Events []core.Event
+	Events []EventRecord
 	Total  int
 }
 
@@ -88,7 +122,7 @@ type ClaimParams struct {
 	// ExcludeOrigins are skipped (the worker already has as many
 	// deliveries in flight to them as it allows).
 	ExcludeOrigins []string
-	// MaxPerOrigin, when positive, caps the events claimed per origin:
+	// MaxPerOrigin, when positive, caps the deliveries claimed per origin:
 	// the oldest due of each origin are taken, so that a worker with one
 	// free slot for a target does not lease a batch of it only to hand
 	// the rest back.
@@ -96,11 +130,11 @@ type ClaimParams struct {
 	Now          *time.Time
 }
 
-// Claim identifies one lease: the event, the attempt number its worker took
-// and the event's claim sequence number at the claim (core.Event.ClaimSeq),
+// Claim identifies one lease: the delivery, the attempt number its worker took
+// and the delivery's claim sequence number at the claim (core.Delivery.ClaimSeq),
 // which guards every write made for the claim.
 type Claim struct {
-	ID      core.EventID
+	ID      core.DeliveryID
 	Attempt int
 	Seq     int64
 }
@@ -129,11 +163,11 @@ type ReleaseParams struct {
 // ReleaseResult counts what Release changed.
 type ReleaseResult struct {
 	Released int // claims given back
-	Parked   int // other pending events of ParkOrigin pushed to Until
+	Parked   int // other pending deliveries of ParkOrigin pushed to Until
 }
 
 // ReplayParams are the arguments of EventStore.Replay.
 type ReplayParams struct {
-	ID  core.EventID
+	ID  core.DeliveryID
 	Now *time.Time
 }

@@ -110,6 +110,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		Clock:   clock,
 		Wakeup:  store,
 		Metrics: metrics,
+		Box:     box,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
@@ -228,6 +229,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		Clock:   portsClock,
 		Wakeup:  postgresListener,
 		Metrics: metrics,
+		Box:     box,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
@@ -328,6 +330,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		Clock:   clk,
 		Wakeup:  store,
 		Metrics: metrics,
+		Box:     box,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(dispatchPorts, logger, dispatchConfig)

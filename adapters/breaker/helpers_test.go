@@ -24,18 +24,18 @@ const (
 )
 
 // reply scripts what the next Sender answers.
-type reply func(context.Context, core.Delivery) (core.Outcome, error)
+type reply func(context.Context, core.Request) (core.Outcome, error)
 
 func status(code int) reply {
-	return func(context.Context, core.Delivery) (core.Outcome, error) { return core.Outcome{StatusCode: code}, nil }
+	return func(context.Context, core.Request) (core.Outcome, error) { return core.Outcome{StatusCode: code}, nil }
 }
 
 func outcome(o core.Outcome) reply {
-	return func(context.Context, core.Delivery) (core.Outcome, error) { return o, nil }
+	return func(context.Context, core.Request) (core.Outcome, error) { return o, nil }
 }
 
 func fails(err error) reply {
-	return func(context.Context, core.Delivery) (core.Outcome, error) { return core.Outcome{}, err }
+	return func(context.Context, core.Request) (core.Outcome, error) { return core.Outcome{}, err }
 }
 
 // fixture is a breaker.Sender over a scripted memory.Sender that counts
@@ -57,7 +57,7 @@ func newFixture(t *testing.T, cfg breaker.Config) *fixture {
 		t.Fatalf("config: %v", err)
 	}
 	f := &fixture{clock: memory.NewClock(t0), metrics: memory.NewMetrics(), logs: &testkit.LogBuffer{}, reply: status(200)}
-	next := memory.NewSender(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+	next := memory.NewSender(func(ctx context.Context, d core.Request) (core.Outcome, error) {
 		f.calls.Add(1)
 		f.mu.Lock()
 		r := f.reply
@@ -89,7 +89,7 @@ func (f *fixture) holdFirst(t *testing.T, r reply) (entered <-chan struct{}, rel
 	release = sync.OnceFunc(func() { close(out) })
 	t.Cleanup(release)
 	var n atomic.Int64
-	f.answer(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+	f.answer(func(ctx context.Context, d core.Request) (core.Outcome, error) {
 		if n.Add(1) > 1 {
 			return core.Outcome{StatusCode: 200}, nil
 		}
@@ -106,8 +106,8 @@ func (f *fixture) send(origin string) (core.Outcome, error) {
 	return f.Send(context.Background(), delivery(origin))
 }
 
-func delivery(origin string) core.Delivery {
-	return core.Delivery{EventID: "evt-1", TargetURL: origin + "/hook", Origin: origin, Body: []byte(`{}`), Attempt: 1}
+func delivery(origin string) core.Request {
+	return core.Request{EventID: "evt-1", TargetURL: origin + "/hook", Origin: origin, Body: []byte(`{}`), Attempt: 1}
 }
 
 // mustRefuse asserts err is a TargetOpenError for origin and returns Until.

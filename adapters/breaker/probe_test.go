@@ -36,7 +36,7 @@ func TestOfflineTargetGetsOneRequestPerOpenInterval(t *testing.T) {
 		problems []string
 	)
 	enough := make(chan struct{})
-	f.answer(func(context.Context, core.Delivery) (core.Outcome, error) {
+	f.answer(func(context.Context, core.Request) (core.Outcome, error) {
 		mu.Lock()
 		start := time.Now()
 		inNext++

@@ -13,9 +13,9 @@ import (
 
 // senderFunc is a next Sender cheaper than memory.Sender, which records
 // every delivery.
-type senderFunc func(context.Context, core.Delivery) (core.Outcome, error)
+type senderFunc func(context.Context, core.Request) (core.Outcome, error)
 
-func (f senderFunc) Send(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+func (f senderFunc) Send(ctx context.Context, d core.Request) (core.Outcome, error) {
 	return f(ctx, d)
 }
 
@@ -29,7 +29,7 @@ func TestEvictsIdleClosedBreakersButNeverOpenOnes(t *testing.T) {
 		busy = "https://busy.example:443"
 	)
 	f := newFixture(t, breaker.Config{Failures: 1, OpenFor: time.Hour, IdleTTL: time.Minute})
-	f.answer(func(_ context.Context, d core.Delivery) (core.Outcome, error) {
+	f.answer(func(_ context.Context, d core.Request) (core.Outcome, error) {
 		if d.Origin == open {
 			return core.Outcome{StatusCode: 500}, nil
 		}
@@ -64,7 +64,7 @@ func TestMaxTargetsCapsClosedBreakers(t *testing.T) {
 	const maxTargets = 50
 	f := newFixture(t, breaker.Config{Failures: 1, OpenFor: time.Hour, IdleTTL: time.Hour, MaxTargets: maxTargets})
 	const open = "https://open.example:443"
-	f.answer(func(_ context.Context, d core.Delivery) (core.Outcome, error) {
+	f.answer(func(_ context.Context, d core.Request) (core.Outcome, error) {
 		if d.Origin == open {
 			return core.Outcome{StatusCode: 503}, nil
 		}
@@ -137,7 +137,7 @@ func TestRegistryStaysBoundedWithManyTargets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := memory.NewClock(t0)
-			next := senderFunc(func(context.Context, core.Delivery) (core.Outcome, error) {
+			next := senderFunc(func(context.Context, core.Request) (core.Outcome, error) {
 				return core.Outcome{StatusCode: 200}, nil
 			})
 			s, err := breaker.NewSender(next, tc.cfg, clock, memory.NewMetrics(), nil)

@@ -68,7 +68,7 @@ func NewSender(next ports.Sender, cfg Config, clock ports.Clock, metrics ports.M
 // Send passes d to the next Sender unless the target's breaker refuses it,
 // in which case no request is made and the error is a
 // *core.TargetOpenError. next's outcome and error are returned unchanged.
-func (s *Sender) Send(ctx context.Context, d core.Delivery) (out core.Outcome, err error) {
+func (s *Sender) Send(ctx context.Context, d core.Request) (out core.Outcome, err error) {
 	e := s.reg.acquire(d.Origin, s.clock.Now(), s.newBreaker)
 	defer s.changes.flush(s.log, s.metrics)
 	defer e.inflight.Add(-1)

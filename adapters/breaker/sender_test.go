@@ -35,7 +35,7 @@ func TestTripsAfterConsecutiveUnhealthyAttempts(t *testing.T) {
 			t.Parallel()
 			const failures = 3
 			f := newFixture(t, breaker.Config{Failures: failures, OpenFor: time.Hour})
-			f.answer(func(context.Context, core.Delivery) (core.Outcome, error) { return tc.out, tc.err })
+			f.answer(func(context.Context, core.Request) (core.Outcome, error) { return tc.out, tc.err })
 
 			for range failures - 1 {
 				if _, err := f.send(originA); !errors.Is(err, tc.err) {
@@ -236,7 +236,7 @@ func TestHalfOpenLetsExactlyOneProbeThrough(t *testing.T) {
 
 			release()
 			r := await(t, probe, "the probe's Send to return")
-			wantOut, wantErr := tc.probe(t.Context(), core.Delivery{})
+			wantOut, wantErr := tc.probe(t.Context(), core.Request{})
 			wantOut.Probe = wantErr == nil // the outcome of the half-open request is marked
 			if r.out != wantOut || !errors.Is(r.err, wantErr) {
 				t.Fatalf("probe Send = %+v, %v; want %+v, %v", r.out, r.err, wantOut, wantErr)
@@ -331,7 +331,7 @@ func TestStatesListsNonClosedFirst(t *testing.T) {
 	t.Parallel()
 	cfg := breaker.Config{Failures: 2, OpenFor: time.Hour}
 	f := newFixture(t, cfg)
-	f.answer(func(_ context.Context, d core.Delivery) (core.Outcome, error) {
+	f.answer(func(_ context.Context, d core.Request) (core.Outcome, error) {
 		if d.Origin == "https://a.example:443" {
 			return core.Outcome{StatusCode: 200}, nil
 		}
@@ -394,7 +394,7 @@ func TestTargetsAreIndependent(t *testing.T) {
 func TestPanickingNextCountsAsFailure(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, breaker.Config{Failures: 1, OpenFor: time.Hour})
-	f.answer(func(context.Context, core.Delivery) (core.Outcome, error) { panic("boom") })
+	f.answer(func(context.Context, core.Request) (core.Outcome, error) { panic("boom") })
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -414,7 +414,7 @@ func TestPanickingNextCountsAsFailure(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, breaker.Config{Failures: 2, OpenFor: time.Millisecond, ProbeWait: time.Millisecond})
-	f.answer(func(_ context.Context, d core.Delivery) (core.Outcome, error) {
+	f.answer(func(_ context.Context, d core.Request) (core.Outcome, error) {
 		if d.Attempt%3 == 0 {
 			return core.Outcome{StatusCode: 200}, nil
 		}

@@ -216,8 +216,11 @@ func (f *fakeEvents) Get(context.Context, core.EventID) (ports.EventDetail, erro
 func (f *fakeEvents) List(context.Context, ports.ListFilter) (ports.ListResult, error) {
 	return f.list()
 }
-func (f *fakeEvents) Replay(context.Context, core.EventID) (core.Event, error) {
-	return core.Event{}, core.ErrNotFound
+func (f *fakeEvents) Replay(context.Context, core.EventID) (ports.EventRecord, error) {
+	return ports.EventRecord{}, core.ErrNotFound
+}
+func (f *fakeEvents) ReplayDelivery(context.Context, core.EventID, core.DeliveryID) (core.Delivery, error) {
+	return core.Delivery{}, core.ErrNotFound
 }
 func (f *fakeEvents) Ready(context.Context) error { return f.ready() }
 

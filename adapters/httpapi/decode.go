@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/ports"
 )
@@ -20,8 +21,10 @@ import (
 // submitRequest is the body of POST /events before it becomes a
 // ports.Submission. Payload stays the producer's exact bytes.
 type submitRequest struct {
-	TargetURL string
-	Payload   json.RawMessage
+	TargetURL  string
+	EventType  string
+	EndpointID core.EndpointID
+	Payload    json.RawMessage
 }
 
 // checkJSONContentType accepts a missing Content-Type (curl -d without -H
@@ -93,6 +96,28 @@ func parseSubmitRequest(body []byte) (submitRequest, error) {
 				Message: "target_url is empty; leave it out to use the default target", Field: "target_url"}
 		}
 	}
+	if raw, ok := top["event_type"]; ok {
+		if err := json.Unmarshal(raw, &req.EventType); err != nil || string(raw) == "null" {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_event_type",
+				Message: "event_type must be a string like order.paid", Field: "event_type"}
+		}
+		if err := core.ValidateEventType(req.EventType); err != nil {
+			return submitRequest{}, err
+		}
+	}
+	if raw, ok := top["endpoint_id"]; ok {
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil || string(raw) == "null" {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_endpoint_id",
+				Message: "endpoint_id must be an endpoint's id (a UUID string)", Field: "endpoint_id"}
+		}
+		eid, err := core.ParseEndpointID(id)
+		if err != nil {
+			return submitRequest{}, &apiError{Status: http.StatusBadRequest, Code: "invalid_endpoint_id",
+				Message: "endpoint_id must be an endpoint's id (a UUID)", Field: "endpoint_id"}
+		}
+		req.EndpointID = eid
+	}
 	return req, nil
 }
 
@@ -125,7 +150,8 @@ func decodeObject(body []byte, example string) (map[string]json.RawMessage, erro
 }
 
 func (r submitRequest) submission(idempotencyKey string) ports.Submission {
-	return ports.Submission{TargetURL: r.TargetURL, Payload: r.Payload, IdempotencyKey: idempotencyKey}
+	return ports.Submission{TargetURL: r.TargetURL, EventType: r.EventType, EndpointID: r.EndpointID,
+		Payload: r.Payload, IdempotencyKey: idempotencyKey}
 }
 
 func invalidJSON(msg string) error {

@@ -9,23 +9,29 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
 )
 
 // timeLayout is ISO-8601 with milliseconds, as the seed wrote its times.
 // Values are converted to UTC first, so it always ends in "Z".
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// acceptedJSON answers POST /events and POST /events/:id/retry.
+// acceptedJSON answers POST /events and POST /events/:id/retry:
+// the seed's three fields, and how many deliveries the event has.
 type acceptedJSON struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Message string `json:"message"`
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Message    string `json:"message"`
+	Deliveries int    `json:"deliveries"`
 }
 
-// eventJSON is an event as the API shows it: the seed's fields plus ours.
+// eventJSON is an event as the API shows it: the seed's fields, then
+// ours. The seed's queue fields (status, attempted_count, next_attempt_at,
+// last_*) are its one delivery's for a target_url event, and a summary of
+// its deliveries for an event routed to endpoints (see newEventJSON).
 type eventJSON struct {
 	ID              string          `json:"id"`
-	TargetURL       string          `json:"target_url"`
+	TargetURL       *string         `json:"target_url"` // null for an event routed to endpoints
 	Payload         json.RawMessage `json:"payload"`
 	Status          string          `json:"status"`
 	AttemptedCount  int             `json:"attempted_count"`
@@ -37,15 +43,36 @@ type eventJSON struct {
 	LastStatusCode  *int            `json:"last_status_code"`
 	LastError       *string         `json:"last_error"`
 	IdempotencyKey  string          `json:"idempotency_key,omitempty"`
+	EventType       string          `json:"event_type,omitempty"`
+	EndpointID      string          `json:"endpoint_id,omitempty"` // the one endpoint the producer named
+	Deliveries      []deliveryJSON  `json:"deliveries"`
 }
 
-// eventDetailJSON is GET /events/:id: the event and its attempt history.
+// deliveryJSON is one delivery of an event: where it goes and how it
+// stands. Attempts are set on GET /events/:id only.
+type deliveryJSON struct {
+	ID              string        `json:"id"`
+	EndpointID      *string       `json:"endpoint_id"` // null for a target_url delivery
+	TargetURL       string        `json:"target_url"`
+	Status          string        `json:"status"`
+	AttemptedCount  int           `json:"attempted_count"`
+	NextAttemptAt   string        `json:"next_attempt_at"`
+	UpdatedAt       string        `json:"updated_at"`
+	LastAttemptedAt *string       `json:"last_attempted_at"`
+	LastStatusCode  *int          `json:"last_status_code"`
+	LastError       *string       `json:"last_error"`
+	Attempts        []attemptJSON `json:"attempts,omitempty"`
+}
+
+// eventDetailJSON is GET /events/:id: the event, its deliveries with their
+// attempts, and every attempt at the top level as the seed showed them.
 type eventDetailJSON struct {
 	eventJSON
 	Attempts []attemptJSON `json:"attempts"`
 }
 
 type attemptJSON struct {
+	DeliveryID    string  `json:"delivery_id"`
 	Number        int     `json:"number"`
 	StartedAt     string  `json:"started_at"`
 	DurationMS    int64   `json:"duration_ms"`
@@ -76,30 +103,95 @@ func newPage[I, T any](items []I, total, page, limit int, toJSON func(I) T) page
 	return out
 }
 
-func newEventJSON(ev core.Event) eventJSON {
+func newEventJSON(rec ports.EventRecord) eventJSON {
+	ev := rec.Event
 	var payload json.RawMessage
 	if p := ev.Payload(); len(p) > 0 {
 		payload = p // an empty RawMessage would fail to marshal; nil shows null
 	}
-	return eventJSON{
-		ID:              ev.ID.String(),
-		TargetURL:       ev.TargetURL,
-		Payload:         payload,
-		Status:          string(ev.Status),
-		AttemptedCount:  ev.AttemptedCount,
-		NextAttemptAt:   formatTime(ev.NextAttemptAt),
-		CreatedAt:       formatTime(ev.CreatedAt),
-		UpdatedAt:       formatTime(ev.UpdatedAt),
-		LastAttemptedAt: formatTimePtr(ev.LastAttemptedAt),
-		LeaseExpiresAt:  formatTimePtr(ev.LeaseExpiresAt),
-		LastStatusCode:  nonZero(ev.LastStatusCode),
-		LastError:       nonEmpty(ev.LastError),
-		IdempotencyKey:  ev.IdempotencyKey,
+	out := eventJSON{
+		ID:             ev.ID.String(),
+		Payload:        payload,
+		CreatedAt:      formatTime(ev.CreatedAt),
+		IdempotencyKey: ev.IdempotencyKey,
+		EventType:      ev.EventType,
+		EndpointID:     string(ev.EndpointID),
+		Deliveries:     make([]deliveryJSON, 0, len(rec.Deliveries)),
 	}
+	if ev.TargetURL != "" {
+		out.TargetURL = &ev.TargetURL
+	}
+	for _, d := range rec.Deliveries {
+		out.Deliveries = append(out.Deliveries, newDeliveryJSON(d))
+	}
+	summarize(&out, rec)
+	return out
+}
+
+// summarize fills the seed's queue fields: those of the one delivery, or,
+// for several, the status of core.EventStatus, the attempts summed, the
+// soonest next attempt of an unfinished delivery, and the outcome of the
+// latest attempt. An event with no delivery shows its creation.
+func summarize(out *eventJSON, rec ports.EventRecord) {
+	ds := rec.Deliveries
+	out.Status = string(core.EventStatus(ds))
+	out.NextAttemptAt, out.UpdatedAt = out.CreatedAt, out.CreatedAt
+	if len(ds) == 1 {
+		d := ds[0]
+		out.AttemptedCount = d.AttemptedCount
+		out.NextAttemptAt, out.UpdatedAt = formatTime(d.NextAttemptAt), formatTime(d.UpdatedAt)
+		out.LastAttemptedAt, out.LeaseExpiresAt = formatTimePtr(d.LastAttemptedAt), formatTimePtr(d.LeaseExpiresAt)
+		out.LastStatusCode, out.LastError = nonZero(d.LastStatusCode), nonEmpty(d.LastError)
+		return
+	}
+	var next, updated time.Time
+	var latest *core.Delivery
+	for i, d := range ds {
+		out.AttemptedCount += d.AttemptedCount
+		if !d.Status.Finished() && (next.IsZero() || d.NextAttemptAt.Before(next)) {
+			next = d.NextAttemptAt
+		}
+		if d.UpdatedAt.After(updated) {
+			updated = d.UpdatedAt
+		}
+		if d.LastAttemptedAt != nil && (latest == nil || d.LastAttemptedAt.After(*latest.LastAttemptedAt)) {
+			latest = &ds[i]
+		}
+	}
+	if !next.IsZero() {
+		out.NextAttemptAt = formatTime(next)
+	}
+	if !updated.IsZero() {
+		out.UpdatedAt = formatTime(updated)
+	}
+	if latest != nil {
+		out.LastAttemptedAt = formatTimePtr(latest.LastAttemptedAt)
+		out.LastStatusCode, out.LastError = nonZero(latest.LastStatusCode), nonEmpty(latest.LastError)
+	}
+}
+
+func newDeliveryJSON(d core.Delivery) deliveryJSON {
+	out := deliveryJSON{
+		ID:              d.ID.String(),
+		TargetURL:       d.TargetURL,
+		Status:          string(d.Status),
+		AttemptedCount:  d.AttemptedCount,
+		NextAttemptAt:   formatTime(d.NextAttemptAt),
+		UpdatedAt:       formatTime(d.UpdatedAt),
+		LastAttemptedAt: formatTimePtr(d.LastAttemptedAt),
+		LastStatusCode:  nonZero(d.LastStatusCode),
+		LastError:       nonEmpty(d.LastError),
+	}
+	if d.EndpointID != "" {
+		id := string(d.EndpointID)
+		out.EndpointID = &id
+	}
+	return out
 }
 
 func newAttemptJSON(a core.Attempt) attemptJSON {
 	return attemptJSON{
+		DeliveryID:    a.DeliveryID.String(),
 		Number:        a.Number,
 		StartedAt:     formatTime(a.StartedAt),
 		DurationMS:    a.Duration.Milliseconds(),

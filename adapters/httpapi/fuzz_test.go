@@ -231,8 +231,8 @@ func checkStored(t *testing.T, svc *ingest.Service, rec *httptest.ResponseRecord
 	if !bytes.Equal(d.Event.Payload(), trimmed) {
 		t.Fatalf("stored payload %q, want the submitted %q", d.Event.Payload(), trimmed)
 	}
-	if d.Event.Status != core.StatusPending || out.Status != string(core.StatusPending) {
-		t.Fatalf("accepted event is %q (response %q), want pending", d.Event.Status, out.Status)
+	if len(d.Deliveries) != 1 || d.Deliveries[0].Delivery.Status != core.StatusPending || out.Status != string(core.StatusPending) {
+		t.Fatalf("accepted event has deliveries %+v (response %q), want one pending", d.Deliveries, out.Status)
 	}
 }
 

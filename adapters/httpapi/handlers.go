@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +21,9 @@ const (
 	msgAccepted = "Event accepted for processing"
 	msgReplayed = "Event already accepted (Idempotency-Key replay)"
 	msgRetry    = "Event queued for redelivery"
+	// An event routed to endpoints when none is enabled and subscribed:
+	// stored (it can be listed), but nothing is sent.
+	msgNoDelivery = "Event accepted; no enabled endpoint is subscribed to it, so nothing will be delivered"
 )
 
 // List paging, as the seed did it: junk never fails, it falls back. The
@@ -76,30 +81,58 @@ func (a *api) submit(c *gin.Context) {
 		return
 	}
 	msg := msgAccepted
-	if res.Replayed {
+	switch {
+	case res.Replayed:
 		msg = msgReplayed
 		c.Header("Idempotent-Replayed", "true")
+	case len(res.Deliveries) == 0:
+		msg = msgNoDelivery
 	}
-	writeJSON(c, http.StatusAccepted, acceptedJSON{ID: res.Event.ID.String(), Status: string(res.Event.Status), Message: msg})
+	writeJSON(c, http.StatusAccepted, acceptedJSON{ID: res.Event.ID.String(), Status: string(core.EventStatus(res.Deliveries)),
+		Message: msg, Deliveries: len(res.Deliveries)})
 }
 
 func (a *api) list(c *gin.Context) {
 	page, limit := pageQuery(c)
-	f := ports.ListFilter{Page: page, Limit: limit}
-	if s := c.Query("status"); s != "" {
-		st, err := core.ParseStatus(s)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		f.Status = st
+	f, err := listFilter(c)
+	if err != nil {
+		writeError(c, err)
+		return
 	}
+	f.Page, f.Limit = page, limit
 	res, err := a.events.List(c.Request.Context(), f)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
 	writeJSON(c, http.StatusOK, newPage(res.Events, res.Total, f.Page, f.Limit, newEventJSON))
+}
+
+// listFilter reads GET /events' filters: status, endpoint_id, event_type.
+func listFilter(c *gin.Context) (ports.ListFilter, error) {
+	var f ports.ListFilter
+	if s := c.Query("status"); s != "" {
+		st, err := core.ParseStatus(s)
+		if err != nil {
+			return f, err
+		}
+		f.Status = st
+	}
+	if s := c.Query("endpoint_id"); s != "" {
+		id, err := core.ParseEndpointID(s)
+		if err != nil {
+			return f, &apiError{Status: http.StatusBadRequest, Code: "invalid_endpoint_id",
+				Message: "endpoint_id must be an endpoint's id (a UUID)", Field: "endpoint_id"}
+		}
+		f.EndpointID = id
+	}
+	if s := c.Query("event_type"); s != "" {
+		if err := core.ValidateEventType(s); err != nil {
+			return f, err
+		}
+		f.EventType = s
+	}
+	return f, nil
 }
 
 // pageQuery reads page and limit the seed's way (see clampQuery).
@@ -131,10 +164,21 @@ func (a *api) get(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	out := eventDetailJSON{eventJSON: newEventJSON(d.Event), Attempts: make([]attemptJSON, 0, len(d.Attempts))}
-	for _, at := range d.Attempts {
-		out.Attempts = append(out.Attempts, newAttemptJSON(at))
+	rec := ports.EventRecord{Event: d.Event}
+	for _, dd := range d.Deliveries {
+		rec.Deliveries = append(rec.Deliveries, dd.Delivery)
 	}
+	out := eventDetailJSON{eventJSON: newEventJSON(rec), Attempts: []attemptJSON{}}
+	for i, dd := range d.Deliveries {
+		atts := make([]attemptJSON, 0, len(dd.Attempts))
+		for _, at := range dd.Attempts {
+			atts = append(atts, newAttemptJSON(at))
+		}
+		out.Deliveries[i].Attempts = atts
+		out.Attempts = append(out.Attempts, atts...)
+	}
+	// The seed's list of attempts, in the order they started.
+	slices.SortStableFunc(out.Attempts, func(a, b attemptJSON) int { return strings.Compare(a.StartedAt, b.StartedAt) })
 	writeJSON(c, http.StatusOK, out)
 }
 
@@ -144,10 +188,33 @@ func (a *api) retry(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	ev, err := a.events.Replay(c.Request.Context(), id)
+	rec, err := a.events.Replay(c.Request.Context(), id)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	writeJSON(c, http.StatusAccepted, acceptedJSON{ID: ev.ID.String(), Status: string(ev.Status), Message: msgRetry})
+	writeJSON(c, http.StatusAccepted, acceptedJSON{ID: rec.Event.ID.String(), Status: string(core.EventStatus(rec.Deliveries)),
+		Message: msgRetry, Deliveries: len(rec.Deliveries)})
+}
+
+// retryDelivery replays one delivery of an event.
+func (a *api) retryDelivery(c *gin.Context) {
+	id, err := core.ParseEventID(c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	did, err := core.ParseEventID(c.Param("delivery_id"))
+	if err != nil {
+		writeError(c, &apiError{Status: http.StatusBadRequest, Code: "invalid_id",
+			Message: "delivery_id must be a UUID", Field: "delivery_id"})
+		return
+	}
+	d, err := a.events.ReplayDelivery(c.Request.Context(), id, did)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	writeJSON(c, http.StatusAccepted, gin.H{"id": id.String(), "delivery_id": d.ID.String(), "status": string(d.Status),
+		"message": "Delivery queued for redelivery"})
 }

@@ -148,7 +148,7 @@ func decodeJSON(t *testing.T, rec *httptest.ResponseRecorder, v any) {
 }
 
 // complete claims the oldest due event as worker and records d for it.
-func (e *env) complete(t *testing.T, worker string, d core.Decision, rec core.Attempt) core.Event {
+func (e *env) complete(t *testing.T, worker string, d core.Decision, rec core.Attempt) core.Delivery {
 	t.Helper()
 	ev := e.claim(t, worker)
 	e.finish(t, worker, ev, d, rec)
@@ -188,7 +188,7 @@ func attemptRecord() core.Attempt {
 }
 
 // claim leases the oldest due event to worker.
-func (e *env) claim(t *testing.T, worker string) core.Event {
+func (e *env) claim(t *testing.T, worker string) core.Delivery {
 	t.Helper()
 	claimed, err := e.store.Claim(t.Context(), ports.ClaimParams{Worker: worker, Limit: 1, Lease: 30 * time.Second, MaxAttempts: 10})
 	if err != nil || len(claimed) != 1 {
@@ -198,7 +198,7 @@ func (e *env) claim(t *testing.T, worker string) core.Event {
 }
 
 // finish records decision d for an event claimed by worker.
-func (e *env) finish(t *testing.T, worker string, ev core.Event, d core.Decision, rec core.Attempt) {
+func (e *env) finish(t *testing.T, worker string, ev core.Delivery, d core.Decision, rec core.Attempt) {
 	t.Helper()
 	err := e.store.Complete(t.Context(), ports.CompleteParams{Worker: worker,
 		Claim: ports.Claim{ID: ev.ID, Attempt: ev.AttemptedCount, Seq: ev.ClaimSeq}, Decision: d, Record: rec})
@@ -213,5 +213,9 @@ func (e *env) statusOf(t *testing.T, id core.EventID) core.Status {
 	if err != nil {
 		t.Fatalf("get %s: %v", id, err)
 	}
-	return d.Event.Status
+	ds := make([]core.Delivery, 0, len(d.Deliveries))
+	for _, dd := range d.Deliveries {
+		ds = append(ds, dd.Delivery)
+	}
+	return core.EventStatus(ds)
 }

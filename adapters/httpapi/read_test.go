@@ -125,7 +125,9 @@ func TestGetEventWithAttempts(t *testing.T) {
 		`"status":"pending","attempted_count":0,"next_attempt_at":"2025-01-02T03:04:05.123Z",`+
 		`"created_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:05.123Z",`+
 		`"last_attempted_at":null,"lease_expires_at":null,"last_status_code":null,"last_error":null,`+
-		`"idempotency_key":"k-1","attempts":[]}`, id)
+		`"idempotency_key":"k-1","deliveries":[{"id":%[1]q,"endpoint_id":null,"target_url":"https://merchant.example/hook",`+
+		`"status":"pending","attempted_count":0,"next_attempt_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:05.123Z",`+
+		`"last_attempted_at":null,"last_status_code":null,"last_error":null}],"attempts":[]}`, id)
 	if got := do(t, e.router, http.MethodGet, "/events/"+id, "").Body.String(); got != want {
 		t.Errorf("fresh event:\n got %s\nwant %s", got, want)
 	}
@@ -149,15 +151,18 @@ func TestGetEventWithAttempts(t *testing.T) {
 	e.finish(t, "worker-b", claimed, core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded,
 		Reason: "delivered", StatusCode: 200}, core.Attempt{StartedAt: e.clock.Now(), Duration: 20 * time.Millisecond, StatusCode: 200})
 
-	want = fmt.Sprintf(`{"id":%q,"target_url":"https://merchant.example/hook","payload":{"amount":1.0},`+
+	attempts := fmt.Sprintf(`[`+
+		`{"delivery_id":%[1]q,"number":1,"started_at":"2025-01-02T03:04:05.123Z","duration_ms":1500,"status_code":500,"error":"status 500",`+
+		`"response":"oops","verdict":"retry","reason":"backoff 2s (attempt 1 of 10)","next_attempt_at":"2025-01-02T03:04:07.123Z","worker":"worker-a"},`+
+		`{"delivery_id":%[1]q,"number":2,"started_at":"2025-01-02T03:04:07.123Z","duration_ms":20,"status_code":200,"error":null,`+
+		`"response":null,"verdict":"succeeded","reason":"delivered","next_attempt_at":null,"worker":"worker-b"}]`, id)
+	want = fmt.Sprintf(`{"id":%[1]q,"target_url":"https://merchant.example/hook","payload":{"amount":1.0},`+
 		`"status":"succeeded","attempted_count":2,"next_attempt_at":"2025-01-02T03:04:07.123Z",`+
 		`"created_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:07.123Z",`+
 		`"last_attempted_at":"2025-01-02T03:04:07.123Z","lease_expires_at":null,"last_status_code":200,"last_error":null,`+
-		`"idempotency_key":"k-1","attempts":[`+
-		`{"number":1,"started_at":"2025-01-02T03:04:05.123Z","duration_ms":1500,"status_code":500,"error":"status 500",`+
-		`"response":"oops","verdict":"retry","reason":"backoff 2s (attempt 1 of 10)","next_attempt_at":"2025-01-02T03:04:07.123Z","worker":"worker-a"},`+
-		`{"number":2,"started_at":"2025-01-02T03:04:07.123Z","duration_ms":20,"status_code":200,"error":null,`+
-		`"response":null,"verdict":"succeeded","reason":"delivered","next_attempt_at":null,"worker":"worker-b"}]}`, id)
+		`"idempotency_key":"k-1","deliveries":[{"id":%[1]q,"endpoint_id":null,"target_url":"https://merchant.example/hook",`+
+		`"status":"succeeded","attempted_count":2,"next_attempt_at":"2025-01-02T03:04:07.123Z","updated_at":"2025-01-02T03:04:07.123Z",`+
+		`"last_attempted_at":"2025-01-02T03:04:07.123Z","last_status_code":200,"last_error":null,"attempts":%[2]s}],"attempts":%[2]s}`, id, attempts)
 	rec = do(t, e.router, http.MethodGet, "/events/"+id, "")
 	if rec.Code != http.StatusOK || rec.Body.String() != want {
 		t.Errorf("after two attempts: %d\n got %s\nwant %s", rec.Code, rec.Body, want)
@@ -214,7 +219,7 @@ func TestRetry(t *testing.T) {
 
 	e.clock.Advance(time.Second)
 	rec = do(t, e.router, http.MethodPost, "/events/"+string(dead)+"/retry", "")
-	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event queued for redelivery"}`, dead)
+	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event queued for redelivery","deliveries":1}`, dead)
 	if rec.Code != http.StatusAccepted || rec.Body.String() != want {
 		t.Errorf("retry of a dead event: %d %s, want 202 %s", rec.Code, rec.Body, want)
 	}

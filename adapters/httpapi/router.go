@@ -73,6 +73,7 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	r.GET("/events", a.list)
 	r.GET("/events/:id", a.get)
 	r.POST("/events/:id/retry", a.retry)
+	r.POST("/events/:id/deliveries/:delivery_id/retry", a.retryDelivery)
 	r.GET("/targets", a.targets)
 	if a.endpoints != nil {
 		r.POST("/endpoints", a.createEndpoint)

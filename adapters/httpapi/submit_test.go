@@ -28,7 +28,7 @@ func TestSubmitKeepsPayloadBytes(t *testing.T) {
 	}
 	var out struct{ ID string }
 	decodeJSON(t, rec, &out)
-	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event accepted for processing"}`, out.ID)
+	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event accepted for processing","deliveries":1}`, out.ID)
 	if got := rec.Body.String(); got != want {
 		t.Errorf("body = %s, want %s", got, want)
 	}
@@ -269,7 +269,7 @@ func TestIdempotency(t *testing.T) {
 	if got := rec.Header().Get("Idempotent-Replayed"); got != "true" {
 		t.Errorf("Idempotent-Replayed = %q, want true", got)
 	}
-	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event already accepted (Idempotency-Key replay)"}`, first)
+	want := fmt.Sprintf(`{"id":%q,"status":"pending","message":"Event already accepted (Idempotency-Key replay)","deliveries":1}`, first)
 	if got := rec.Body.String(); got != want {
 		t.Errorf("replay body = %s, want %s", got, want)
 	}

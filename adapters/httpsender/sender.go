@@ -103,7 +103,7 @@ func (s *Sender) Close() { s.transport.CloseIdleConnections() }
 // error; the error is non-nil only when ctx (our own shutdown) was
 // cancelled before or during the attempt, and then nothing is to be
 // recorded.
-func (s *Sender) Send(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+func (s *Sender) Send(ctx context.Context, d core.Request) (core.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return core.Outcome{}, fmt.Errorf("httpsender: %w", err)
 	}
@@ -145,7 +145,7 @@ const stageBody = "response body: "
 
 // attempt performs the request under ctx. On failure it returns what was
 // learnt so far (the status code) and the stage prefix for Outcome.Err.
-func (s *Sender) attempt(ctx context.Context, d core.Delivery) (core.Outcome, string, error) {
+func (s *Sender) attempt(ctx context.Context, d core.Request) (core.Outcome, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TargetURL, bytes.NewReader(d.Body))
 	if err != nil {
 		return core.Outcome{}, "invalid target url: ", err
@@ -153,7 +153,13 @@ func (s *Sender) attempt(ctx context.Context, d core.Delivery) (core.Outcome, st
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.cfg.UserAgent)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
-	s.signer.Sign(req.Header, string(d.EventID), s.clock.Now(), d.Body)
+	signer := s.signer
+	if len(d.Keys) > 0 {
+		if signer, err = signing.NewKeySigner(d.Keys...); err != nil {
+			return core.Outcome{}, "signing: ", err
+		}
+	}
+	signer.Sign(req.Header, string(d.EventID), s.clock.Now(), d.Body)
 
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -57,12 +57,12 @@ func newServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
-func delivery(url string) core.Delivery {
-	return core.Delivery{EventID: testID, TargetURL: url, Body: []byte(`{"a":1,"event_id":"` + string(testID) + `"}`), Attempt: 1}
+func delivery(url string) core.Request {
+	return core.Request{EventID: testID, TargetURL: url, Body: []byte(`{"a":1,"event_id":"` + string(testID) + `"}`), Attempt: 1}
 }
 
 // send runs one attempt that must produce an outcome.
-func send(t *testing.T, s *Sender, d core.Delivery) core.Outcome {
+func send(t *testing.T, s *Sender, d core.Request) core.Outcome {
 	t.Helper()
 	out, err := s.Send(t.Context(), d)
 	if err != nil {
@@ -88,7 +88,7 @@ func TestSendDeliversSignedBody(t *testing.T) {
 	clock := testClock()
 	s := newTestSender(t, Config{UserAgent: "webhookd/0.1.0", Addresses: core.AddressPolicy{AllowPrivate: true}}, clock)
 	// Big integers, non-ASCII and odd spacing must arrive byte for byte.
-	d := core.Delivery{
+	d := core.Request{
 		EventID:   testID,
 		TargetURL: srv.URL + "/hooks/pay?tenant=7",
 		Body:      []byte(`{"amount": 12345678901234567890, "name":"Zoë\u00e9", "x":1.0,"event_id":"` + string(testID) + `"}`),

@@ -82,6 +82,7 @@ func (s *Store) UpdateEndpoint(_ context.Context, id core.EndpointID, now *time.
 	// change's slices may alias the caller's memory: store a copy.
 	c = cloneEndpoint(&c)
 	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, s.now(now)
+	s.followEndpoint(c, s.now(now))
 	s.endpoints[id] = &c
 	return cloneEndpoint(&c), nil
 }
@@ -95,7 +96,26 @@ func (s *Store) DeleteEndpoint(_ context.Context, id core.EndpointID) error {
 		return fmt.Errorf("memory: endpoint %s: %w", id, core.ErrNotFound)
 	}
 	delete(s.endpoints, id)
+	for _, d := range s.deliveries {
+		if d.EndpointID == id {
+			*d, _ = d.Cancel(core.ErrorEndpointDeleted, s.now(nil))
+		}
+	}
 	return nil
+}
+
+// followEndpoint applies an endpoint's change to its deliveries: disabled,
+// its pending deliveries end; moved, its unfinished ones move with it.
+func (s *Store) followEndpoint(ep core.Endpoint, now time.Time) {
+	for _, d := range s.deliveries {
+		if d.EndpointID != ep.ID {
+			continue
+		}
+		if ep.Disabled {
+			*d, _ = d.Cancel(core.ErrorEndpointDisabled, now)
+		}
+		*d, _ = d.Move(ep.URL, ep.Origin, now)
+	}
 }
 
 // cloneEndpoint deep-copies an endpoint so that callers never share memory

@@ -19,18 +19,20 @@ var (
 	_ ports.Wakeup     = (*Store)(nil)
 )
 
-// Store is an EventStore in a map. Every transition is core.Event's own
+// Store is an EventStore in maps. Every transition is core.Delivery's own
 // method (core is the reference state machine), so it has by construction
 // the semantics the SQL stores mirror. It is its own Wakeup: inserts,
 // replays and releases due at once signal C().
 type Store struct {
 	clock ports.Clock
 
-	mu       sync.Mutex
-	events   map[core.EventID]*core.Event
-	byKey    map[string]core.EventID
-	attempts map[core.EventID][]core.Attempt
-	down     error
+	mu         sync.Mutex
+	events     map[core.EventID]*core.Event
+	deliveries map[core.DeliveryID]*core.Delivery // Body not kept: it is the event's
+	byEvent    map[core.EventID][]core.DeliveryID // oldest first
+	byKey      map[string]core.EventID
+	attempts   map[core.DeliveryID][]core.Attempt
+	down       error
 
 	// endpoints is the EndpointStore's table (endpoints.go), under mu too.
 	endpoints map[core.EndpointID]*core.Endpoint
@@ -41,12 +43,14 @@ type Store struct {
 // NewStore returns an empty store that reads "now" from clock.
 func NewStore(clock ports.Clock) *Store {
 	return &Store{
-		clock:     clock,
-		events:    make(map[core.EventID]*core.Event),
-		byKey:     make(map[string]core.EventID),
-		attempts:  make(map[core.EventID][]core.Attempt),
-		endpoints: make(map[core.EndpointID]*core.Endpoint),
-		wake:      wait.NewSignal(),
+		clock:      clock,
+		events:     make(map[core.EventID]*core.Event),
+		deliveries: make(map[core.DeliveryID]*core.Delivery),
+		byEvent:    make(map[core.EventID][]core.DeliveryID),
+		byKey:      make(map[string]core.EventID),
+		attempts:   make(map[core.DeliveryID][]core.Attempt),
+		endpoints:  make(map[core.EndpointID]*core.Endpoint),
+		wake:       wait.NewSignal(),
 	}
 }
 
@@ -80,53 +84,113 @@ func (s *Store) lock() error {
 	return nil
 }
 
-func (s *Store) Insert(_ context.Context, p ports.InsertParams) (core.Event, bool, error) {
+func (s *Store) Insert(_ context.Context, p ports.InsertParams) (ports.Inserted, error) {
 	if err := s.lock(); err != nil {
-		return core.Event{}, false, err
+		return ports.Inserted{}, err
 	}
 	defer s.mu.Unlock()
 	if k := p.Event.IdempotencyKey; k != "" {
 		if id, ok := s.byKey[k]; ok {
-			return clone(s.events[id]), false, nil
+			rec := s.record(id)
+			return ports.Inserted{Event: rec.Event, Deliveries: rec.Deliveries}, nil
 		}
 	}
 	if _, dup := s.events[p.Event.ID]; dup {
-		return core.Event{}, false, &core.ConflictError{Code: "duplicate_id", Message: "event " + string(p.Event.ID) + " exists"}
+		return ports.Inserted{}, &core.ConflictError{Code: "duplicate_id", Message: "event " + string(p.Event.ID) + " exists"}
 	}
 	now := s.now(p.Now)
-	e := clone(&p.Event)
-	e.Status = core.StatusPending
-	e.CreatedAt, e.UpdatedAt, e.ActiveSince = now, now, now
-	if e.NextAttemptAt.IsZero() {
-		e.NextAttemptAt = now
+	ev := cloneEvent(&p.Event)
+	ev.CreatedAt = now
+	due := now
+	if !p.DueAt.IsZero() {
+		due = p.DueAt.UTC()
 	}
-	s.events[e.ID] = &e
-	if e.IdempotencyKey != "" {
-		s.byKey[e.IdempotencyKey] = e.ID
+	var ds []*core.Delivery
+	newDelivery := func(id core.DeliveryID, ep core.EndpointID, url, origin string) {
+		ds = append(ds, &core.Delivery{ID: id, EventID: ev.ID, EndpointID: ep, TargetURL: url, Origin: origin,
+			Status: core.StatusPending, NextAttemptAt: due, ActiveSince: now, CreatedAt: now, UpdatedAt: now})
 	}
-	s.wake.Notify()
-	return clone(&e), true, nil
+	if ev.RoutedToEndpoints() {
+		var eps []*core.Endpoint
+		for _, ep := range s.endpoints {
+			if ev.Routes(*ep) {
+				eps = append(eps, ep)
+			}
+		}
+		slices.SortFunc(eps, func(a, b *core.Endpoint) int { return strings.Compare(string(a.ID), string(b.ID)) })
+		for _, ep := range eps {
+			newDelivery(core.NewEventID(now), ep.ID, ep.URL, ep.Origin)
+		}
+	} else {
+		newDelivery(ev.ID, "", ev.TargetURL, ev.Origin)
+	}
+	for _, d := range ds {
+		if _, dup := s.deliveries[d.ID]; dup {
+			return ports.Inserted{}, &core.ConflictError{Code: "duplicate_id", Message: "delivery " + string(d.ID) + " exists"}
+		}
+	}
+	s.events[ev.ID] = &ev
+	for _, d := range ds {
+		s.deliveries[d.ID] = d
+		s.byEvent[ev.ID] = append(s.byEvent[ev.ID], d.ID)
+	}
+	if ev.IdempotencyKey != "" {
+		s.byKey[ev.IdempotencyKey] = ev.ID
+	}
+	if len(ds) > 0 {
+		s.wake.Notify()
+	}
+	rec := s.record(ev.ID)
+	return ports.Inserted{Event: rec.Event, Deliveries: rec.Deliveries, Created: true}, nil
 }
 
-func (s *Store) Get(_ context.Context, id core.EventID) (core.Event, error) {
+// record copies an event and its deliveries (without their body).
+func (s *Store) record(id core.EventID) ports.EventRecord {
+	rec := ports.EventRecord{Event: cloneEvent(s.events[id])}
+	for _, did := range s.byEvent[id] {
+		d := clone(s.deliveries[did])
+		rec.Deliveries = append(rec.Deliveries, d)
+	}
+	return rec
+}
+
+// withBody copies a delivery with its event's body.
+func (s *Store) withBody(d *core.Delivery) core.Delivery {
+	c := clone(d)
+	c.Body = bytes.Clone(s.events[d.EventID].Body)
+	return c
+}
+
+func (s *Store) Event(_ context.Context, id core.EventID) (ports.EventRecord, error) {
 	if err := s.lock(); err != nil {
-		return core.Event{}, err
+		return ports.EventRecord{}, err
 	}
 	defer s.mu.Unlock()
-	e, ok := s.events[id]
-	if !ok {
-		return core.Event{}, fmt.Errorf("memory: event %s: %w", id, core.ErrNotFound)
+	if _, ok := s.events[id]; !ok {
+		return ports.EventRecord{}, fmt.Errorf("memory: event %s: %w", id, core.ErrNotFound)
 	}
-	return clone(e), nil
+	return s.record(id), nil
 }
 
-func (s *Store) Attempts(_ context.Context, id core.EventID) ([]core.Attempt, error) {
+func (s *Store) Get(_ context.Context, id core.DeliveryID) (core.Delivery, error) {
+	if err := s.lock(); err != nil {
+		return core.Delivery{}, err
+	}
+	defer s.mu.Unlock()
+	d, ok := s.deliveries[id]
+	if !ok {
+		return core.Delivery{}, fmt.Errorf("memory: delivery %s: %w", id, core.ErrNotFound)
+	}
+	return s.withBody(d), nil
+}
+
+func (s *Store) Attempts(_ context.Context, id core.DeliveryID) ([]core.Attempt, error) {
 	if err := s.lock(); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	if _, ok := s.events[id]; !ok {
-		return nil, fmt.Errorf("memory: event %s: %w", id, core.ErrNotFound)
+	if _, ok := s.deliveries[id]; !ok {
+		return nil, fmt.Errorf("memory: delivery %s: %w", id, core.ErrNotFound)
 	}
 	return slices.Clone(s.attempts[id]), nil
 }
@@ -138,7 +202,7 @@ func (s *Store) List(_ context.Context, f ports.ListFilter) (ports.ListResult, e
 	defer s.mu.Unlock()
 	var all []*core.Event
 	for _, e := range s.events {
-		if f.Status == "" || e.Status == f.Status {
+		if s.matches(e, f) {
 			all = append(all, e)
 		}
 	}
@@ -146,9 +210,27 @@ func (s *Store) List(_ context.Context, f ports.ListFilter) (ports.ListResult, e
 	res := ports.ListResult{Total: len(all)}
 	from := (f.Page - 1) * f.Limit
 	for i := from; i >= 0 && i < len(all) && i < from+f.Limit; i++ {
-		res.Events = append(res.Events, clone(all[i]))
+		res.Events = append(res.Events, s.record(all[i].ID))
 	}
 	return res, nil
+}
+
+// matches reports whether e passes f: its type, and one delivery that is
+// in the status and to the endpoint asked for.
+func (s *Store) matches(e *core.Event, f ports.ListFilter) bool {
+	if f.EventType != "" && e.EventType != f.EventType {
+		return false
+	}
+	if f.Status == "" && f.EndpointID == "" {
+		return true
+	}
+	for _, id := range s.byEvent[e.ID] {
+		d := s.deliveries[id]
+		if (f.Status == "" || d.Status == f.Status) && (f.EndpointID == "" || d.EndpointID == f.EndpointID) {
+			return true
+		}
+	}
+	return false
 }
 
 func newestFirst(a, b *core.Event) int {
@@ -158,14 +240,14 @@ func newestFirst(a, b *core.Event) int {
 	return strings.Compare(string(b.ID), string(a.ID))
 }
 
-func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Event, error) {
+func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	if err := s.lock(); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
 	now := s.now(p.Now)
-	var due []*core.Event
-	for _, e := range s.events {
+	var due []*core.Delivery
+	for _, e := range s.deliveries {
 		if !e.Claimable(now) || slices.Contains(p.ExcludeOrigins, e.Origin) {
 			continue
 		}
@@ -177,33 +259,41 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Event, err
 	}
 	// Oldest due first: a pending event is due at NextAttemptAt, an
 	// expired lease at LeaseExpiresAt.
-	slices.SortFunc(due, func(a, b *core.Event) int {
+	slices.SortFunc(due, func(a, b *core.Delivery) int {
 		if c := dueAt(a).Compare(dueAt(b)); c != 0 {
 			return c
 		}
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
-	due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e *core.Event) string { return e.Origin })
-	out := make([]core.Event, 0, min(len(due), p.Limit))
+	due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e *core.Delivery) string { return e.Origin })
+	out := make([]core.Delivery, 0, min(len(due), p.Limit))
 	for _, e := range due[:min(len(due), p.Limit)] {
 		claimed, err := e.Claim(p.Worker, now, p.Lease)
 		if err != nil {
 			return nil, fmt.Errorf("memory: claim: %w", err)
 		}
 		*e = claimed
-		out = append(out, clone(e))
+		c := s.withBody(e)
+		if e.EndpointID != "" {
+			c.Keys = nil
+			if ep, ok := s.endpoints[e.EndpointID]; ok && !ep.Disabled {
+				c.Keys = core.KeysOf(cloneEndpoint(ep))
+				c.TargetURL, c.Origin = ep.URL, ep.Origin
+			}
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
 
-func dueAt(e *core.Event) time.Time {
+func dueAt(e *core.Delivery) time.Time {
 	if e.Status == core.StatusDelivering && e.LeaseExpiresAt != nil {
 		return *e.LeaseExpiresAt
 	}
 	return e.NextAttemptAt
 }
 
-func (s *Store) abandon(e *core.Event, now time.Time) {
+func (s *Store) abandon(e *core.Delivery, now time.Time) {
 	dead, lost, err := e.Abandon(now)
 	if err != nil {
 		return
@@ -217,7 +307,7 @@ func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	e, ok := s.events[p.Claim.ID]
+	e, ok := s.deliveries[p.Claim.ID]
 	if !ok {
 		return fmt.Errorf("memory: complete %s: %w", p.Claim.ID, core.ErrNotFound)
 	}
@@ -227,7 +317,7 @@ func (s *Store) Complete(_ context.Context, p ports.CompleteParams) error {
 		return fmt.Errorf("memory: %w", err)
 	}
 	rec := p.Record
-	rec.EventID, rec.Number, rec.Worker = e.ID, p.Claim.Attempt, p.Worker
+	rec.DeliveryID, rec.Number, rec.Worker = e.ID, p.Claim.Attempt, p.Worker
 	rec.Verdict = p.Decision.Verdict
 	rec.Reason = core.StorableText(p.Decision.Reason)
 	rec.Error, rec.Response = core.StorableText(rec.Error), core.StorableText(rec.Response)
@@ -254,7 +344,7 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 	}
 	var res ports.ReleaseResult
 	for _, c := range p.Claims {
-		e, ok := s.events[c.ID]
+		e, ok := s.deliveries[c.ID]
 		if !ok {
 			continue
 		}
@@ -266,7 +356,7 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 		res.Released++
 	}
 	if p.ParkOrigin != "" {
-		for _, e := range s.events {
+		for _, e := range s.deliveries {
 			if e.Origin != p.ParkOrigin {
 				continue
 			}
@@ -282,22 +372,22 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 	return res, nil
 }
 
-func (s *Store) Replay(_ context.Context, p ports.ReplayParams) (core.Event, error) {
+func (s *Store) Replay(_ context.Context, p ports.ReplayParams) (core.Delivery, error) {
 	if err := s.lock(); err != nil {
-		return core.Event{}, err
+		return core.Delivery{}, err
 	}
 	defer s.mu.Unlock()
-	e, ok := s.events[p.ID]
+	e, ok := s.deliveries[p.ID]
 	if !ok {
-		return core.Event{}, fmt.Errorf("memory: event %s: %w", p.ID, core.ErrNotFound)
+		return core.Delivery{}, fmt.Errorf("memory: delivery %s: %w", p.ID, core.ErrNotFound)
 	}
 	replayed, err := e.Replay(s.now(p.Now))
 	if err != nil {
-		return core.Event{}, err
+		return core.Delivery{}, err
 	}
 	*e = replayed
 	s.wake.Notify()
-	return clone(e), nil
+	return s.withBody(e), nil
 }
 
 func (s *Store) Ping(context.Context) error {
@@ -308,11 +398,20 @@ func (s *Store) Ping(context.Context) error {
 	return nil
 }
 
-// clone deep-copies an event so that callers never share memory with the
-// store.
-func clone(e *core.Event) core.Event {
+// cloneEvent deep-copies an event so that callers never share memory with
+// the store.
+func cloneEvent(e *core.Event) core.Event {
 	c := *e
 	c.Body = bytes.Clone(e.Body)
+	return c
+}
+
+// clone deep-copies a delivery so that callers never share memory with the
+// store.
+func clone(e *core.Delivery) core.Delivery {
+	c := *e
+	c.Body = bytes.Clone(e.Body)
+	c.Keys = nil
 	if e.LastAttemptedAt != nil {
 		t := *e.LastAttemptedAt
 		c.LastAttemptedAt = &t

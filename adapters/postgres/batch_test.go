@@ -1,8 +1,11 @@
 package postgres
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,14 +15,15 @@ import (
 	"github.com/webhookd/webhookd/ports/porttest"
 )
 
-// Concurrent inserts share statements; each is answered with its own row.
+// Concurrent inserts share statements; each is answered with its own event
+// and delivery.
 func TestGroupInsertBatchesConcurrentInserts(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	const n = 300
 	var wg sync.WaitGroup
 	evs := make([]core.Event, n)
-	got := make([]core.Event, n)
+	got := make([]ports.Inserted, n)
 	errs := make([]error, n)
 	for i := range n {
 		evs[i] = porttest.NewEvent(t, "https://m.example/h", fmt.Sprintf(`{"i":%d}`, i))
@@ -29,17 +33,18 @@ func TestGroupInsertBatchesConcurrentInserts(t *testing.T) {
 	}
 	for i := range n {
 		wg.Go(func() {
-			var created bool
-			got[i], created, errs[i] = s.Insert(t.Context(), ports.InsertParams{Event: evs[i]})
-			if errs[i] == nil && !created {
+			got[i], errs[i] = s.Insert(t.Context(), ports.InsertParams{Event: evs[i]})
+			if errs[i] == nil && !got[i].Created {
 				errs[i] = errors.New("created = false for a new event")
 			}
 		})
 	}
 	wg.Wait()
 	for i := range n {
-		if errs[i] != nil || got[i].ID != evs[i].ID || string(got[i].Body) != string(evs[i].Body) || got[i].Status != core.StatusPending {
-			t.Fatalf("insert %d: %+v, %v", i, got[i], errs[i])
+		in := got[i]
+		if errs[i] != nil || in.Event.ID != evs[i].ID || string(in.Event.Body) != string(evs[i].Body) ||
+			len(in.Deliveries) != 1 || in.Deliveries[0].ID != evs[i].ID || in.Deliveries[0].Status != core.StatusPending {
+			t.Fatalf("insert %d: %+v, %v", i, in, errs[i])
 		}
 	}
 	res, err := s.List(t.Context(), ports.ListFilter{Page: 1, Limit: 1})
@@ -47,6 +52,91 @@ func TestGroupInsertBatchesConcurrentInserts(t *testing.T) {
 		t.Fatalf("total %d, %v; want %d", res.Total, err, n)
 	}
 	t.Logf("%d concurrent inserts in %d statements", n, s.inserts.batches.Load())
+}
+
+// One statement stores events of every kind side by side: a target_url
+// event, events fanned out to endpoints, one routed nowhere, and a second
+// use of a key taken earlier in the same batch, answered with the first.
+func TestInsertBatchRoutesEachRow(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	ctx := t.Context()
+	mk := func(url string, types ...string) core.Endpoint {
+		e := porttest.NewEndpoint(t, url)
+		e.EventTypes = types
+		got, err := s.CreateEndpoint(ctx, e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	paid, all := mk("https://paid.example/h", "order.paid"), mk("https://all.example/h")
+
+	seed := porttest.NewEvent(t, "https://m.example/h", `{}`)
+	seed.IdempotencyKey = "k"
+	typed := porttest.NewTypedEvent(t, "order.paid", `{}`)
+	named := porttest.NewTypedEvent(t, "order.paid", `{}`)
+	named.EndpointID = all.ID
+	again := porttest.NewTypedEvent(t, "order.paid", `{}`)
+	again.IdempotencyKey = "k"
+	batch := []*insertCall{{p: ports.InsertParams{Event: seed}}, {p: ports.InsertParams{Event: typed}},
+		{p: ports.InsertParams{Event: named}}, {p: ports.InsertParams{Event: again}}}
+	s.insertBatch(ctx, batch)
+	for i, c := range batch {
+		if c.err != nil {
+			t.Fatalf("row %d: %v", i, c.err)
+		}
+	}
+	want := []struct {
+		id        core.EventID
+		created   bool
+		endpoints []core.EndpointID
+	}{
+		{seed.ID, true, []core.EndpointID{""}},
+		{typed.ID, true, sorted(paid.ID, all.ID)},
+		{named.ID, true, []core.EndpointID{all.ID}},
+		{seed.ID, false, []core.EndpointID{""}}, // the key's first event
+	}
+	for i, w := range want {
+		in := batch[i].res
+		var eps []core.EndpointID
+		for _, d := range in.Deliveries {
+			eps = append(eps, d.EndpointID)
+			if d.EventID != in.Event.ID || d.Status != core.StatusPending {
+				t.Errorf("row %d: delivery %+v", i, d)
+			}
+			if d.EndpointID != "" && !isUUIDv7At(d.ID, in.Event.CreatedAt) {
+				t.Errorf("row %d: delivery id %s is not a UUIDv7 of %s", i, d.ID, in.Event.CreatedAt)
+			}
+		}
+		slices.Sort(eps)
+		if in.Event.ID != w.id || in.Created != w.created || !slices.Equal(eps, w.endpoints) {
+			t.Errorf("row %d: event %s created %v endpoints %v; want %s %v %v", i, in.Event.ID, in.Created, eps, w.id, w.created, w.endpoints)
+		}
+	}
+	if _, err := s.Event(ctx, again.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("the second use of a key was stored: %v", err)
+	}
+}
+
+func sorted(ids ...core.EndpointID) []core.EndpointID {
+	slices.Sort(ids)
+	return ids
+}
+
+// isUUIDv7At reports whether id is a UUIDv7 (RFC 9562 variant) whose time
+// is at, to the millisecond.
+func isUUIDv7At(id core.DeliveryID, at time.Time) bool {
+	h := strings.ReplaceAll(string(id), "-", "")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 16 {
+		return false
+	}
+	var ms uint64
+	for _, x := range b[:6] {
+		ms = ms<<8 | uint64(x)
+	}
+	return b[6]>>4 == 7 && b[8]>>6 == 2 && int64(ms) == at.UnixMilli()
 }
 
 // Many requests with one key, at once: one event is stored and every
@@ -62,11 +152,11 @@ func TestGroupInsertOneKeyManyRequests(t *testing.T) {
 		wg.Go(func() {
 			e := porttest.NewEvent(t, "https://m.example/h", `{"same":true}`)
 			e.IdempotencyKey = "order-1"
-			got, created, err := s.Insert(t.Context(), ports.InsertParams{Event: e})
+			got, err := s.Insert(t.Context(), ports.InsertParams{Event: e})
 			if err != nil {
 				t.Error(err)
 			}
-			ids[i], createdCount[i] = got.ID, created
+			ids[i], createdCount[i] = got.Event.ID, got.Created
 		})
 	}
 	wg.Wait()
@@ -93,7 +183,7 @@ func TestGroupInsertBadRowFailsAlone(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	dup := porttest.NewEvent(t, "https://m.example/h", `{}`)
-	if _, _, err := s.Insert(t.Context(), ports.InsertParams{Event: dup}); err != nil {
+	if _, err := s.Insert(t.Context(), ports.InsertParams{Event: dup}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -105,7 +195,7 @@ func TestGroupInsertBadRowFailsAlone(t *testing.T) {
 			e = dup
 		}
 		wg.Go(func() {
-			_, _, err := s.Insert(t.Context(), ports.InsertParams{Event: e})
+			_, err := s.Insert(t.Context(), ports.InsertParams{Event: e})
 			mu.Lock()
 			defer mu.Unlock()
 			var conflict *core.ConflictError
@@ -131,7 +221,7 @@ func TestInsertBatchFallsBackRowByRow(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	dup := porttest.NewEvent(t, "https://m.example/h", `{}`)
-	if _, _, err := s.Insert(t.Context(), ports.InsertParams{Event: dup}); err != nil {
+	if _, err := s.Insert(t.Context(), ports.InsertParams{Event: dup}); err != nil {
 		t.Fatal(err)
 	}
 	batch := []*insertCall{
@@ -141,9 +231,9 @@ func TestInsertBatchFallsBackRowByRow(t *testing.T) {
 	}
 	s.insertBatch(t.Context(), batch)
 	var conflict *core.ConflictError
-	if batch[0].err != nil || !batch[0].res.created || batch[2].err != nil || !batch[2].res.created || !errors.As(batch[1].err, &conflict) {
+	if batch[0].err != nil || !batch[0].res.Created || batch[2].err != nil || !batch[2].res.Created || !errors.As(batch[1].err, &conflict) {
 		t.Errorf("results: %v %v / %v / %v %v; want stored, conflict, stored",
-			batch[0].res.created, batch[0].err, batch[1].err, batch[2].res.created, batch[2].err)
+			batch[0].res.Created, batch[0].err, batch[1].err, batch[2].res.Created, batch[2].err)
 	}
 }
 
@@ -154,7 +244,7 @@ func TestCompleteBatchGuardsEachRow(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestStore(t)
 	for range 3 {
-		if _, _, err := s.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{}`)}); err != nil {
+		if _, err := s.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/h", `{}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,7 +253,7 @@ func TestCompleteBatchGuardsEachRow(t *testing.T) {
 		t.Fatalf("Claim: %d, %v", len(claimed), err)
 	}
 	ok := core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200, Reason: "delivered"}
-	outcome := func(e core.Event, seq int64) *completeCall {
+	outcome := func(e core.Delivery, seq int64) *completeCall {
 		return &completeCall{p: ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: seq},
 			Decision: ok, Record: core.Attempt{StartedAt: time.Now(), StatusCode: 200}}}
 	}

@@ -1,12 +1,17 @@
-// Package postgres is the PostgreSQL implementation of ports.EventStore and
-// ports.Wakeup, built on bun (pgdialect + pgdriver).
+// Package postgres is the PostgreSQL implementation of ports.EventStore,
+// ports.EndpointStore and ports.Wakeup, built on bun (pgdialect +
+// pgdriver).
 //
-// PostgreSQL is the queue: workers claim due rows with FOR UPDATE SKIP
-// LOCKED in one short statement, deliver outside any transaction, and record
-// the outcome in one statement guarded by the claim (worker and attempt
-// number). Partial indexes keep claiming independent of the number of
-// finished rows. Inserts and replays NOTIFY a per-schema channel inside the
-// writing transaction, and Listener turns that into wake-ups.
+// PostgreSQL is the queue. An event (what a producer posted, its body
+// included) is stored once, in events; the queue is deliveries, one row per
+// target, routed in the inserting statement. Workers claim due deliveries
+// with FOR UPDATE SKIP LOCKED in one short statement, which also reads
+// each one's body and its endpoint's current URL and keys, deliver outside
+// any transaction, and record the outcome in one statement guarded by the
+// claim (worker and claim sequence). Partial indexes keep claiming
+// independent of the number of finished rows. Inserts, replays and
+// releases due at once NOTIFY a per-schema channel inside the writing
+// transaction, and Listener turns that into wake-ups.
 //
 // Every object lives in Config.Schema (the connection's search_path), which
 // lets tests run side by side in schemas of their own.

@@ -188,8 +188,9 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 	)
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var cur endpointRow
-		// The row lock makes concurrent updates of one endpoint take turns:
-		// each reads what the one before it wrote.
+		// The row lock makes concurrent updates of one endpoint take turns
+		// (each reads what the one before it wrote), and waits for inserts
+		// routing to it, whose deliveries followEndpoint then sees.
 		if err := tx.NewSelect().Model(&cur).Where("id = ?", string(id)).For("UPDATE").Scan(ctx); err != nil {
 			return err
 		}
@@ -200,13 +201,17 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 		}
 		e.ID, e.CreatedAt = core.EndpointID(cur.ID), cur.CreatedAt
 		row := endpointFromCore(e)
-		return tx.NewUpdate().Model(&row).
+		err := tx.NewUpdate().Model(&row).
 			Column(endpointColumns...).
 			Column("updated_at").
 			Value("updated_at", "?", dbNow{now}).
 			WherePK().
 			Returning("*").
 			Scan(ctx, &out)
+		if err != nil {
+			return err
+		}
+		return followEndpoint(ctx, tx, endpointToCore(out), dbNow{now})
 	})
 	if changeErr != nil {
 		return core.Endpoint{}, changeErr
@@ -217,20 +222,78 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 	return endpointToCore(out), nil
 }
 
+// DeleteEndpoint removes the endpoint and ends its pending deliveries, in
+// one transaction. The DELETE waits for inserts routing to the endpoint
+// (they lock it, see insertBatchSQL); the cancel that follows, a statement
+// of its own, sees what they stored.
 func (s *Store) DeleteEndpoint(ctx context.Context, id core.EndpointID) error {
 	if !validEndpointID(id) {
 		return fmt.Errorf("postgres: delete endpoint %s: %w", id, core.ErrNotFound)
 	}
-	res, err := s.db.NewDelete().Model((*endpointRow)(nil)).Where("id = ?", string(id)).Exec(ctx)
+	var gone bool
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewDelete().Model((*endpointRow)(nil)).Where("id = ?", string(id)).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // nothing deleted: nothing to cancel
+		}
+		gone = true
+		_, err = tx.NewRaw(cancelSQL, &followArgs{Now: dbNow{}, Endpoint: string(id), Why: core.ErrorEndpointDeleted}).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return interpretError("delete endpoint "+string(id), err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return interpretError("delete endpoint "+string(id), err)
-	} else if n == 0 {
+	if !gone {
 		return fmt.Errorf("postgres: delete endpoint %s: %w", id, core.ErrNotFound)
 	}
 	return nil
+}
+
+// cancelSQL ends an endpoint's pending deliveries without an attempt
+// (mirrors core.Delivery.Cancel): it was disabled or deleted. A delivery in
+// flight is left to its worker; a claim taking one right now is waited
+// for, and then it is in flight.
+const cancelSQL = `
+UPDATE deliveries
+SET status = 'dead', last_error = ?why, last_status_code = NULL, updated_at = ?now
+WHERE endpoint_id = ?endpoint AND status = 'pending'`
+
+// moveSQL points an endpoint's unfinished deliveries at its URL (mirrors
+// core.Delivery.Move), so that they are parked, excluded and sent under
+// its new origin.
+const moveSQL = `
+UPDATE deliveries
+SET target_url = ?url, origin = ?origin, updated_at = ?now
+WHERE endpoint_id = ?endpoint AND status IN ('pending', 'delivering')
+  AND (target_url <> ?url OR origin <> ?origin)`
+
+type followArgs struct {
+	Now      dbNow
+	Endpoint string
+	Why      string
+	URL      string
+	Origin   string
+}
+
+// followEndpoint applies an endpoint's update to its deliveries, in the
+// updating transaction: disabled, its pending deliveries end; moved, its
+// unfinished ones move with it (as adapters/memory's followEndpoint does).
+// Each is a statement of its own, after the endpoint's row lock was taken,
+// so that it sees the deliveries of every insert that routed to the
+// endpoint before the update.
+func followEndpoint(ctx context.Context, tx bun.Tx, ep core.Endpoint, now dbNow) error {
+	args := &followArgs{Now: now, Endpoint: string(ep.ID), URL: ep.URL, Origin: ep.Origin}
+	if ep.Disabled {
+		args.Why = core.ErrorEndpointDisabled
+		if _, err := tx.NewRaw(cancelSQL, args).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	_, err := tx.NewRaw(moveSQL, args).Exec(ctx)
+	return err
 }
 
 func validEndpointID(id core.EndpointID) bool {

@@ -32,6 +32,8 @@ func interpretError(op string, err error) error {
 		switch pgErr.Field('n') {
 		case "events_pkey":
 			return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": event id already exists"}
+		case "deliveries_pkey":
+			return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": delivery id already exists"}
 		case "endpoints_pkey":
 			return &core.ConflictError{Code: "duplicate_id", Message: "postgres: " + op + ": endpoint id already exists"}
 		}

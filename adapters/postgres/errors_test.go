@@ -84,7 +84,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	s := NewStore(db, cfg)
 	ctx := t.Context()
-	_, _, insertErr := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/x", `{}`)})
+	_, insertErr := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/x", `{}`)})
 	_, claimErr := s.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 1, Lease: time.Second, MaxAttempts: 1})
 	_, getErr := s.Get(ctx, core.NewEventID(time.Now()))
 	for name, err := range map[string]error{"Ping": s.Ping(ctx), "Insert": insertErr, "Claim": claimErr, "Get": getErr} {
@@ -208,10 +208,10 @@ func TestInsertDuplicateIDIsConflict(t *testing.T) {
 	s, _, _ := newTestStore(t)
 	e := porttest.NewEvent(t, "https://m.example/hook", `{}`)
 	ctx := t.Context()
-	if _, _, err := s.Insert(ctx, ports.InsertParams{Event: e}); err != nil {
+	if _, err := s.Insert(ctx, ports.InsertParams{Event: e}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := s.Insert(ctx, ports.InsertParams{Event: e})
+	_, err := s.Insert(ctx, ports.InsertParams{Event: e})
 	var conflict *core.ConflictError
 	if !errors.As(err, &conflict) || conflict.Code != "duplicate_id" {
 		t.Errorf("second Insert of %s: %v, want a duplicate_id conflict", e.ID, err)

@@ -16,8 +16,9 @@ import (
 
 type completeCall = call[ports.CompleteParams, struct{}]
 
-// completeBatchSQL is completeSQL for many rows (mirrors core.Event.Complete
-// per row), keyed by ord, the row's place in the batch.
+// completeBatchSQL is completeSQL for many rows (mirrors
+// core.Delivery.Complete per row), keyed by ord, the row's place in the
+// batch.
 const completeBatchSQL = `
 WITH input AS (
     SELECT * FROM unnest(?ids::uuid[], ?workers::text[], ?seqs::bigint[], ?attempts::int[], ?statuses::text[],
@@ -29,18 +30,18 @@ WITH input AS (
 ), stamped AS (
     SELECT *, coalesce(NULLIF(at, '')::timestamptz, now()) AS at_time FROM input
 ), done AS (
-    UPDATE events e
+    UPDATE deliveries d
     SET status = s.status,
-        attempted_count = e.attempted_count - CASE WHEN s.refund THEN 1 ELSE 0 END,
+        attempted_count = d.attempted_count - CASE WHEN s.refund THEN 1 ELSE 0 END,
         next_attempt_at = CASE WHEN s.status = 'pending'
-                               THEN s.at_time + s.retry_us * interval '1 microsecond' ELSE e.next_attempt_at END,
+                               THEN s.at_time + s.retry_us * interval '1 microsecond' ELSE d.next_attempt_at END,
         locked_by = NULL, lease_expires_at = NULL,
         last_status_code = NULLIF(s.last_code, 0), last_error = NULLIF(s.last_error, ''), updated_at = s.at_time
     FROM stamped s
-    WHERE e.id = s.id AND e.status = 'delivering' AND e.locked_by = s.worker AND e.claim_seq = s.seq
-    RETURNING s.ord, e.status, e.next_attempt_at
+    WHERE d.id = s.id AND d.status = 'delivering' AND d.locked_by = s.worker AND d.claim_seq = s.seq
+    RETURNING s.ord, d.status, d.next_attempt_at
 ), recorded AS (
-    INSERT INTO delivery_attempts (event_id, number, worker, started_at, duration_ms, status_code,
+    INSERT INTO delivery_attempts (delivery_id, number, worker, started_at, duration_ms, status_code,
                                    error, response, verdict, reason, next_attempt_at, created_at)
     SELECT s.id, s.attempt, s.worker, s.started, s.duration, NULLIF(s.code, 0),
            NULLIF(s.error, ''), NULLIF(s.response, ''), s.verdict, s.reason,
@@ -48,7 +49,7 @@ WITH input AS (
     FROM done JOIN stamped s USING (ord)
     ORDER BY s.ord
 )
-SELECT s.ord, done.ord IS NOT NULL AS completed, EXISTS (SELECT 1 FROM events x WHERE x.id = s.id) AS found
+SELECT s.ord, done.ord IS NOT NULL AS completed, EXISTS (SELECT 1 FROM deliveries x WHERE x.id = s.id) AS found
 FROM stamped s LEFT JOIN done USING (ord)
 ORDER BY s.ord`
 

@@ -3,105 +3,258 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
 )
 
-// Inserts are group-committed (batch.go). Idempotency is per row: a key
+// Inserts are group-committed (batch.go): one statement stores a batch of
+// events and their deliveries, atomically. Idempotency is per row: a key
 // already stored (or taken by an earlier row of the same statement) makes
 // that call return the stored event. If the statement fails as a whole (a
 // duplicate id), each of its events is tried alone, so that one bad row
 // never fails its neighbours; a database outage fails the batch at once.
 
-// inserted is an Insert's answer.
-type inserted struct {
-	ev      core.Event
-	created bool
-}
+type insertCall = call[ports.InsertParams, ports.Inserted]
 
-type insertCall = call[ports.InsertParams, inserted]
-
-// insertBatchSQL stores a batch in one statement. Rows keep their order
-// (ord), so that of two rows with one idempotency key the first wins.
+// insertBatchSQL stores a batch in one statement:
+//
+//  1. created: the events; a key already taken skips its row. They are
+//     written in key order, then batch order (ord): of two rows with one
+//     key the first wins, and concurrent batches wait for each other's keys
+//     in one order, never in a cycle (a deadlock);
+//  2. subscribers: the enabled endpoints some created event may route to,
+//     locked FOR KEY SHARE until commit. UpdateEndpoint and DeleteEndpoint
+//     lock the endpoint first (FOR UPDATE, DELETE), so each waits for the
+//     other: an endpoint disabled, moved or deleted concurrently either
+//     sees these deliveries (and cancels or moves them) or is seen here as
+//     it is after the change (and routes accordingly). The one-time EXISTS
+//     skips the read when the batch routes nothing to endpoints;
+//  3. routed: the deliveries (mirrors core.Event.Routes): a target_url
+//     event gets one, whose id is the event's; an event naming an endpoint,
+//     one to it if it is enabled; any other, one per enabled endpoint
+//     subscribed to its type (no types: every type). Their ids are
+//     UUIDv7s made by the migration's uuid_v7(), because which endpoints
+//     match is only known here;
+//  4. stored: the deliveries, pending and due at next (or at once); the
+//     insert trigger NOTIFYs the schema's channel if it stored any.
+//
+// It returns one row per created event and delivery (the delivery columns
+// NULL for an event routed nowhere).
 const insertBatchSQL = `
 WITH input AS (
-    SELECT * FROM unnest(?ids::uuid[], ?targets::text[], ?origins::text[], ?bodies::bytea[], ?keys::text[],
-                         ?ats::text[], ?nexts::text[]) WITH ORDINALITY
-        AS i (id, target_url, origin, body, idempotency_key, at, next, ord)
+    SELECT * FROM unnest(?ids::uuid[], ?types::text[], ?targets::text[], ?origins::text[], ?endpoints::text[],
+                         ?bodies::bytea[], ?keys::text[], ?ats::text[], ?nexts::text[]) WITH ORDINALITY
+        AS i (id, event_type, target_url, origin, endpoint_id, body, idempotency_key, at, next, ord)
 ), stamped AS (
-    SELECT id, target_url, origin, body, NULLIF(idempotency_key, '') AS idempotency_key,
+    SELECT id, event_type, NULLIF(target_url, '') AS target_url, NULLIF(origin, '') AS origin,
+           NULLIF(endpoint_id, '')::uuid AS endpoint_id, body, NULLIF(idempotency_key, '') AS idempotency_key,
            coalesce(NULLIF(at, '')::timestamptz, now()) AS at, NULLIF(next, '')::timestamptz AS next, ord
     FROM input
+), created AS (
+    INSERT INTO events (id, event_type, target_url, origin, endpoint_id, body, idempotency_key, created_at)
+    SELECT id, event_type, target_url, origin, endpoint_id, body, idempotency_key, at
+    FROM stamped ORDER BY idempotency_key, ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, event_type, target_url, origin, endpoint_id, created_at
+), subscribers AS MATERIALIZED (
+    SELECT en.id, en.url, en.origin, en.event_types
+    FROM endpoints en
+    WHERE EXISTS (SELECT 1 FROM created WHERE target_url IS NULL)
+      AND NOT en.disabled
+      AND (en.id IN (SELECT endpoint_id FROM created WHERE target_url IS NULL)
+           OR (cardinality(en.event_types) = 0
+               AND EXISTS (SELECT 1 FROM created WHERE target_url IS NULL AND endpoint_id IS NULL))
+           OR en.event_types && ARRAY(SELECT event_type FROM created WHERE target_url IS NULL AND endpoint_id IS NULL))
+    FOR KEY SHARE
+), routed AS (
+    SELECT c.id AS id, c.id AS event_id, NULL::uuid AS endpoint_id, c.target_url, c.origin, c.created_at
+    FROM created c
+    WHERE c.target_url IS NOT NULL
+    UNION ALL
+    SELECT uuid_v7(c.created_at), c.id, en.id, en.url, en.origin, c.created_at
+    FROM created c JOIN subscribers en
+      ON c.endpoint_id = en.id
+      OR (c.endpoint_id IS NULL AND (cardinality(en.event_types) = 0 OR c.event_type = ANY (en.event_types)))
+    WHERE c.target_url IS NULL
+), stored AS (
+    INSERT INTO deliveries (id, event_id, endpoint_id, target_url, origin, next_attempt_at, active_since,
+                            created_at, updated_at)
+    SELECT r.id, r.event_id, r.endpoint_id, r.target_url, r.origin, coalesce(s.next, r.created_at), r.created_at,
+           r.created_at, r.created_at
+    FROM routed r JOIN stamped s ON s.id = r.event_id
+    ORDER BY r.id
+    RETURNING *
 )
-INSERT INTO events (id, target_url, origin, body, idempotency_key, next_attempt_at, active_since, created_at, updated_at)
-SELECT id, target_url, origin, body, idempotency_key, coalesce(next, at), at, at, at
-FROM stamped ORDER BY ord
-ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *`
+SELECT c.id AS ev_id, c.created_at AS ev_created_at, d.*
+FROM created c LEFT JOIN stored d ON d.event_id = c.id
+ORDER BY c.id, d.id`
 
 type insertBatchArgs struct {
-	IDs     []string `bun:"ids,array"`
-	Targets []string `bun:",array"`
-	Origins []string `bun:",array"`
-	Bodies  [][]byte `bun:",array"`
-	Keys    []string `bun:",array"` // "" for none
-	Ats     []string `bun:",array"` // "" for the database's now()
-	Nexts   []string `bun:",array"` // "" for at
+	IDs       []string `bun:"ids,array"`
+	Types     []string `bun:",array"`
+	Targets   []string `bun:",array"` // "" for none
+	Origins   []string `bun:",array"`
+	Endpoints []string `bun:",array"` // "" for none
+	Bodies    [][]byte `bun:",array"`
+	Keys      []string `bun:",array"` // "" for none
+	Ats       []string `bun:",array"` // "" for the database's now()
+	Nexts     []string `bun:",array"` // "" for at
+}
+
+// insertedRow is one row of insertBatchSQL: a created event and one of its
+// deliveries (ID "" for none).
+type insertedRow struct {
+	EvID        string    `bun:"ev_id"`
+	EvCreatedAt time.Time `bun:"ev_created_at"`
+	deliveryRow
 }
 
 // insertBatch is the inserter's run: one statement for the batch, then
 // the stored events of the keys that were already taken.
 func (s *Store) insertBatch(ctx context.Context, batch []*insertCall) {
-	var a insertBatchArgs
-	for _, r := range batch {
-		row := fromCore(r.p.Event)
-		a.IDs = append(a.IDs, row.ID)
-		a.Targets = append(a.Targets, row.TargetURL)
-		a.Origins = append(a.Origins, row.Origin)
-		a.Bodies = append(a.Bodies, row.Body)
-		a.Keys = append(a.Keys, row.IdempotencyKey)
-		a.Ats = append(a.Ats, timeText(r.p.Now))
-		next := ""
-		if !r.p.Event.NextAttemptAt.IsZero() {
-			next = r.p.Event.NextAttemptAt.UTC().Format(time.RFC3339Nano)
+	live := batch[:0:0]
+	for _, c := range batch {
+		if c.err = checkInsert(c.p); c.err == nil {
+			live = append(live, c) // a malformed row never reaches, nor fails, the statement
 		}
-		a.Nexts = append(a.Nexts, next)
 	}
-	var rows []eventRow
-	if err := s.db.NewRaw(insertBatchSQL, &a).Scan(ctx, &rows); err != nil {
-		if err = interpretError("insert", err); len(batch) == 1 || errors.Is(err, core.ErrUnavailable) {
-			for _, r := range batch { // the database, not a row, is at fault
-				r.err = err
+	if len(live) == 0 {
+		return
+	}
+	params := make([]ports.InsertParams, len(live))
+	for i, c := range live {
+		params[i] = c.p
+	}
+	created, err := s.insertRows(ctx, params)
+	if err != nil {
+		if len(live) == 1 || errors.Is(err, core.ErrUnavailable) {
+			for _, c := range live { // the database, not a row, is at fault
+				c.err = err
 			}
 			return
 		}
 		// Find the row at fault by storing each alone.
-		for _, r := range batch {
-			r.res.ev, r.res.created, r.err = s.insertOne(ctx, r.p)
+		for _, c := range live {
+			c.res, c.err = s.insertOne(ctx, c.p)
 		}
 		return
 	}
-	stored := make(map[string]eventRow, len(rows))
-	for _, row := range rows {
-		stored[row.ID] = row
-	}
-	for _, r := range batch {
-		row, ok := stored[string(r.p.Event.ID)]
-		if ok {
-			r.res.ev, r.err = toCore(row)
-			r.res.created = true
+	for _, c := range live {
+		if in, ok := created[c.p.Event.ID]; ok {
+			c.res = in
 			continue
 		}
 		// Its key was taken, by an earlier event or an earlier row of this
 		// batch: answer with that event (insertOne reads it, and inserts
 		// after all if it vanished meanwhile).
-		r.res.ev, r.res.created, r.err = s.insertOne(ctx, r.p)
-		if r.err == nil && r.res.created && r.p.Event.IdempotencyKey == "" {
-			r.err = errors.New("postgres: insert: a row without a key was not stored by its batch")
+		if c.p.Event.IdempotencyKey == "" {
+			c.err = errors.New("postgres: insert: an event without a key was not stored by its batch")
+			continue
 		}
+		c.res, c.err = s.insertOne(ctx, c.p)
 	}
+}
+
+// checkInsert refuses what the statement's casts would: ids that are not
+// UUIDs.
+func checkInsert(p ports.InsertParams) error {
+	if !validID(p.Event.ID) {
+		return fmt.Errorf("postgres: insert: event id %q is not a UUID", p.Event.ID)
+	}
+	if id := p.Event.EndpointID; id != "" && !validEndpointID(id) {
+		return fmt.Errorf("postgres: insert: endpoint id %q is not a UUID", id)
+	}
+	return nil
+}
+
+// insertRows runs insertBatchSQL and returns what it created, by event id.
+// An event missing from the answer was not stored: its key was taken.
+func (s *Store) insertRows(ctx context.Context, ps []ports.InsertParams) (map[core.EventID]ports.Inserted, error) {
+	var a insertBatchArgs
+	for _, p := range ps {
+		e := p.Event
+		body := e.Body
+		if body == nil {
+			body = []byte{} // NOT NULL: an empty body is still a body
+		}
+		a.IDs = append(a.IDs, string(e.ID))
+		a.Types = append(a.Types, e.EventType)
+		a.Targets = append(a.Targets, e.TargetURL)
+		a.Origins = append(a.Origins, e.Origin)
+		a.Endpoints = append(a.Endpoints, string(e.EndpointID))
+		a.Bodies = append(a.Bodies, body)
+		a.Keys = append(a.Keys, e.IdempotencyKey)
+		a.Ats = append(a.Ats, timeText(p.Now))
+		next := ""
+		if !p.DueAt.IsZero() {
+			next = timeText(&p.DueAt)
+		}
+		a.Nexts = append(a.Nexts, next)
+	}
+	var rows []insertedRow
+	if err := s.db.NewRaw(insertBatchSQL, &a).Scan(ctx, &rows); err != nil {
+		return nil, interpretError("insert", err)
+	}
+	byID := make(map[core.EventID]ports.InsertParams, len(ps))
+	for _, p := range ps {
+		byID[p.Event.ID] = p
+	}
+	out := make(map[core.EventID]ports.Inserted, len(ps))
+	for _, r := range rows {
+		id := core.EventID(r.EvID)
+		in, seen := out[id]
+		if !seen {
+			p, ok := byID[id]
+			if !ok {
+				return nil, fmt.Errorf("postgres: insert: stored event %s was not asked for", id)
+			}
+			in = ports.Inserted{Event: p.Event, Created: true}
+			in.Event.CreatedAt = r.EvCreatedAt.UTC()
+		}
+		if r.ID != "" {
+			d, err := deliveryToCore(r.deliveryRow)
+			if err != nil {
+				return nil, err
+			}
+			in.Deliveries = append(in.Deliveries, d)
+		}
+		out[id] = in
+	}
+	return out, nil
+}
+
+// insertOne stores one event in its own statement or, if its key is taken,
+// returns the event stored under it.
+func (s *Store) insertOne(ctx context.Context, p ports.InsertParams) (ports.Inserted, error) {
+	if err := checkInsert(p); err != nil {
+		return ports.Inserted{}, err
+	}
+	// The event holding the key could be gone (deleted by hand) between the
+	// INSERT and the read of it; then the INSERT succeeds on the next round.
+	for range 3 {
+		created, err := s.insertRows(ctx, []ports.InsertParams{p})
+		if err != nil {
+			return ports.Inserted{}, err
+		}
+		if in, ok := created[p.Event.ID]; ok {
+			return in, nil
+		}
+		if p.Event.IdempotencyKey == "" {
+			return ports.Inserted{}, errors.New("postgres: insert: an event without a key was not stored")
+		}
+		rec, err := s.eventWhere(ctx, "e.idempotency_key = ?", p.Event.IdempotencyKey)
+		if errors.Is(err, core.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return ports.Inserted{}, err
+		}
+		return ports.Inserted{Event: rec.Event, Deliveries: rec.Deliveries}, nil
+	}
+	return ports.Inserted{}, fmt.Errorf("postgres: insert: idempotency key %q: %w", p.Event.IdempotencyKey, core.ErrConflict)
 }
 
 func timeText(t *time.Time) string {

@@ -60,19 +60,26 @@ func TestListenerWakesOnInsertReplayReleaseAndAfterReconnect(t *testing.T) {
 	expectWake(t, l, "starting to listen") // the catch-up signal
 	expectQuiet(t, l, "with nothing inserted")
 
-	insert := func(st *Store) core.Event {
+	insert := func(st *Store) core.Delivery {
 		t.Helper()
-		e, _, err := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/hook", `{"n":1}`)})
+		in, err := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/hook", `{"n":1}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return e
+		return in.Deliveries[0]
 	}
 	e := insert(s)
 	expectWake(t, l, "Insert")
 
 	insert(other)
 	expectQuiet(t, l, "after an insert into another schema")
+
+	// An event routed to no endpoint stores no delivery: nothing to claim,
+	// nobody to wake.
+	if in, err := s.Insert(ctx, ports.InsertParams{Event: porttest.NewTypedEvent(t, "order.paid", `{}`)}); err != nil || len(in.Deliveries) != 0 {
+		t.Fatalf("Insert of an unrouted event: %+v %v", in, err)
+	}
+	expectQuiet(t, l, "after an event routed nowhere")
 
 	// A shutdown's release (due now) wakes; a claim and a completion
 	// do not; a replay does.

@@ -9,13 +9,13 @@ import (
 	"github.com/webhookd/webhookd/ports"
 )
 
-// The statements in this file are the queue's transitions. Each mirrors a
-// method of core.Event, the reference state machine (core/event.go),
-// named in its comment, and takes the values it writes (errors, reasons,
-// verdicts) from core as arguments. The status names in the SQL text are
-// the schema's own (its CHECK constraint and partial indexes, which the
-// planner matches only against literals). ports/porttest holds both to
-// the same contract.
+// The statements in this file are the queue's transitions, on deliveries.
+// Each mirrors a method of core.Delivery, the reference state machine
+// (core/delivery.go), named in its comment, and takes the values it writes
+// (errors, reasons, verdicts) from core as arguments. The status names in
+// the SQL text are the schema's own (its CHECK constraint and partial
+// indexes, which the planner matches only against literals).
+// ports/porttest holds both to the same contract.
 
 // maxAbandonPerClaim bounds the dead-lettering done by one Claim, keeping
 // its transaction short after a mass crash; the next claims do the rest
@@ -26,39 +26,45 @@ const maxAbandonPerClaim = 1000
 //
 //  1. lost/abandoned/lost_attempts: delivering rows whose lease expired
 //     during their final attempt are declared dead, with a "lost" attempt
-//     row (mirrors core.Event.Abandon);
+//     row (mirrors core.Delivery.Abandon);
 //  2. expired/pending: the oldest due rows of each kind, each read in due
 //     order straight off its partial index (LIMIT n, no sort over all due
 //     rows) and locked with SKIP LOCKED, so concurrent workers never wait
 //     for, or get, the same row;
 //  3. picked/claimed: the n oldest of those at most 2n candidates, at most
 //     max_per_origin of each origin when that is positive, are leased
-//     (mirrors core.Event.Claim). Rows in (2) that lose the merge stay locked only until commit;
-//     this happens only while expired leases exist, which is rare.
+//     (mirrors core.Delivery.Claim). Rows in (2) that lose the merge stay
+//     locked only until commit; this happens only while expired leases
+//     exist, which is rare;
+//  4. the claimed rows are returned with their event's body and, for an
+//     endpoint delivery, the endpoint as it is now: its URL and origin and
+//     its sealed secrets (has_keys false when it is gone or disabled; the
+//     stored URL then stands). Both joins are by primary key, for at most
+//     n rows.
 const claimSQL = `
 WITH lost AS MATERIALIZED (
     SELECT id, locked_by, attempted_count, last_attempted_at
-    FROM events
+    FROM deliveries
     WHERE status = 'delivering' AND lease_expires_at <= ?now
       AND attempted_count >= ?max_attempts AND origin <> ALL (?exclude::text[])
     ORDER BY lease_expires_at, id
     LIMIT ?max_abandon
     FOR UPDATE SKIP LOCKED
 ), abandoned AS (
-    UPDATE events e
+    UPDATE deliveries d
     SET status = 'dead', locked_by = NULL, lease_expires_at = NULL,
         last_error = ?lost_error, updated_at = ?now
     FROM lost
-    WHERE e.id = lost.id
-    RETURNING e.id
+    WHERE d.id = lost.id
+    RETURNING d.id
 ), lost_attempts AS (
-    INSERT INTO delivery_attempts (event_id, number, worker, started_at, error, verdict, reason, created_at)
+    INSERT INTO delivery_attempts (delivery_id, number, worker, started_at, error, verdict, reason, created_at)
     SELECT lost.id, lost.attempted_count, lost.locked_by, coalesce(lost.last_attempted_at, ?now),
            ?lost_error, ?lost_verdict, ?lost_reason, ?now
     FROM lost JOIN abandoned USING (id)
 ), expired AS MATERIALIZED (
     SELECT id, origin, lease_expires_at AS due
-    FROM events
+    FROM deliveries
     WHERE status = 'delivering' AND lease_expires_at <= ?now
       AND attempted_count < ?max_attempts AND origin <> ALL (?exclude::text[])
     ORDER BY lease_expires_at, id
@@ -66,7 +72,7 @@ WITH lost AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), pending AS MATERIALIZED (
     SELECT id, origin, next_attempt_at AS due
-    FROM events
+    FROM deliveries
     WHERE status = 'pending' AND next_attempt_at <= ?now
       AND origin <> ALL (?exclude::text[])
     ORDER BY next_attempt_at, id
@@ -81,15 +87,25 @@ WITH lost AS MATERIALIZED (
     ORDER BY due, id
     LIMIT ?limit
 ), claimed AS (
-    UPDATE events e
+    UPDATE deliveries d
     SET status = 'delivering', locked_by = ?worker, lease_expires_at = ?now + ?lease,
-        attempted_count = e.attempted_count + 1, claim_seq = e.claim_seq + 1,
+        attempted_count = d.attempted_count + 1, claim_seq = d.claim_seq + 1,
         last_attempted_at = ?now, updated_at = ?now
     FROM picked
-    WHERE e.id = picked.id
-    RETURNING e.*
+    WHERE d.id = picked.id
+    RETURNING d.*
 )
-SELECT claimed.* FROM claimed JOIN picked USING (id) ORDER BY picked.due, claimed.id`
+SELECT c.id, c.event_id, c.endpoint_id,
+       coalesce(en.url, c.target_url) AS target_url, coalesce(en.origin, c.origin) AS origin,
+       c.status, c.attempted_count, c.claim_seq, c.next_attempt_at, c.active_since, c.created_at, c.updated_at,
+       c.last_attempted_at, c.locked_by, c.lease_expires_at, c.last_status_code, c.last_error,
+       e.body, en.id IS NOT NULL AS has_keys, en.secret AS key_current, en.previous_secret AS key_previous,
+       en.previous_secret_until AS key_previous_until
+FROM claimed c
+JOIN picked USING (id)
+JOIN events e ON e.id = c.event_id
+LEFT JOIN endpoints en ON en.id = c.endpoint_id AND NOT en.disabled
+ORDER BY picked.due, c.id`
 
 type claimArgs struct {
 	Now          dbNow
@@ -105,7 +121,7 @@ type claimArgs struct {
 	LostReason   string
 }
 
-func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	args := &claimArgs{
 		Now:          dbNow{p.Now},
 		Worker:       p.Worker,
@@ -119,20 +135,20 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 		LostVerdict:  string(core.VerdictLost),
 		LostReason:   core.ReasonLostFinalAttempt,
 	}
-	var rows []eventRow
+	var rows []deliveryRow
 	if err := s.db.NewRaw(claimSQL, args).Scan(ctx, &rows); err != nil {
 		return nil, interpretError("claim", err)
 	}
-	return rowsToCore(rows)
+	return deliveriesToCore(rows)
 }
 
 // completeSQL records an attempt's decision and the attempt itself in one
-// statement (mirrors core.Event.Complete), guarded by the claim: if the
-// event is no longer delivering under (worker, claim_seq), nothing is
+// statement (mirrors core.Delivery.Complete), guarded by the claim: if the
+// delivery is no longer delivering under (worker, claim_seq), nothing is
 // written. found tells ErrLeaseLost from ErrNotFound.
 const completeSQL = `
 WITH done AS (
-    UPDATE events
+    UPDATE deliveries
     SET status = ?status,
         attempted_count = attempted_count - CASE WHEN ?refund THEN 1 ELSE 0 END,
         next_attempt_at = CASE WHEN ?status = 'pending' THEN ?now + ?retry_in ELSE next_attempt_at END,
@@ -141,14 +157,14 @@ WITH done AS (
     WHERE id = ?id AND status = 'delivering' AND locked_by = ?worker AND claim_seq = ?seq
     RETURNING id, status, next_attempt_at
 ), recorded AS (
-    INSERT INTO delivery_attempts (event_id, number, worker, started_at, duration_ms, status_code,
+    INSERT INTO delivery_attempts (delivery_id, number, worker, started_at, duration_ms, status_code,
                                    error, response, verdict, reason, next_attempt_at, created_at)
     SELECT done.id, ?attempt, ?worker, ?started_at, ?duration_ms, ?status_code,
            ?error, ?response, ?verdict, ?reason,
            CASE WHEN done.status = 'pending' THEN done.next_attempt_at END, ?now
     FROM done
 )
-SELECT (SELECT count(*) FROM done) AS completed, EXISTS (SELECT 1 FROM events WHERE id = ?id) AS found`
+SELECT (SELECT count(*) FROM done) AS completed, EXISTS (SELECT 1 FROM deliveries WHERE id = ?id) AS found`
 
 type completeArgs struct {
 	Now            dbNow
@@ -209,31 +225,31 @@ func (s *Store) completeOne(ctx context.Context, p ports.CompleteParams) error {
 }
 
 // releaseSQL, in one statement: gives back the listed claims still owned,
-// their attempt unspent (mirrors core.Event.Release), and, when an origin
-// is given, parks that origin's other pending events due before Until
-// (mirrors core.Event.Park). Both see the same
-// snapshot, so a released row is not counted as parked. Rows another
+// their attempt unspent (mirrors core.Delivery.Release), and, when an
+// origin is given, parks that origin's other pending deliveries due before
+// Until (mirrors core.Delivery.Park). Both see the same snapshot, so a
+// released row is not counted as parked. Rows another
 // transaction holds (a claim in progress) are skipped rather than waited
 // for. A release due at once notifies, like an insert.
 const releaseSQL = `
 WITH released AS (
-    UPDATE events e
-    SET status = 'pending', attempted_count = e.attempted_count - 1, next_attempt_at = ?until,
+    UPDATE deliveries d
+    SET status = 'pending', attempted_count = d.attempted_count - 1, next_attempt_at = ?until,
         locked_by = NULL, lease_expires_at = NULL, updated_at = ?now
     FROM unnest(?ids::uuid[], ?seqs::bigint[]) AS c (id, seq)
-    WHERE e.id = c.id AND e.status = 'delivering' AND e.locked_by = ?worker
-      AND e.claim_seq = c.seq
-    RETURNING e.id
+    WHERE d.id = c.id AND d.status = 'delivering' AND d.locked_by = ?worker
+      AND d.claim_seq = c.seq
+    RETURNING d.id
 ), parkable AS (
-    SELECT id FROM events
+    SELECT id FROM deliveries
     WHERE ?origin <> '' AND origin = ?origin AND status = 'pending' AND next_attempt_at < ?until
     FOR UPDATE SKIP LOCKED
 ), parked AS (
-    UPDATE events e
+    UPDATE deliveries d
     SET next_attempt_at = ?until, updated_at = ?now
     FROM parkable
-    WHERE e.id = parkable.id
-    RETURNING e.id
+    WHERE d.id = parkable.id
+    RETURNING d.id
 ), woken AS (
     SELECT pg_notify(?channel, '') FROM released WHERE ?until <= ?now LIMIT 1
 )

@@ -8,18 +8,50 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/ports"
 )
 
 // eventRow is an events row. Optional values are NULL in the table and
-// zero in core ("" for no idempotency key, 0 for no status code).
+// zero in core ("" for no target, endpoint or idempotency key).
 type eventRow struct {
 	bun.BaseModel `bun:"table:events,alias:e"`
 
+	ID             string    `bun:"id,pk,type:uuid"`
+	EventType      string    `bun:"event_type,notnull"`
+	TargetURL      string    `bun:"target_url,nullzero"`
+	Origin         string    `bun:"origin,nullzero"`
+	EndpointID     string    `bun:"endpoint_id,nullzero,type:uuid"`
+	Body           []byte    `bun:"body,notnull,type:bytea"`
+	IdempotencyKey string    `bun:"idempotency_key,nullzero"`
+	CreatedAt      time.Time `bun:"created_at,notnull"`
+}
+
+func eventToCore(r eventRow) core.Event {
+	return core.Event{
+		ID:             core.EventID(r.ID),
+		EventType:      r.EventType,
+		TargetURL:      r.TargetURL,
+		Origin:         r.Origin,
+		EndpointID:     core.EndpointID(r.EndpointID),
+		Body:           r.Body,
+		IdempotencyKey: r.IdempotencyKey,
+		CreatedAt:      r.CreatedAt.UTC(),
+	}
+}
+
+// deliveryRow is a deliveries row. Optional values are NULL in the table
+// and zero in core ("" for no endpoint, 0 for no status code). The
+// scanonly fields are not columns of deliveries: statements that read a
+// delivery with its event's body, or with its endpoint's current URL and
+// keys (a claim), add them.
+type deliveryRow struct {
+	bun.BaseModel `bun:"table:deliveries,alias:d"`
+
 	ID              string     `bun:"id,pk,type:uuid"`
+	EventID         string     `bun:"event_id,notnull,type:uuid"`
+	EndpointID      string     `bun:"endpoint_id,nullzero,type:uuid"`
 	TargetURL       string     `bun:"target_url,notnull"`
 	Origin          string     `bun:"origin,notnull"`
-	Body            []byte     `bun:"body,notnull,type:bytea"`
-	IdempotencyKey  string     `bun:"idempotency_key,nullzero"`
 	Status          string     `bun:"status,notnull"`
 	AttemptedCount  int        `bun:"attempted_count,notnull"`
 	ClaimSeq        int64      `bun:"claim_seq,notnull"`
@@ -32,19 +64,28 @@ type eventRow struct {
 	LeaseExpiresAt  *time.Time `bun:"lease_expires_at"`
 	LastStatusCode  int        `bun:"last_status_code,nullzero"`
 	LastError       string     `bun:"last_error,nullzero"`
+
+	Body []byte `bun:"body,scanonly"`
+	// HasKeys: the endpoint exists and is enabled, and the Key* columns
+	// are its secrets.
+	HasKeys          bool       `bun:"has_keys,scanonly"`
+	KeyCurrent       []byte     `bun:"key_current,scanonly"`
+	KeyPrevious      []byte     `bun:"key_previous,scanonly"`
+	KeyPreviousUntil *time.Time `bun:"key_previous_until,scanonly"`
 }
 
-func toCore(r eventRow) (core.Event, error) {
+func deliveryToCore(r deliveryRow) (core.Delivery, error) {
 	status, err := core.ParseStatus(r.Status)
 	if err != nil {
-		return core.Event{}, fmt.Errorf("postgres: event %s: status %q: %w", r.ID, r.Status, err)
+		return core.Delivery{}, fmt.Errorf("postgres: delivery %s: status %q: %w", r.ID, r.Status, err)
 	}
-	return core.Event{
-		ID:              core.EventID(r.ID),
+	d := core.Delivery{
+		ID:              core.DeliveryID(r.ID),
+		EventID:         core.EventID(r.EventID),
+		EndpointID:      core.EndpointID(r.EndpointID),
 		TargetURL:       r.TargetURL,
 		Origin:          r.Origin,
 		Body:            r.Body,
-		IdempotencyKey:  r.IdempotencyKey,
 		Status:          status,
 		AttemptedCount:  r.AttemptedCount,
 		ClaimSeq:        r.ClaimSeq,
@@ -57,45 +98,37 @@ func toCore(r eventRow) (core.Event, error) {
 		LeaseExpiresAt:  utcPtr(r.LeaseExpiresAt),
 		LastStatusCode:  r.LastStatusCode,
 		LastError:       r.LastError,
-	}, nil
+	}
+	if r.HasKeys {
+		d.Keys = &core.SigningKeys{Current: r.KeyCurrent, Previous: r.KeyPrevious, PreviousUntil: utcPtr(r.KeyPreviousUntil)}
+		if len(d.Keys.Previous) == 0 {
+			d.Keys.Previous = nil // NULL: no previous secret
+		}
+	}
+	return d, nil
 }
 
-func fromCore(e core.Event) eventRow {
-	body := e.Body
-	if body == nil {
-		body = []byte{} // NOT NULL: an empty body is still a body
-	}
-	return eventRow{
-		ID:              string(e.ID),
-		TargetURL:       e.TargetURL,
-		Origin:          e.Origin,
-		Body:            body,
-		IdempotencyKey:  e.IdempotencyKey,
-		Status:          string(e.Status),
-		AttemptedCount:  e.AttemptedCount,
-		ClaimSeq:        e.ClaimSeq,
-		NextAttemptAt:   e.NextAttemptAt,
-		ActiveSince:     e.ActiveSince,
-		CreatedAt:       e.CreatedAt,
-		UpdatedAt:       e.UpdatedAt,
-		LastAttemptedAt: e.LastAttemptedAt,
-		LockedBy:        e.LockedBy,
-		LeaseExpiresAt:  e.LeaseExpiresAt,
-		LastStatusCode:  e.LastStatusCode,
-		LastError:       core.StorableText(e.LastError),
-	}
-}
-
-func rowsToCore(rows []eventRow) ([]core.Event, error) {
-	out := make([]core.Event, 0, len(rows))
+func deliveriesToCore(rows []deliveryRow) ([]core.Delivery, error) {
+	out := make([]core.Delivery, 0, len(rows))
 	for _, r := range rows {
-		e, err := toCore(r)
+		d, err := deliveryToCore(r)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// record assembles an event and its deliveries (rows of that event only,
+// in order).
+func record(e eventRow, ds []deliveryRow) (ports.EventRecord, error) {
+	rec := ports.EventRecord{Event: eventToCore(e)}
+	var err error
+	if len(ds) > 0 {
+		rec.Deliveries, err = deliveriesToCore(ds)
+	}
+	return rec, err
 }
 
 // attemptRow is a delivery_attempts row (append-only).
@@ -103,7 +136,7 @@ type attemptRow struct {
 	bun.BaseModel `bun:"table:delivery_attempts,alias:a"`
 
 	ID            int64      `bun:"id,pk,autoincrement"`
-	EventID       string     `bun:"event_id,notnull,type:uuid"`
+	DeliveryID    string     `bun:"delivery_id,notnull,type:uuid"`
 	Number        int        `bun:"number,notnull"`
 	Worker        string     `bun:"worker,notnull"`
 	StartedAt     time.Time  `bun:"started_at,notnull"`
@@ -119,7 +152,7 @@ type attemptRow struct {
 
 func attemptToCore(r attemptRow) core.Attempt {
 	return core.Attempt{
-		EventID:       core.EventID(r.EventID),
+		DeliveryID:    core.DeliveryID(r.DeliveryID),
 		Number:        r.Number,
 		Worker:        r.Worker,
 		StartedAt:     r.StartedAt.UTC(),

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/uptrace/bun"
@@ -14,12 +12,12 @@ import (
 
 var _ ports.EventStore = (*Store)(nil)
 
-// Store is the PostgreSQL ports.EventStore. It holds no connection or
-// transaction between calls.
+// Store is the PostgreSQL ports.EventStore (and ports.EndpointStore). It
+// holds no connection or transaction between calls.
 type Store struct {
 	db        *bun.DB
 	channel   string
-	inserts   *batcher[ports.InsertParams, inserted]
+	inserts   *batcher[ports.InsertParams, ports.Inserted]
 	completes *batcher[ports.CompleteParams, struct{}]
 }
 
@@ -27,86 +25,84 @@ type Store struct {
 // migrated) with the same cfg.
 func NewStore(db *bun.DB, cfg Config) *Store {
 	s := &Store{db: db, channel: cfg.Channel()}
-	s.inserts = &batcher[ports.InsertParams, inserted]{run: s.insertBatch}
+	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
 	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
 	return s
 }
 
-// Insert stores the event with whatever other inserts are queued, in one
-// statement (groupinsert.go).
-func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
-	r, err := s.inserts.do(ctx, p)
-	return r.ev, r.created, err
+// Insert stores the event and its deliveries with whatever other inserts
+// are queued, in one statement (groupinsert.go).
+func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (ports.Inserted, error) {
+	return s.inserts.do(ctx, p)
 }
 
-// insertOne stores one event in its own statement.
-func (s *Store) insertOne(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
-	row := fromCore(p.Event)
-	row.Status = string(core.StatusPending)
-	row.AttemptedCount = 0
-	row.LastAttemptedAt, row.LockedBy, row.LeaseExpiresAt = nil, "", nil
-	row.LastStatusCode, row.LastError = 0, ""
-	now := dbNow{p.Now}
-	var next any = now
-	if !p.Event.NextAttemptAt.IsZero() {
-		next = p.Event.NextAttemptAt.UTC()
-	}
-	// The conflicting row could be gone (deleted by hand) between the
-	// INSERT and the read of it; then the INSERT succeeds on the next round.
-	for range 3 {
-		var inserted []eventRow
-		err := s.db.NewInsert().Model(&row).
-			Value("created_at", "?", now).
-			Value("updated_at", "?", now).
-			Value("next_attempt_at", "?", next).
-			Value("active_since", "?", now).
-			On("CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING").
-			Returning("*").
-			Scan(ctx, &inserted)
-		if err != nil {
-			return core.Event{}, false, interpretError("insert", err)
-		}
-		if len(inserted) == 1 {
-			e, err := toCore(inserted[0])
-			return e, true, err
-		}
-		var first eventRow
-		err = s.db.NewSelect().Model(&first).Where("idempotency_key = ?", row.IdempotencyKey).Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return core.Event{}, false, interpretError("insert: read existing", err)
-		}
-		e, err := toCore(first)
-		return e, false, err
-	}
-	return core.Event{}, false, fmt.Errorf("postgres: insert: idempotency key %q: %w", row.IdempotencyKey, core.ErrConflict)
-}
-
-func (s *Store) Get(ctx context.Context, id core.EventID) (core.Event, error) {
+func (s *Store) Event(ctx context.Context, id core.EventID) (ports.EventRecord, error) {
 	if !validID(id) {
-		return core.Event{}, fmt.Errorf("postgres: get %s: %w", id, core.ErrNotFound)
+		return ports.EventRecord{}, fmt.Errorf("postgres: event %s: %w", id, core.ErrNotFound)
 	}
-	var row eventRow
-	if err := s.db.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx); err != nil {
-		return core.Event{}, interpretError("get "+string(id), err)
-	}
-	return toCore(row)
+	return s.eventWhere(ctx, "e.id = ?", string(id))
 }
 
-func (s *Store) Attempts(ctx context.Context, id core.EventID) ([]core.Attempt, error) {
+// eventWhere reads the one event matching where, and its deliveries.
+func (s *Store) eventWhere(ctx context.Context, where string, arg any) (ports.EventRecord, error) {
+	var ev eventRow
+	if err := s.db.NewSelect().Model(&ev).Where(where, arg).Scan(ctx); err != nil {
+		return ports.EventRecord{}, interpretError("event", err)
+	}
+	byEvent, err := s.deliveriesOf(ctx, []string{ev.ID})
+	if err != nil {
+		return ports.EventRecord{}, err
+	}
+	return record(ev, byEvent[ev.ID])
+}
+
+// deliveriesOf reads the deliveries of events, oldest first, by event id.
+func (s *Store) deliveriesOf(ctx context.Context, events []string) (map[string][]deliveryRow, error) {
+	var rows []deliveryRow
+	err := s.db.NewSelect().Model(&rows).
+		Where("d.event_id IN (?)", bun.In(events)).
+		OrderExpr("d.event_id, d.created_at, d.id").
+		Scan(ctx)
+	if err != nil {
+		return nil, interpretError("deliveries", err)
+	}
+	out := make(map[string][]deliveryRow, len(events))
+	for _, r := range rows {
+		out[r.EventID] = append(out[r.EventID], r)
+	}
+	return out, nil
+}
+
+// getSQL reads a delivery with its event's body.
+const getSQL = `SELECT d.*, e.body FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`
+
+func (s *Store) Get(ctx context.Context, id core.DeliveryID) (core.Delivery, error) {
+	if !validID(id) {
+		return core.Delivery{}, fmt.Errorf("postgres: get %s: %w", id, core.ErrNotFound)
+	}
+	var row deliveryRow
+	if err := s.db.NewRaw(getSQL, string(id)).Scan(ctx, &row); err != nil {
+		return core.Delivery{}, interpretError("get "+string(id), err)
+	}
+	return deliveryToCore(row)
+}
+
+func (s *Store) Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attempt, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("postgres: attempts %s: %w", id, core.ErrNotFound)
 	}
 	var rows []attemptRow
-	if err := s.db.NewSelect().Model(&rows).Where("event_id = ?", string(id)).Order("id").Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(&rows).Where("delivery_id = ?", string(id)).Order("id").Scan(ctx); err != nil {
 		return nil, interpretError("attempts", err)
 	}
 	if len(rows) == 0 {
-		// No history yet, or no such event: only the latter is an error.
-		if _, err := s.Get(ctx, id); err != nil {
-			return nil, err
+		// No history yet, or no such delivery: only the latter is an error.
+		exists, err := s.db.NewSelect().Model((*deliveryRow)(nil)).Where("id = ?", string(id)).Exists(ctx)
+		if err != nil {
+			return nil, interpretError("attempts", err)
+		}
+		if !exists {
+			return nil, fmt.Errorf("postgres: attempts %s: %w", id, core.ErrNotFound)
 		}
 	}
 	out := make([]core.Attempt, len(rows))
@@ -116,11 +112,28 @@ func (s *Store) Attempts(ctx context.Context, id core.EventID) ([]core.Attempt, 
 	return out, nil
 }
 
+// List pages through events, newest first. The delivery filters are one
+// semi-join: an event matches when one of its deliveries is in the status
+// and to the endpoint asked for. The page's deliveries are read in one more
+// query.
 func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult, error) {
+	if f.EndpointID != "" && !validEndpointID(f.EndpointID) {
+		return ports.ListResult{}, nil // no delivery goes to a malformed id
+	}
 	var rows []eventRow
 	q := s.db.NewSelect().Model(&rows)
-	if f.Status != "" {
-		q = q.Where("status = ?", string(f.Status))
+	if f.EventType != "" {
+		q = q.Where("e.event_type = ?", f.EventType)
+	}
+	if f.Status != "" || f.EndpointID != "" {
+		sub := s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("1").Where("d.event_id = e.id")
+		if f.Status != "" {
+			sub = sub.Where("d.status = ?", string(f.Status))
+		}
+		if f.EndpointID != "" {
+			sub = sub.Where("d.endpoint_id = ?", string(f.EndpointID))
+		}
+		q = q.Where("EXISTS (?)", sub)
 	}
 	if f.Page < 1 || f.Limit < 1 {
 		// Nothing to show, but the total is still asked for (and bun
@@ -128,34 +141,47 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult,
 		n, err := q.Count(ctx)
 		return ports.ListResult{Total: int(n)}, interpretError("list: count", err)
 	}
-	total, err := q.OrderExpr("created_at DESC, id DESC").
+	total, err := q.OrderExpr("e.created_at DESC, e.id DESC").
 		Limit(int64(f.Limit)).Offset(int64(f.Page-1) * int64(f.Limit)).
 		ScanAndCount(ctx)
 	if err != nil {
 		return ports.ListResult{}, interpretError("list", err)
 	}
-	evs, err := rowsToCore(rows)
+	res := ports.ListResult{Total: int(total)}
+	if len(rows) == 0 {
+		return res, nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	byEvent, err := s.deliveriesOf(ctx, ids)
 	if err != nil {
 		return ports.ListResult{}, err
 	}
-	if len(evs) == 0 {
-		evs = nil
+	for _, r := range rows {
+		rec, err := record(r, byEvent[r.ID])
+		if err != nil {
+			return ports.ListResult{}, err
+		}
+		res.Events = append(res.Events, rec)
 	}
-	return ports.ListResult{Events: evs, Total: int(total)}, nil
+	return res, nil
 }
 
-// replaySQL resets a finished event (mirrors core.Event.Replay) and
+// replaySQL resets a finished delivery (mirrors core.Delivery.Replay) and
 // notifies the channel, in one statement: the NOTIFY is delivered only if
-// the update commits.
+// the update commits. It returns the delivery with its event's body.
 const replaySQL = `
 WITH replayed AS (
-    UPDATE events
+    UPDATE deliveries
     SET status = 'pending', attempted_count = 0, next_attempt_at = ?now, active_since = ?now,
         last_error = NULL, last_status_code = NULL, updated_at = ?now
     WHERE id = ?id AND status IN ('succeeded', 'dead')
     RETURNING *
 )
-SELECT replayed.* FROM replayed CROSS JOIN LATERAL pg_notify(?channel, '') AS n`
+SELECT replayed.*, e.body
+FROM replayed JOIN events e ON e.id = replayed.event_id CROSS JOIN LATERAL pg_notify(?channel, '') AS n`
 
 type replayArgs struct {
 	Now     dbNow
@@ -163,30 +189,30 @@ type replayArgs struct {
 	Channel string
 }
 
-func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Event, error) {
+func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Delivery, error) {
 	if !validID(p.ID) {
-		return core.Event{}, fmt.Errorf("postgres: replay %s: %w", p.ID, core.ErrNotFound)
+		return core.Delivery{}, fmt.Errorf("postgres: replay %s: %w", p.ID, core.ErrNotFound)
 	}
 	args := &replayArgs{Now: dbNow{p.Now}, ID: string(p.ID), Channel: s.channel}
 	for range 2 {
-		var rows []eventRow
+		var rows []deliveryRow
 		if err := s.db.NewRaw(replaySQL, args).Scan(ctx, &rows); err != nil {
-			return core.Event{}, interpretError("replay", err)
+			return core.Delivery{}, interpretError("replay", err)
 		}
 		if len(rows) == 1 {
-			return toCore(rows[0])
+			return deliveryToCore(rows[0])
 		}
 		// Not replayable: let the domain say why (or ErrNotFound). If it
 		// finished in between, the next round replays it.
 		cur, err := s.Get(ctx, p.ID)
 		if err != nil {
-			return core.Event{}, err
+			return core.Delivery{}, err
 		}
 		if _, err := cur.Replay(cur.UpdatedAt); err != nil {
-			return core.Event{}, err
+			return core.Delivery{}, err
 		}
 	}
-	return core.Event{}, fmt.Errorf("postgres: replay %s: %w", p.ID, core.ErrConflict)
+	return core.Delivery{}, fmt.Errorf("postgres: replay %s: %w", p.ID, core.ErrConflict)
 }
 
 func (s *Store) Ping(ctx context.Context) error {

@@ -10,10 +10,16 @@
 // pool of their own (WAL lets them run beside the writer).
 //
 // Because each write transaction is the only one, a transition reads the
-// rows, applies core.Event's own method (the reference state machine, as
+// rows, applies core.Delivery's own method (the reference state machine, as
 // the in-memory store does) and writes the result back: no SKIP LOCKED is
 // needed for a claim to be exclusive, and no second copy of the state
-// machine exists in SQL. Wake-ups are in-process.
+// machine exists in SQL. The same holds for routing: an insert reads the
+// endpoints and applies core.Event.Routes, and an endpoint's change is
+// applied to its deliveries (core.Delivery.Cancel and Move), each in the
+// transaction that writes it. Wake-ups are in-process.
+//
+// An event (events) is stored once; its deliveries (deliveries, the queue)
+// carry its id and are read with its body.
 //
 // The driver is modernc.org/sqlite, SQLite translated to Go: no cgo, so
 // CGO_ENABLED=0 builds and the distroless image keep working.

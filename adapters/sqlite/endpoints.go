@@ -68,7 +68,8 @@ func (s *Store) ListEndpoints(ctx context.Context, f ports.EndpointFilter) (port
 }
 
 // UpdateEndpoint reads, changes and writes back in one write transaction,
-// which makes concurrent updates apply in turn.
+// which makes concurrent updates apply in turn, and applies the change to
+// the endpoint's deliveries in the same transaction (followEndpoint).
 func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *time.Time, change func(*core.Endpoint) error) (core.Endpoint, error) {
 	at := s.now(now)
 	var row endpointRow
@@ -90,8 +91,10 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 		if row, err = endpointFromCore(e); err != nil {
 			return err
 		}
-		_, err = tx.NewUpdate().Model(&row).ExcludeColumn("id", "created_at").WherePK().Exec(ctx)
-		return err
+		if _, err := tx.NewUpdate().Model(&row).ExcludeColumn("id", "created_at").WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		return followEndpoint(ctx, tx, e, at)
 	})
 	if err != nil {
 		return core.Endpoint{}, err
@@ -99,7 +102,12 @@ func (s *Store) UpdateEndpoint(ctx context.Context, id core.EndpointID, now *tim
 	return endpointToCore(row)
 }
 
+// DeleteEndpoint removes the endpoint and, in the same transaction, ends
+// its pending deliveries (core.Delivery.Cancel). Those in flight are left
+// to their worker; its next claim of them finds no endpoint and no keys.
+// Every delivery stays, with its history.
 func (s *Store) DeleteEndpoint(ctx context.Context, id core.EndpointID) error {
+	now := s.now(nil)
 	return s.write(ctx, "delete endpoint "+string(id), func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewDelete().Model((*endpointRow)(nil)).Where("id = ?", string(id)).Exec(ctx)
 		if err != nil {
@@ -108,8 +116,45 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id core.EndpointID) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlite: endpoint %s: %w", id, core.ErrNotFound)
 		}
+		pending, err := selectDeliveries(ctx, tx.NewSelect().Where("endpoint_id = ?", string(id)).Where("status = 'pending'"))
+		if err != nil {
+			return err
+		}
+		for _, d := range pending {
+			if ended, changed := d.Cancel(core.ErrorEndpointDeleted, now); changed {
+				if err := save(ctx, tx, ended); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
+}
+
+// followEndpoint applies an endpoint's new state to its unfinished
+// deliveries, as memory's does: disabled, its pending ones end
+// (core.Delivery.Cancel); moved, the rest move with it
+// (core.Delivery.Move), so that they are parked, excluded and capped under
+// the new origin. Finished ones are history and keep their target.
+func followEndpoint(ctx context.Context, tx bun.Tx, ep core.Endpoint, now time.Time) error {
+	ds, err := selectDeliveries(ctx, tx.NewSelect().Where("endpoint_id = ?", string(ep.ID)).
+		Where("status IN ('pending', 'delivering')"))
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		var cancelled bool
+		if ep.Disabled {
+			d, cancelled = d.Cancel(core.ErrorEndpointDisabled, now)
+		}
+		d, moved := d.Move(ep.URL, ep.Origin, now)
+		if cancelled || moved {
+			if err := save(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // endpointRow is an endpoints row. Optional values are NULL in the table

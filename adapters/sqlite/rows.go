@@ -13,15 +13,60 @@ import (
 // Timestamps are INTEGER unix microseconds (see the migration). Optional
 // values are NULL in the table and zero in core.
 
-// eventRow is an events row.
+// eventRow is an events row: what a producer posted, stored once.
 type eventRow struct {
-	bun.BaseModel `bun:"table:events"`
+	bun.BaseModel `bun:"table:events,alias:e"`
+
+	ID             string `bun:"id,pk"`
+	EventType      string `bun:"event_type"`           // NOT NULL: '' when none
+	TargetURL      string `bun:"target_url,nullzero"`  // NULL for an event to endpoints
+	Origin         string `bun:"origin,nullzero"`      // of target_url
+	EndpointID     string `bun:"endpoint_id,nullzero"` // the one endpoint it names, if any
+	Body           []byte `bun:"body"`
+	IdempotencyKey string `bun:"idempotency_key,nullzero"`
+	CreatedAt      int64  `bun:"created_at"`
+}
+
+func eventFromCore(e core.Event) eventRow {
+	body := e.Body
+	if body == nil {
+		body = []byte{} // NOT NULL: an empty body is still a body
+	}
+	return eventRow{
+		ID:             string(e.ID),
+		EventType:      e.EventType,
+		TargetURL:      e.TargetURL,
+		Origin:         e.Origin,
+		EndpointID:     string(e.EndpointID),
+		Body:           body,
+		IdempotencyKey: e.IdempotencyKey,
+		CreatedAt:      e.CreatedAt.UnixMicro(),
+	}
+}
+
+func eventToCore(r eventRow) core.Event {
+	return core.Event{
+		ID:             core.EventID(r.ID),
+		EventType:      r.EventType,
+		TargetURL:      r.TargetURL,
+		Origin:         r.Origin,
+		EndpointID:     core.EndpointID(r.EndpointID),
+		Body:           r.Body,
+		IdempotencyKey: r.IdempotencyKey,
+		CreatedAt:      fromMicros(r.CreatedAt),
+	}
+}
+
+// deliveryRow is a deliveries row: one event on its way to one target, the
+// queue. Its body is its event's, read beside it when asked for.
+type deliveryRow struct {
+	bun.BaseModel `bun:"table:deliveries,alias:d"`
 
 	ID              string `bun:"id,pk"`
+	EventID         string `bun:"event_id"`
+	EndpointID      string `bun:"endpoint_id,nullzero"` // NULL for a target_url delivery
 	TargetURL       string `bun:"target_url"`
 	Origin          string `bun:"origin"`
-	Body            []byte `bun:"body"`
-	IdempotencyKey  string `bun:"idempotency_key,nullzero"`
 	Status          string `bun:"status"`
 	AttemptedCount  int    `bun:"attempted_count"`
 	ClaimSeq        int64  `bun:"claim_seq"`
@@ -37,21 +82,22 @@ type eventRow struct {
 }
 
 // mutable are the columns a transition may change: everything but the
-// identity, the target, the body, the key and created_at.
-var mutable = []string{"status", "attempted_count", "claim_seq", "next_attempt_at", "active_since", "updated_at",
-	"last_attempted_at", "locked_by", "lease_expires_at", "last_status_code", "last_error"}
+// identity (id, event, endpoint) and created_at. The target moves with its
+// endpoint (core.Delivery.Move).
+var mutable = []string{"target_url", "origin", "status", "attempted_count", "claim_seq", "next_attempt_at", "active_since",
+	"updated_at", "last_attempted_at", "locked_by", "lease_expires_at", "last_status_code", "last_error"}
 
-func toCore(r eventRow) (core.Event, error) {
+func toCore(r deliveryRow) (core.Delivery, error) {
 	status, err := core.ParseStatus(r.Status)
 	if err != nil {
-		return core.Event{}, fmt.Errorf("sqlite: event %s: status %q: %w", r.ID, r.Status, err)
+		return core.Delivery{}, fmt.Errorf("sqlite: delivery %s: status %q: %w", r.ID, r.Status, err)
 	}
-	return core.Event{
-		ID:              core.EventID(r.ID),
+	return core.Delivery{
+		ID:              core.DeliveryID(r.ID),
+		EventID:         core.EventID(r.EventID),
+		EndpointID:      core.EndpointID(r.EndpointID),
 		TargetURL:       r.TargetURL,
 		Origin:          r.Origin,
-		Body:            r.Body,
-		IdempotencyKey:  r.IdempotencyKey,
 		Status:          status,
 		AttemptedCount:  r.AttemptedCount,
 		ClaimSeq:        r.ClaimSeq,
@@ -67,40 +113,37 @@ func toCore(r eventRow) (core.Event, error) {
 	}, nil
 }
 
-func fromCore(e core.Event) eventRow {
-	body := e.Body
-	if body == nil {
-		body = []byte{} // NOT NULL: an empty body is still a body
-	}
-	return eventRow{
-		ID:              string(e.ID),
-		TargetURL:       e.TargetURL,
-		Origin:          e.Origin,
-		Body:            body,
-		IdempotencyKey:  e.IdempotencyKey,
-		Status:          string(e.Status),
-		AttemptedCount:  e.AttemptedCount,
-		ClaimSeq:        e.ClaimSeq,
-		NextAttemptAt:   e.NextAttemptAt.UnixMicro(),
-		ActiveSince:     e.ActiveSince.UnixMicro(),
-		CreatedAt:       e.CreatedAt.UnixMicro(),
-		UpdatedAt:       e.UpdatedAt.UnixMicro(),
-		LastAttemptedAt: microsPtr(e.LastAttemptedAt),
-		LockedBy:        e.LockedBy,
-		LeaseExpiresAt:  microsPtr(e.LeaseExpiresAt),
-		LastStatusCode:  e.LastStatusCode,
-		LastError:       core.StorableText(e.LastError),
+// fromCore is d's row. Its Body and Keys are not the row's to keep.
+func fromCore(d core.Delivery) deliveryRow {
+	return deliveryRow{
+		ID:              string(d.ID),
+		EventID:         string(d.EventID),
+		EndpointID:      string(d.EndpointID),
+		TargetURL:       d.TargetURL,
+		Origin:          d.Origin,
+		Status:          string(d.Status),
+		AttemptedCount:  d.AttemptedCount,
+		ClaimSeq:        d.ClaimSeq,
+		NextAttemptAt:   d.NextAttemptAt.UnixMicro(),
+		ActiveSince:     d.ActiveSince.UnixMicro(),
+		CreatedAt:       d.CreatedAt.UnixMicro(),
+		UpdatedAt:       d.UpdatedAt.UnixMicro(),
+		LastAttemptedAt: microsPtr(d.LastAttemptedAt),
+		LockedBy:        d.LockedBy,
+		LeaseExpiresAt:  microsPtr(d.LeaseExpiresAt),
+		LastStatusCode:  d.LastStatusCode,
+		LastError:       core.StorableText(d.LastError),
 	}
 }
 
-func rowsToCore(rows []eventRow) ([]core.Event, error) {
-	out := make([]core.Event, 0, len(rows))
+func rowsToCore(rows []deliveryRow) ([]core.Delivery, error) {
+	out := make([]core.Delivery, 0, len(rows))
 	for _, r := range rows {
-		e, err := toCore(r)
+		d, err := toCore(r)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, e)
+		out = append(out, d)
 	}
 	return out, nil
 }
@@ -110,7 +153,7 @@ type attemptRow struct {
 	bun.BaseModel `bun:"table:delivery_attempts"`
 
 	ID            int64   `bun:"id,pk,autoincrement"`
-	EventID       string  `bun:"event_id"`
+	DeliveryID    string  `bun:"delivery_id"`
 	Number        int     `bun:"number"`
 	Worker        string  `bun:"worker"`
 	StartedAt     int64   `bun:"started_at"`
@@ -126,7 +169,7 @@ type attemptRow struct {
 
 func attemptFromCore(a core.Attempt, now time.Time) attemptRow {
 	return attemptRow{
-		EventID:       string(a.EventID),
+		DeliveryID:    string(a.DeliveryID),
 		Number:        a.Number,
 		Worker:        a.Worker,
 		StartedAt:     a.StartedAt.UnixMicro(),
@@ -143,7 +186,7 @@ func attemptFromCore(a core.Attempt, now time.Time) attemptRow {
 
 func attemptToCore(r attemptRow) core.Attempt {
 	return core.Attempt{
-		EventID:       core.EventID(r.EventID),
+		DeliveryID:    core.DeliveryID(r.DeliveryID),
 		Number:        r.Number,
 		Worker:        r.Worker,
 		StartedAt:     fromMicros(r.StartedAt),

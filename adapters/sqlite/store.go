@@ -26,9 +26,9 @@ var (
 // its transaction short after a mass crash; the next claims do the rest.
 const maxAbandonPerClaim = 1000
 
-// Store is the SQLite ports.EventStore. It is its own Wakeup: inserts,
-// replays and releases due at once signal C(), in this process (the only
-// one on the file).
+// Store is the SQLite ports.EventStore and ports.EndpointStore. It is its
+// own Wakeup: inserts, replays and releases due at once signal C(), in
+// this process (the only one on the file).
 type Store struct {
 	db    *DB
 	clock ports.Clock
@@ -59,72 +59,165 @@ func (s *Store) now(p *time.Time) time.Time {
 // nothing else writes meanwhile, which is what makes every read-then-write
 // below exclusive. fn must use the ctx it is given.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
-	err := s.db.commits.write(ctx, fn)
-	if err == nil {
-		return nil
-	}
-	if !fromDatabase(err) {
-		return err // fn's own answer (the domain's, or a change refused), already worded
+	return worded(op, s.db.commits.write(ctx, fn))
+}
+
+// read runs fn in a read transaction on the reading pool, so that the
+// several statements of one answer (an event and its deliveries, a page
+// and its total) see one snapshot.
+func (s *Store) read(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return worded(op, s.db.Read.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, fn))
+}
+
+// worded interprets a database error; any other (the domain's answer, a
+// change refused, a row that does not decode) is already worded.
+func worded(op string, err error) error {
+	if err == nil || !fromDatabase(err) {
+		return err
 	}
 	return interpretError(op, err)
 }
 
-func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (core.Event, bool, error) {
+// Insert stores the event and its deliveries in one write transaction,
+// where it also reads the endpoints to route to, so that an endpoint
+// disabled or created meanwhile is seen either wholly before or wholly
+// after.
+func (s *Store) Insert(ctx context.Context, p ports.InsertParams) (ports.Inserted, error) {
 	now := s.now(p.Now)
-	e := p.Event
-	e.Status = core.StatusPending
-	e.AttemptedCount, e.ClaimSeq = 0, 0
-	e.LastAttemptedAt, e.LockedBy, e.LeaseExpiresAt = nil, "", nil
-	e.LastStatusCode, e.LastError = 0, ""
-	e.CreatedAt, e.UpdatedAt, e.ActiveSince = now, now, now
-	if e.NextAttemptAt.IsZero() {
-		e.NextAttemptAt = now
+	ev := p.Event
+	ev.CreatedAt = now
+	due := now
+	if !p.DueAt.IsZero() {
+		due = fromMicros(p.DueAt.UnixMicro())
 	}
-	row := fromCore(e)
-	created := true
+	var out ports.Inserted
 	err := s.write(ctx, "insert", func(ctx context.Context, tx bun.Tx) error {
-		if row.IdempotencyKey != "" {
+		out = ports.Inserted{}
+		if ev.IdempotencyKey != "" {
 			var first eventRow
-			err := tx.NewSelect().Model(&first).Where("idempotency_key = ?", row.IdempotencyKey).Scan(ctx)
+			err := tx.NewSelect().Model(&first).Where("idempotency_key = ?", ev.IdempotencyKey).Scan(ctx)
 			if err == nil {
-				row, created = first, false
-				return nil
+				ds, err := deliveriesOf(ctx, tx, first.ID)
+				out = ports.Inserted{Event: eventToCore(first), Deliveries: ds[first.ID]}
+				return err
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
-		_, err := tx.NewInsert().Model(&row).Exec(ctx)
+		ds, err := route(ctx, tx, ev, due, now)
+		if err != nil {
+			return err
+		}
+		row := eventFromCore(ev)
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return err
+		}
+		if len(ds) > 0 {
+			rows := make([]deliveryRow, len(ds))
+			for i, d := range ds {
+				rows[i] = fromCore(d)
+			}
+			if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		out = ports.Inserted{Event: eventToCore(row), Deliveries: ds, Created: true}
+		return nil
+	})
+	if err != nil {
+		return ports.Inserted{}, err
+	}
+	if out.Created && len(out.Deliveries) > 0 {
+		s.wake.Notify()
+	}
+	return out, nil
+}
+
+// route returns ev's new deliveries, oldest first (all are as old: by id),
+// due at due: one to its target_url, with its id; or one to each endpoint
+// core.Event.Routes sends it to, read in tx. The query only narrows the
+// read (a disabled endpoint, another than the one named, is never routed
+// to); Routes decides.
+func route(ctx context.Context, tx bun.Tx, ev core.Event, due, now time.Time) ([]core.Delivery, error) {
+	pending := func(id core.DeliveryID, ep core.EndpointID, url, origin string) core.Delivery {
+		return core.Delivery{ID: id, EventID: ev.ID, EndpointID: ep, TargetURL: url, Origin: origin,
+			Status: core.StatusPending, NextAttemptAt: due, ActiveSince: now, CreatedAt: now, UpdatedAt: now}
+	}
+	if !ev.RoutedToEndpoints() {
+		return []core.Delivery{pending(ev.ID, "", ev.TargetURL, ev.Origin)}, nil
+	}
+	var rows []endpointRow
+	// Only what routing reads: the secrets stay on disk.
+	q := tx.NewSelect().Model(&rows).Column("id", "url", "origin", "event_types", "disabled").Where("NOT disabled")
+	if ev.EndpointID != "" {
+		q = q.Where("id = ?", string(ev.EndpointID))
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, err
+	}
+	var ds []core.Delivery
+	for _, r := range rows {
+		ep, err := endpointToCore(r)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Routes(ep) {
+			ds = append(ds, pending(core.NewEventID(now), ep.ID, ep.URL, ep.Origin))
+		}
+	}
+	slices.SortFunc(ds, func(a, b core.Delivery) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return ds, nil
+}
+
+func (s *Store) Event(ctx context.Context, id core.EventID) (ports.EventRecord, error) {
+	var rec ports.EventRecord
+	err := s.read(ctx, "event "+string(id), func(ctx context.Context, tx bun.Tx) error {
+		var row eventRow
+		if err := tx.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx); err != nil {
+			return err
+		}
+		ds, err := deliveriesOf(ctx, tx, row.ID)
+		rec = ports.EventRecord{Event: eventToCore(row), Deliveries: ds[row.ID]}
 		return err
 	})
 	if err != nil {
-		return core.Event{}, false, err
+		return ports.EventRecord{}, err
 	}
-	if created {
-		s.wake.Notify()
-	}
-	stored, err := toCore(row)
-	return stored, created, err
+	return rec, nil
 }
 
-func (s *Store) Get(ctx context.Context, id core.EventID) (core.Event, error) {
-	var row eventRow
-	if err := s.db.Read.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx); err != nil {
-		return core.Event{}, interpretError("get "+string(id), err)
-	}
-	return toCore(row)
-}
-
-func (s *Store) Attempts(ctx context.Context, id core.EventID) ([]core.Attempt, error) {
-	var rows []attemptRow
-	if err := s.db.Read.NewSelect().Model(&rows).Where("event_id = ?", string(id)).Order("id").Scan(ctx); err != nil {
-		return nil, interpretError("attempts", err)
-	}
-	if len(rows) == 0 {
-		// No history yet, or no such event: only the latter is an error.
-		if _, err := s.Get(ctx, id); err != nil {
-			return nil, err
+func (s *Store) Get(ctx context.Context, id core.DeliveryID) (core.Delivery, error) {
+	var d core.Delivery
+	err := s.read(ctx, "get "+string(id), func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if d, err = selectDelivery(ctx, tx, id); err != nil {
+			return err
 		}
+		d.Body, err = bodyOf(ctx, tx, d.EventID)
+		return err
+	})
+	if err != nil {
+		return core.Delivery{}, err
+	}
+	return d, nil
+}
+
+func (s *Store) Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attempt, error) {
+	var rows []attemptRow
+	err := s.read(ctx, "attempts "+string(id), func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Model(&rows).Where("delivery_id = ?", string(id)).Order("id").Scan(ctx); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			return nil
+		}
+		// No history yet, or no such delivery: only the latter is an error.
+		_, err := selectDelivery(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]core.Attempt, len(rows))
 	for i, r := range rows {
@@ -133,52 +226,93 @@ func (s *Store) Attempts(ctx context.Context, id core.EventID) ([]core.Attempt, 
 	return out, nil
 }
 
+// List pages events newest first. The status and endpoint filters hold
+// for one delivery together ("an event with a dead delivery to this
+// endpoint"), as memory's do.
 func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult, error) {
-	var rows []eventRow
-	q := s.db.Read.NewSelect().Model(&rows)
-	if f.Status != "" {
-		q = q.Where("status = ?", string(f.Status))
-	}
-	if f.Page < 1 || f.Limit < 1 {
-		// Nothing to show, but the total is still asked for (and bun
-		// would read Limit(0) as "no limit").
-		n, err := q.Count(ctx)
-		return ports.ListResult{Total: int(n)}, interpretError("list: count", err)
-	}
-	total, err := q.OrderExpr("created_at DESC, id DESC").
-		Limit(int64(f.Limit)).Offset(int64(f.Page-1) * int64(f.Limit)).
-		ScanAndCount(ctx)
-	if err != nil {
-		return ports.ListResult{}, interpretError("list", err)
-	}
-	evs, err := rowsToCore(rows)
-	if err != nil || len(evs) == 0 {
-		return ports.ListResult{Total: int(total)}, err
-	}
-	return ports.ListResult{Events: evs, Total: int(total)}, nil
-}
-
-// Claim, in one write transaction: declares dead the delivering events
-// whose lease expired during their final attempt (core.Event.Abandon),
-// then leases the oldest due of the pending events and the expired leases
-// (core.Event.Claim), each kind read in due order off its partial index.
-func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
-	now := s.now(p.Now)
-	var claimed []core.Event
-	err := s.write(ctx, "claim", func(ctx context.Context, tx bun.Tx) error {
-		expired := func(q *bun.SelectQuery) *bun.SelectQuery {
-			q = q.Where("status = 'delivering'").Where("lease_expires_at <= ?", now.UnixMicro())
-			if len(p.ExcludeOrigins) > 0 {
-				q = q.Where("origin NOT IN (?)", bun.In(p.ExcludeOrigins))
-			}
-			return q.OrderExpr("lease_expires_at, id")
+	var res ports.ListResult
+	err := s.read(ctx, "list", func(ctx context.Context, tx bun.Tx) error {
+		res = ports.ListResult{}
+		var rows []eventRow
+		q := tx.NewSelect().Model(&rows)
+		if f.EventType != "" {
+			q = q.Where("e.event_type = ?", f.EventType)
 		}
-		lost, err := selectEvents(ctx, expired(tx.NewSelect()).Where("attempted_count >= ?", p.MaxAttempts).Limit(maxAbandonPerClaim))
+		if f.Status != "" || f.EndpointID != "" {
+			sub := tx.NewSelect().Table("deliveries").Column("event_id")
+			if f.Status != "" {
+				sub = sub.Where("status = ?", string(f.Status))
+			}
+			if f.Status.Finished() {
+				// Redundant, but SQLite can use a partial index only when
+				// the query spells out its condition.
+				sub = sub.Where("status IN ('succeeded', 'dead')")
+			}
+			if f.EndpointID != "" {
+				sub = sub.Where("endpoint_id = ?", string(f.EndpointID))
+			}
+			q = q.Where("e.id IN (?)", sub)
+		}
+		if f.Page < 1 || f.Limit < 1 {
+			// Nothing to show, but the total is still asked for (and bun
+			// would read Limit(0) as "no limit").
+			n, err := q.Count(ctx)
+			res.Total = int(n)
+			return err
+		}
+		total, err := q.OrderExpr("e.created_at DESC, e.id DESC").
+			Limit(int64(f.Limit)).Offset(int64(f.Page-1) * int64(f.Limit)).
+			ScanAndCount(ctx)
 		if err != nil {
 			return err
 		}
-		for _, e := range lost {
-			dead, record, err := e.Abandon(now)
+		res.Total = int(total)
+		if len(rows) == 0 {
+			return nil
+		}
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		byEvent, err := deliveriesOf(ctx, tx, ids...)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			res.Events = append(res.Events, ports.EventRecord{Event: eventToCore(r), Deliveries: byEvent[r.ID]})
+		}
+		return nil
+	})
+	if err != nil {
+		return ports.ListResult{}, err
+	}
+	return res, nil
+}
+
+// Claim, in one write transaction: declares dead the delivering rows
+// whose lease expired during their final attempt (core.Delivery.Abandon),
+// then leases the oldest due of the pending rows and the expired leases
+// (core.Delivery.Claim), each kind read in due order off its partial
+// index, and reads what the claimed need to be sent: their events' bodies
+// and their endpoints' current URL and keys.
+func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
+	now := s.now(p.Now)
+	var claimed []core.Delivery
+	err := s.write(ctx, "claim", func(ctx context.Context, tx bun.Tx) error {
+		claimed = nil
+		expired := func(q *bun.SelectQuery) *bun.SelectQuery {
+			q = q.Where("status = 'delivering'").Where("lease_expires_at <= ?", now.UnixMicro())
+			if len(p.ExcludeOrigins) > 0 {
+				q = q.Where("origin NOT IN (?)", bun.List(p.ExcludeOrigins))
+			}
+			return q.OrderExpr("lease_expires_at, id")
+		}
+		lost, err := selectDeliveries(ctx, expired(tx.NewSelect()).Where("attempted_count >= ?", p.MaxAttempts).Limit(maxAbandonPerClaim))
+		if err != nil {
+			return err
+		}
+		for _, d := range lost {
+			dead, record, err := d.Abandon(now)
 			if err != nil {
 				return err
 			}
@@ -192,25 +326,25 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 		if p.Limit <= 0 {
 			return nil
 		}
-		leases, err := selectEvents(ctx, expired(tx.NewSelect()).Where("attempted_count < ?", p.MaxAttempts).Limit(int64(p.Limit)))
+		leases, err := selectDeliveries(ctx, expired(tx.NewSelect()).Where("attempted_count < ?", p.MaxAttempts).Limit(int64(p.Limit)))
 		if err != nil {
 			return err
 		}
 		pq := tx.NewSelect().Where("status = 'pending'").Where("next_attempt_at <= ?", now.UnixMicro())
 		if len(p.ExcludeOrigins) > 0 {
-			pq = pq.Where("origin NOT IN (?)", bun.In(p.ExcludeOrigins))
+			pq = pq.Where("origin NOT IN (?)", bun.List(p.ExcludeOrigins))
 		}
-		pending, err := selectEvents(ctx, pq.OrderExpr("next_attempt_at, id").Limit(int64(p.Limit)))
+		pending, err := selectDeliveries(ctx, pq.OrderExpr("next_attempt_at, id").Limit(int64(p.Limit)))
 		if err != nil {
 			return err
 		}
 		due := append(leases, pending...)
-		slices.SortFunc(due, func(a, b core.Event) int {
+		slices.SortFunc(due, func(a, b core.Delivery) int {
 			return cmp.Or(dueAt(a).Compare(dueAt(b)), strings.Compare(string(a.ID), string(b.ID)))
 		})
-		due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e core.Event) string { return e.Origin })
-		for _, e := range due[:min(len(due), p.Limit)] {
-			c, err := e.Claim(p.Worker, now, p.Lease)
+		due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(d core.Delivery) string { return d.Origin })
+		for _, d := range due[:min(len(due), p.Limit)] {
+			c, err := d.Claim(p.Worker, now, p.Lease)
 			if err != nil {
 				return err
 			}
@@ -219,7 +353,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 			}
 			claimed = append(claimed, normalized(c))
 		}
-		return nil
+		return equip(ctx, tx, claimed)
 	})
 	if err != nil {
 		return nil, err
@@ -227,31 +361,78 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, e
 	return claimed, nil
 }
 
-// dueAt is when a claimable event became due: a pending one at
-// NextAttemptAt, an expired lease at LeaseExpiresAt.
-func dueAt(e core.Event) time.Time {
-	if e.Status == core.StatusDelivering && e.LeaseExpiresAt != nil {
-		return *e.LeaseExpiresAt
+// equip gives each claimed delivery its event's body and, for an endpoint
+// delivery, the endpoint's current URL, origin and signing keys; none
+// (nil Keys) when the endpoint is gone or disabled. Both are read by
+// primary key, one statement each.
+func equip(ctx context.Context, tx bun.Tx, ds []core.Delivery) error {
+	if len(ds) == 0 {
+		return nil
 	}
-	return e.NextAttemptAt
+	var eventIDs, endpointIDs []string
+	for _, d := range ds {
+		eventIDs = append(eventIDs, string(d.EventID))
+		if d.EndpointID != "" {
+			endpointIDs = append(endpointIDs, string(d.EndpointID))
+		}
+	}
+	var bodies []eventRow
+	if err := tx.NewSelect().Model(&bodies).Column("id", "body").Where("id IN (?)", bun.List(eventIDs)).Scan(ctx); err != nil {
+		return err
+	}
+	bodyOf := make(map[core.EventID][]byte, len(bodies))
+	for _, r := range bodies {
+		bodyOf[core.EventID(r.ID)] = r.Body
+	}
+	endpoints := make(map[core.EndpointID]core.Endpoint)
+	if len(endpointIDs) > 0 {
+		var rows []endpointRow
+		if err := tx.NewSelect().Model(&rows).Where("id IN (?)", bun.List(endpointIDs)).Scan(ctx); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			ep, err := endpointToCore(r)
+			if err != nil {
+				return err
+			}
+			endpoints[ep.ID] = ep
+		}
+	}
+	for i := range ds {
+		d := &ds[i]
+		d.Body = bodyOf[d.EventID]
+		if ep, ok := endpoints[d.EndpointID]; ok && !ep.Disabled {
+			d.TargetURL, d.Origin, d.Keys = ep.URL, ep.Origin, core.KeysOf(ep)
+		}
+	}
+	return nil
 }
 
-// Complete records the decision (core.Event.Complete) and the attempt
-// together. Only the claim that owns the event may: anyone else gets
+// dueAt is when a claimable delivery became due: a pending one at
+// NextAttemptAt, an expired lease at LeaseExpiresAt.
+func dueAt(d core.Delivery) time.Time {
+	if d.Status == core.StatusDelivering && d.LeaseExpiresAt != nil {
+		return *d.LeaseExpiresAt
+	}
+	return d.NextAttemptAt
+}
+
+// Complete records the decision (core.Delivery.Complete) and the attempt
+// together. Only the claim that owns the delivery may: anyone else gets
 // core.ErrLeaseLost and nothing is written.
 func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	now := s.now(p.Now)
 	return s.write(ctx, "complete", func(ctx context.Context, tx bun.Tx) error {
-		e, err := selectEvent(ctx, tx, p.Claim.ID)
+		d, err := selectDelivery(ctx, tx, p.Claim.ID)
 		if err != nil {
 			return err
 		}
-		done, err := e.Complete(p.Worker, p.Claim.Seq, p.Decision, now)
+		done, err := d.Complete(p.Worker, p.Claim.Seq, p.Decision, now)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
 		rec := p.Record
-		rec.EventID, rec.Number, rec.Worker = e.ID, p.Claim.Attempt, p.Worker
+		rec.DeliveryID, rec.Number, rec.Worker = d.ID, p.Claim.Attempt, p.Worker
 		rec.Verdict, rec.Reason, rec.NextAttemptAt = p.Decision.Verdict, p.Decision.Reason, nil
 		if done.Status == core.StatusPending {
 			rec.NextAttemptAt = &done.NextAttemptAt
@@ -263,10 +444,10 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 	})
 }
 
-// Release gives back the listed claims still owned (core.Event.Release)
-// and parks ParkOrigin's other pending events due before Until
-// (core.Event.Park). A released event is due at Until, so parking leaves
-// it alone and it is not counted twice.
+// Release gives back the listed claims still owned
+// (core.Delivery.Release) and parks ParkOrigin's other pending deliveries
+// due before Until (core.Delivery.Park). A released delivery is due at
+// Until, so parking leaves it alone and it is not counted twice.
 func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
 	now := s.now(p.Now)
 	until := now
@@ -277,14 +458,14 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 	err := s.write(ctx, "release", func(ctx context.Context, tx bun.Tx) error {
 		res = ports.ReleaseResult{}
 		for _, c := range p.Claims {
-			e, err := selectEvent(ctx, tx, c.ID)
+			d, err := selectDelivery(ctx, tx, c.ID)
 			if errors.Is(err, core.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			released, err := e.Release(p.Worker, c.Seq, until, now)
+			released, err := d.Release(p.Worker, c.Seq, until, now)
 			if err != nil {
 				continue // no longer ours: someone else's state wins
 			}
@@ -296,13 +477,13 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 		if p.ParkOrigin == "" {
 			return nil
 		}
-		parkable, err := selectEvents(ctx, tx.NewSelect().Where("status = 'pending'").
+		parkable, err := selectDeliveries(ctx, tx.NewSelect().Where("status = 'pending'").
 			Where("origin = ?", p.ParkOrigin).Where("next_attempt_at < ?", until.UnixMicro()))
 		if err != nil {
 			return err
 		}
-		for _, e := range parkable {
-			if parked, changed := e.Park(until, now); changed {
+		for _, d := range parkable {
+			if parked, changed := d.Park(until, now); changed {
 				if err := save(ctx, tx, parked); err != nil {
 					return err
 				}
@@ -320,63 +501,91 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 	return res, nil
 }
 
-// Replay makes a finished event pending again (core.Event.Replay).
-func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Event, error) {
+// Replay makes a finished delivery pending again (core.Delivery.Replay).
+func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Delivery, error) {
 	now := s.now(p.Now)
-	var replayed core.Event
+	var replayed core.Delivery
 	err := s.write(ctx, "replay", func(ctx context.Context, tx bun.Tx) error {
-		e, err := selectEvent(ctx, tx, p.ID)
+		d, err := selectDelivery(ctx, tx, p.ID)
 		if err != nil {
 			return err
 		}
-		if replayed, err = e.Replay(now); err != nil {
+		if replayed, err = d.Replay(now); err != nil {
 			return err
 		}
-		return save(ctx, tx, replayed)
+		if err := save(ctx, tx, replayed); err != nil {
+			return err
+		}
+		replayed = normalized(replayed)
+		replayed.Body, err = bodyOf(ctx, tx, replayed.EventID)
+		return err
 	})
 	if err != nil {
-		return core.Event{}, err
+		return core.Delivery{}, err
 	}
 	s.wake.Notify()
-	return normalized(replayed), nil
+	return replayed, nil
 }
 
 func (s *Store) Ping(ctx context.Context) error {
 	return interpretError("ping", s.db.Read.PingContext(ctx))
 }
 
-// selectEvent reads one event inside a write transaction.
-func selectEvent(ctx context.Context, tx bun.Tx, id core.EventID) (core.Event, error) {
-	var row eventRow
+// selectDelivery reads one delivery, without its body.
+func selectDelivery(ctx context.Context, tx bun.Tx, id core.DeliveryID) (core.Delivery, error) {
+	var row deliveryRow
 	err := tx.NewSelect().Model(&row).Where("id = ?", string(id)).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
-		return core.Event{}, fmt.Errorf("sqlite: event %s: %w", id, core.ErrNotFound)
+		return core.Delivery{}, fmt.Errorf("sqlite: delivery %s: %w", id, core.ErrNotFound)
 	}
 	if err != nil {
-		return core.Event{}, err
+		return core.Delivery{}, err
 	}
 	return toCore(row)
 }
 
-// selectEvents runs q (a query on events without a model) and returns its
-// rows as events.
-func selectEvents(ctx context.Context, q *bun.SelectQuery) ([]core.Event, error) {
-	var rows []eventRow
+// selectDeliveries runs q (a query on deliveries without a model) and
+// returns its rows, without their bodies.
+func selectDeliveries(ctx context.Context, q *bun.SelectQuery) ([]core.Delivery, error) {
+	var rows []deliveryRow
 	if err := q.Model(&rows).Scan(ctx); err != nil {
 		return nil, err
 	}
 	return rowsToCore(rows)
 }
 
-// save writes e's mutable columns back to its row.
-func save(ctx context.Context, tx bun.Tx, e core.Event) error {
-	row := fromCore(e)
+// deliveriesOf returns the deliveries of the given events, without their
+// bodies, each event's oldest first.
+func deliveriesOf(ctx context.Context, tx bun.Tx, eventIDs ...string) (map[string][]core.Delivery, error) {
+	ds, err := selectDeliveries(ctx, tx.NewSelect().Where("event_id IN (?)", bun.List(eventIDs)).
+		OrderExpr("event_id, created_at, id"))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]core.Delivery, len(eventIDs))
+	for _, d := range ds {
+		out[string(d.EventID)] = append(out[string(d.EventID)], d)
+	}
+	return out, nil
+}
+
+// bodyOf reads an event's body (there is one: a delivery's event_id is a
+// foreign key).
+func bodyOf(ctx context.Context, tx bun.Tx, id core.EventID) ([]byte, error) {
+	var row eventRow
+	err := tx.NewSelect().Model(&row).Column("body").Where("id = ?", string(id)).Scan(ctx)
+	return row.Body, err
+}
+
+// save writes d's mutable columns back to its row.
+func save(ctx context.Context, tx bun.Tx, d core.Delivery) error {
+	row := fromCore(d)
 	res, err := tx.NewUpdate().Model(&row).Column(mutable...).WherePK().Exec(ctx)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("sqlite: save event %s: %d rows updated, want 1", e.ID, n)
+		return fmt.Errorf("sqlite: save delivery %s: %d rows updated, want 1", d.ID, n)
 	}
 	return nil
 }
@@ -387,8 +596,9 @@ func insertAttempt(ctx context.Context, tx bun.Tx, a core.Attempt, now time.Time
 	return err
 }
 
-// normalized is e as read back from its row (times at microseconds).
-func normalized(e core.Event) core.Event {
-	n, _ := toCore(fromCore(e)) // e's status is valid: it came from core
+// normalized is d as read back from its row (times at microseconds),
+// without a body or keys.
+func normalized(d core.Delivery) core.Delivery {
+	n, _ := toCore(fromCore(d)) // d's status is valid: it came from core
 	return n
 }

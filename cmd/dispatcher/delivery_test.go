@@ -85,13 +85,13 @@ func TestOfflineMerchantIsParkedNotHammered(t *testing.T) {
 	}
 	// Attempts spent in all = every failed request while down + one success
 	// each. Parked events spent none.
-	attempts := db.Int(t, "SELECT coalesce(sum(attempted_count), 0) FROM events")
+	attempts := db.Int(t, "SELECT coalesce(sum(attempted_count), 0) FROM deliveries")
 	if extra := int64(attempts - n); extra > during {
 		t.Errorf("events spent %d extra attempts but only %d requests failed: parking spent attempts", extra, during)
 	}
 	// At most the trip burst spent an attempt on an event; parked events
 	// and failed half-open probes spend none, however long the outage.
-	if most := db.Int(t, "SELECT max(attempted_count) FROM events"); most > 2 {
+	if most := db.Int(t, "SELECT max(attempted_count) FROM deliveries"); most > 2 {
 		t.Errorf("an event spent %d attempts across the outage, want at most 2 (the trip burst, then the success)", most)
 	}
 	if st := rcv.Stats(t, false); st.UniqueEvents != n || st.Duplicates != 0 {
@@ -187,7 +187,7 @@ func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
 	if st := healthy.Stats(t, false); st.UniqueEvents != len(ids) {
 		t.Errorf("healthy receiver: %d unique of %d", st.UniqueEvents, len(ids))
 	}
-	inFlight := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND target_url = $1", hanging.URL())
+	inFlight := db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND target_url = $1", hanging.URL())
 	if inFlight > 4 {
 		t.Errorf("%d deliveries in flight to the hanging merchant, above MAX_IN_FLIGHT_PER_TARGET=4", inFlight)
 	}

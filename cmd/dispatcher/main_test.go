@@ -227,8 +227,10 @@ func migrateCommand(t *testing.T, db *harness.DB) {
 	if code, out := migrate("down"); code != 0 {
 		t.Errorf("migrate down: %d %s", code, out)
 	}
-	if db.HasTable(t, "events") {
-		t.Errorf("events table still exists after migrate down")
+	for _, table := range []string{"events", "deliveries"} {
+		if db.HasTable(t, table) {
+			t.Errorf("%s table still exists after migrate down", table)
+		}
 	}
 	if code, out := migrate("sideways"); code == 0 || !strings.Contains(out, "sideways") {
 		t.Errorf("migrate sideways: %d %s", code, out)

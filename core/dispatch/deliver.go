@@ -18,11 +18,11 @@ import (
 // store call; otherwise up to the per-target cap start now and any excess
 // is released at once (due now) for a later claim, by this worker or
 // another.
-func (w *Worker) dispatch(ctx context.Context, evs []core.Event, wg *sync.WaitGroup) {
+func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.WaitGroup) {
 	if len(evs) == 0 {
 		return
 	}
-	groups := make(map[string][]core.Event)
+	groups := make(map[string][]core.Delivery)
 	var order []string
 	for _, e := range evs {
 		if _, seen := groups[e.Origin]; !seen {
@@ -32,7 +32,7 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Event, wg *sync.WaitGr
 	}
 	var excess []ports.Claim
 	for _, origin := range order {
-		group := w.expireOld(ctx, groups[origin], wg)
+		group := w.endUnsendable(ctx, groups[origin], wg)
 		if len(group) == 0 {
 			continue
 		}
@@ -57,26 +57,72 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Event, wg *sync.WaitGr
 	}
 }
 
-// expireOld ends the events of group older than MaxAge (before parking:
-// the events of a target that never comes back must still die) and
-// returns the others.
-func (w *Worker) expireOld(ctx context.Context, group []core.Event, wg *sync.WaitGroup) []core.Event {
+// endUnsendable ends, without a request, the deliveries of group that
+// must not be sent: older than MaxAge (checked before parking: the
+// deliveries of a target that never comes back must still die), or to an
+// endpoint deleted or disabled since they were queued. It returns the
+// others.
+func (w *Worker) endUnsendable(ctx context.Context, group []core.Delivery, wg *sync.WaitGroup) []core.Delivery {
 	now := w.clock.Now()
 	live := group[:0:0]
 	for _, e := range group {
-		if e.ActiveSince.IsZero() || now.Sub(e.ActiveSince) < w.cfg.MaxAge {
+		switch {
+		case e.EndpointID != "" && e.Keys == nil:
+			wg.Go(func() { w.endpointGone(ctx, e, now) })
+		case !e.ActiveSince.IsZero() && now.Sub(e.ActiveSince) >= w.cfg.MaxAge:
+			wg.Go(func() { w.expire(ctx, e, now) })
+		default:
 			live = append(live, e)
-			continue
 		}
-		wg.Go(func() { w.expire(ctx, e, now) })
 	}
 	return live
 }
 
+// endpointGone records that e ends dead without a request: its endpoint
+// was deleted or disabled while it was in flight or queued.
+func (w *Worker) endpointGone(ctx context.Context, e core.Delivery, now time.Time) {
+	d := core.Decision{Verdict: core.VerdictDead, Status: core.StatusDead, Refund: true, Error: "endpoint deleted or disabled",
+		Reason: fmt.Sprintf("endpoint %s was deleted or disabled; no request was made", e.EndpointID)}
+	err := w.record(ctx, e, now, core.Outcome{}, d)
+	w.report(ctx, w.deliveryLog(e), e, core.Outcome{}, d, err)
+}
+
+// deliveryLog is the logger of one delivery's lines.
+func (w *Worker) deliveryLog(e core.Delivery) *slog.Logger {
+	attrs := []any{slog.String("event_id", string(e.EventID)), slog.Int("attempt", e.AttemptedCount),
+		slog.String("target", core.RedactURL(e.TargetURL))}
+	if e.EndpointID != "" {
+		attrs = append(attrs, slog.String("delivery_id", string(e.ID)), slog.String("endpoint_id", string(e.EndpointID)))
+	}
+	return w.log.With(attrs...)
+}
+
+// keysOf opens the signing keys of an endpoint delivery: the current one,
+// and the previous one while its grace lasts. A target_url delivery has
+// none (the Sender signs it with HMAC_SECRET).
+func (w *Worker) keysOf(e core.Delivery, now time.Time) ([][]byte, error) {
+	if e.Keys == nil {
+		return nil, nil
+	}
+	cur, err := w.box.Open(e.Keys.Current, string(e.EndpointID))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: current secret: %w", e.EndpointID, err)
+	}
+	keys := [][]byte{cur}
+	if e.Keys.Previous != nil && e.Keys.PreviousUntil != nil && now.Before(*e.Keys.PreviousUntil) {
+		prev, err := w.box.Open(e.Keys.Previous, string(e.EndpointID))
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: previous secret: %w", e.EndpointID, err)
+		}
+		keys = append(keys, prev)
+	}
+	return keys, nil
+}
+
 // expire records that e is given up without a request: dead, verdict
 // expired, its claim's attempt given back.
-func (w *Worker) expire(ctx context.Context, e core.Event, now time.Time) {
-	log := w.log.With(slog.String("event_id", string(e.ID)), slog.String("target", core.RedactURL(e.TargetURL)))
+func (w *Worker) expire(ctx context.Context, e core.Delivery, now time.Time) {
+	log := w.deliveryLog(e)
 	d := core.Decision{Verdict: core.VerdictExpired, Status: core.StatusDead, Refund: true, Error: "expired",
 		Reason: fmt.Sprintf("expired: not delivered within %s (MAX_DELIVERY_AGE_MS) of %s; no request was made",
 			w.cfg.MaxAge, e.ActiveSince.UTC().Format(time.RFC3339))}
@@ -84,7 +130,7 @@ func (w *Worker) expire(ctx context.Context, e core.Event, now time.Time) {
 	w.report(ctx, log, e, core.Outcome{}, d, err)
 }
 
-func claimsOf(evs []core.Event) []ports.Claim {
+func claimsOf(evs []core.Delivery) []ports.Claim {
 	out := make([]ports.Claim, len(evs))
 	for i, e := range evs {
 		out[i] = claimOf(e)
@@ -92,7 +138,7 @@ func claimsOf(evs []core.Event) []ports.Claim {
 	return out
 }
 
-func claimOf(e core.Event) ports.Claim {
+func claimOf(e core.Delivery) ports.Claim {
 	return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount, Seq: e.ClaimSeq}
 }
 
@@ -123,13 +169,20 @@ func (w *Worker) freeSlot(origin string) {
 
 // deliver makes one attempt, the seq-th request of its target's window,
 // and records its outcome: send, decide, record, report.
-func (w *Worker) deliver(ctx context.Context, e core.Event, seq uint64) {
-	log := w.log.With(slog.String("event_id", string(e.ID)), slog.Int("attempt", e.AttemptedCount),
-		slog.String("target", core.RedactURL(e.TargetURL)))
+func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
+	log := w.deliveryLog(e)
 	log.Info("pickup")
 	started := w.clock.Now()
-	out, err := w.sender.Send(ctx, core.Delivery{
-		EventID: e.ID, TargetURL: e.TargetURL, Origin: e.Origin, Body: e.Body, Attempt: e.AttemptedCount,
+	keys, err := w.keysOf(e, started)
+	if err != nil {
+		// Never send unsigned or wrongly signed: hold the delivery, its
+		// attempt unspent, until the operator restores ENCRYPTION_KEY.
+		log.Error("cannot open the endpoint's secret; delivery held", slog.String("error", err.Error()))
+		w.hold(ctx, []ports.Claim{claimOf(e)}, started.Add(keyRetry))
+		return
+	}
+	out, err := w.sender.Send(ctx, core.Request{
+		EventID: e.EventID, TargetURL: e.TargetURL, Origin: e.Origin, Body: e.Body, Attempt: e.AttemptedCount, Keys: keys,
 	})
 	if err != nil {
 		w.notSent(ctx, e, err)
@@ -146,7 +199,7 @@ func (w *Worker) deliver(ctx context.Context, e core.Event, seq uint64) {
 // notSent handles an attempt the Sender refused to make: the target's
 // breaker is open (park it), or our own shutdown cancelled the attempt
 // (release the event, due at once, its attempt unspent).
-func (w *Worker) notSent(ctx context.Context, e core.Event, err error) {
+func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error) {
 	if open, ok := errors.AsType[*core.TargetOpenError](err); ok {
 		w.park(ctx, e.Origin, open.Until, []ports.Claim{claimOf(e)})
 		return
@@ -156,7 +209,7 @@ func (w *Worker) notSent(ctx context.Context, e core.Event, err error) {
 
 // decide applies the retry policy. A refunded failure (a failed probe)
 // waits for the breaker's next probe rather than a backoff.
-func (w *Worker) decide(e core.Event, out core.Outcome) core.Decision {
+func (w *Worker) decide(e core.Delivery, out core.Outcome) core.Decision {
 	d := w.cfg.Policy.Decide(e.AttemptedCount, out, w.cfg.Rand())
 	if d.Refund && w.gate != nil {
 		if until, open := w.gate.OpenUntil(e.Origin); open {
@@ -172,7 +225,7 @@ func (w *Worker) decide(e core.Event, out core.Outcome) core.Decision {
 // ends, or until ctx ends (the shutdown grace is over). Past that point
 // another worker may own the event, so the outcome is dropped: the lease
 // expires and the event is delivered again (at-least-once).
-func (w *Worker) record(ctx context.Context, e core.Event, started time.Time, out core.Outcome, d core.Decision) error {
+func (w *Worker) record(ctx context.Context, e core.Delivery, started time.Time, out core.Outcome, d core.Decision) error {
 	p := ports.CompleteParams{
 		Worker: w.cfg.WorkerID,
 		Claim:  claimOf(e),
@@ -198,7 +251,7 @@ func (w *Worker) record(ctx context.Context, e core.Event, started time.Time, ou
 
 // report counts and logs a finished attempt, and schedules a wake-up for
 // its retry.
-func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Event, out core.Outcome, d core.Decision, recordErr error) {
+func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Delivery, out core.Outcome, d core.Decision, recordErr error) {
 	w.metrics.DeliveryFinished(e.Origin, d.Verdict, out.Duration)
 	attrs := []slog.Attr{slog.String("verdict", string(d.Verdict)), slog.Int("status_code", out.StatusCode),
 		slog.Int64("duration_ms", out.Duration.Milliseconds()), slog.String("reason", d.Reason)}
@@ -239,6 +292,21 @@ func (w *Worker) park(ctx context.Context, origin string, until time.Time, claim
 	w.schedule(until)
 	w.log.Info("target open: events parked", slog.String("origin", origin), slog.Time("until", until),
 		slog.Int("released", res.Released), slog.Int("parked", res.Parked))
+}
+
+// keyRetry is how long a delivery whose secret cannot be opened waits
+// before it is tried again.
+const keyRetry = time.Minute
+
+// hold gives claims back, attempts unspent, due at until.
+func (w *Worker) hold(ctx context.Context, claims []ports.Claim, until time.Time) {
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if _, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims, Until: until}); err != nil {
+		w.log.Error("could not hold claimed deliveries; their leases will expire", slog.String("error", err.Error()))
+		return
+	}
+	w.schedule(until)
 }
 
 // release gives claims back to the store, due at once, attempts unspent.

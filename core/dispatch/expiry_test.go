@@ -12,8 +12,8 @@ import (
 )
 
 // counting answers 200 and counts requests.
-func counting(n *atomic.Int64) func(context.Context, core.Delivery) (core.Outcome, error) {
-	return func(context.Context, core.Delivery) (core.Outcome, error) {
+func counting(n *atomic.Int64) func(context.Context, core.Request) (core.Outcome, error) {
+	return func(context.Context, core.Request) (core.Outcome, error) {
 		n.Add(1)
 		return core.Outcome{StatusCode: 200}, nil
 	}

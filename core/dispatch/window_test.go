@@ -20,7 +20,7 @@ type switchable struct {
 
 func (s *switchable) set(o core.Outcome) { s.out.Store(o) }
 
-func (s *switchable) respond(context.Context, core.Delivery) (core.Outcome, error) {
+func (s *switchable) respond(context.Context, core.Request) (core.Outcome, error) {
 	s.requests.Add(1)
 	return s.out.Load().(core.Outcome), nil
 }

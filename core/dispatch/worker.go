@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/internal/wait"
 	"github.com/webhookd/webhookd/ports"
 )
@@ -161,6 +162,9 @@ type Ports struct {
 	Clock   ports.Clock
 	Wakeup  ports.Wakeup // nil: poll only
 	Metrics ports.Metrics
+	// Box opens the endpoints' sealed secrets to sign their deliveries;
+	// nil opens only secrets stored in the clear (no ENCRYPTION_KEY).
+	Box *secretbox.Box
 }
 
 // Worker delivers events. It is safe to run one Run loop per Worker; any
@@ -172,6 +176,7 @@ type Worker struct {
 	clock   ports.Clock
 	wake    ports.Wakeup // nil: poll only
 	metrics ports.Metrics
+	box     *secretbox.Box
 	log     *slog.Logger
 	cfg     Config
 
@@ -199,8 +204,11 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if p.Box == nil {
+		p.Box = &secretbox.Box{}
+	}
 	return &Worker{
-		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics,
+		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg,
 		perOrigin: make(map[string]int),
 		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
@@ -337,7 +345,7 @@ func (w *Worker) schedule(t time.Time) {
 
 // batch is the result of one claim.
 type batch struct {
-	events  []core.Event
+	events  []core.Delivery
 	limit   int  // how many were asked for
 	limited bool // free slots (total or per target) constrained the ask
 }

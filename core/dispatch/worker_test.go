@@ -45,7 +45,7 @@ type fixture struct {
 	worker *dispatch.Worker
 }
 
-func newFixture(t *testing.T, respond func(context.Context, core.Delivery) (core.Outcome, error), mod ...func(*dispatch.Config)) *fixture {
+func newFixture(t *testing.T, respond func(context.Context, core.Request) (core.Outcome, error), mod ...func(*dispatch.Config)) *fixture {
 	t.Helper()
 	f := &fixture{clock: memory.NewClock(porttest.T0)}
 	f.store = memory.NewStore(f.clock)
@@ -66,14 +66,24 @@ func newWorker(t *testing.T, p dispatch.Ports, cfg dispatch.Config) *dispatch.Wo
 	return w
 }
 
-func (f *fixture) add(t *testing.T, target string) core.Event {
+func (f *fixture) add(t *testing.T, target string) core.Delivery {
 	t.Helper()
-	ctx := t.Context()
-	e, _, err := f.store.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, target, `{"n":1}`)})
+	return insertDelivery(t, f.store, porttest.NewEvent(t, target, `{"n":1}`))
+}
+
+// insertDelivery stores a target_url event and returns its one delivery,
+// as the store reads it back (with its body).
+func insertDelivery(t *testing.T, st ports.EventStore, ev core.Event) core.Delivery {
+	t.Helper()
+	in, err := st.Insert(t.Context(), ports.InsertParams{Event: ev})
+	if err != nil || len(in.Deliveries) != 1 {
+		t.Fatalf("Insert: %+v, %v; want one delivery", in, err)
+	}
+	d, err := st.Get(t.Context(), in.Deliveries[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return d
 }
 
 func (f *fixture) runOnce(t *testing.T) int {
@@ -86,7 +96,7 @@ func (f *fixture) runOnce(t *testing.T) int {
 	return n
 }
 
-func (f *fixture) get(t *testing.T, id core.EventID) core.Event {
+func (f *fixture) get(t *testing.T, id core.EventID) core.Delivery {
 	t.Helper()
 	ctx := t.Context()
 	e, err := f.store.Get(ctx, id)
@@ -96,8 +106,8 @@ func (f *fixture) get(t *testing.T, id core.EventID) core.Event {
 	return e
 }
 
-func status(code int) func(context.Context, core.Delivery) (core.Outcome, error) {
-	return func(context.Context, core.Delivery) (core.Outcome, error) {
+func status(code int) func(context.Context, core.Request) (core.Outcome, error) {
+	return func(context.Context, core.Request) (core.Outcome, error) {
 		return core.Outcome{StatusCode: code, Duration: time.Millisecond}, nil
 	}
 }
@@ -110,7 +120,7 @@ func TestDeliversDueEvents(t *testing.T) {
 	if n := f.runOnce(t); n != 2 {
 		t.Fatalf("RunOnce claimed %d, want 2", n)
 	}
-	for _, e := range []core.Event{a, b} {
+	for _, e := range []core.Delivery{a, b} {
 		got := f.get(t, e.ID)
 		if got.Status != core.StatusSucceeded || got.AttemptedCount != 1 || got.LastStatusCode != 200 {
 			t.Errorf("%s: status %s attempts %d code %d", e.ID, got.Status, got.AttemptedCount, got.LastStatusCode)
@@ -189,7 +199,7 @@ func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 	var cur, peak atomic.Int32
 	arrived := make(chan struct{}, 100)
 	releaseAll := make(chan struct{})
-	respond := func(context.Context, core.Delivery) (core.Outcome, error) {
+	respond := func(context.Context, core.Request) (core.Outcome, error) {
 		n := cur.Add(1)
 		for {
 			p := peak.Load()
@@ -224,7 +234,7 @@ func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 func TestPerTargetCapReleasesExcess(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, status(200), func(c *dispatch.Config) { c.PerTarget = 2 })
-	var as []core.Event
+	var as []core.Delivery
 	for range 5 {
 		as = append(as, f.add(t, targetA))
 	}
@@ -261,7 +271,7 @@ func TestPerTargetCapReleasesExcess(t *testing.T) {
 func TestOpenTargetIsParkedWithoutSpendingAttempts(t *testing.T) {
 	t.Parallel()
 	until := porttest.T0.Add(30 * time.Second)
-	open := func(_ context.Context, d core.Delivery) (core.Outcome, error) {
+	open := func(_ context.Context, d core.Request) (core.Outcome, error) {
 		if d.Origin == originA {
 			return core.Outcome{}, &core.TargetOpenError{Target: d.Origin, Until: until}
 		}
@@ -274,7 +284,7 @@ func TestOpenTargetIsParkedWithoutSpendingAttempts(t *testing.T) {
 	f.clock.Advance(time.Millisecond)
 	b := f.add(t, targetB)
 	f.runOnce(t) // claims a1 (oldest), breaker open: a1 released, a2 parked
-	for _, e := range []core.Event{a1, a2} {
+	for _, e := range []core.Delivery{a1, a2} {
 		got := f.get(t, e.ID)
 		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(until) {
 			t.Errorf("%s: %s attempts %d next %s; want pending, 0, %s", e.ID, got.Status, got.AttemptedCount, got.NextAttemptAt, until)
@@ -313,9 +323,9 @@ func TestGateParksABatchInOneStoreCall(t *testing.T) {
 	snd := memory.NewSender(nil)
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Gate: openGate{until: porttest.T0.Add(time.Minute)}, Clock: clk}, config())
 	for range 8 {
-		st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	}
-	st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetB, `{}`)})
+	insertDelivery(t, st, porttest.NewEvent(t, targetB, `{}`))
 	if _, err := w.RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -336,10 +346,10 @@ func TestLateCompletionKeepsNewerState(t *testing.T) {
 	ctx := t.Context()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	inSend := make(chan struct{})
 	proceed := make(chan struct{})
-	slow := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+	slow := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
 		close(inSend)
 		<-proceed
 		return core.Outcome{StatusCode: 200}, nil
@@ -384,7 +394,7 @@ func TestRunWakesOnInsertAndLoopsWhileFull(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	testkit.Eventually(t, 5*time.Second, "worker idle", func() bool { return w.InFlight() == 0 })
 	for range 9 {
-		st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano()))})
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"t":%d}`, time.Now().UnixNano())))
 	}
 	testkit.Eventually(t, 5*time.Second, "all 9 delivered", func() bool { return countStatus(t, st, core.StatusSucceeded) == 9 })
 	cancel()
@@ -399,7 +409,7 @@ func TestRunWakesForItsOwnRetry(t *testing.T) {
 	// the worker wakes itself when the backoff ends.
 	st := memory.NewStore(clock.System{})
 	var calls atomic.Int32
-	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+	snd := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
 		if calls.Add(1) == 1 {
 			return core.Outcome{StatusCode: 503}, nil
 		}
@@ -408,7 +418,7 @@ func TestRunWakesForItsOwnRetry(t *testing.T) {
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clock.System{}}, config(func(c *dispatch.Config) {
 		c.Policy.Base, c.Policy.Max = 20*time.Millisecond, time.Second
 	}))
-	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
@@ -429,13 +439,13 @@ func TestShutdownFinishesInFlightWithinGrace(t *testing.T) {
 	st := memory.NewStore(clk)
 	started := make(chan struct{})
 	finish := make(chan struct{})
-	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+	snd := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
 		close(started)
 		<-finish
 		return core.Outcome{StatusCode: 200}, nil
 	})
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.ShutdownGrace = 5 * time.Second }))
-	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
@@ -459,13 +469,13 @@ func TestShutdownReleasesWhatOutlivesGrace(t *testing.T) {
 	st := memory.NewStore(clk)
 	var once sync.Once
 	started := make(chan struct{})
-	hang := memory.NewSender(func(ctx context.Context, _ core.Delivery) (core.Outcome, error) {
+	hang := memory.NewSender(func(ctx context.Context, _ core.Request) (core.Outcome, error) {
 		once.Do(func() { close(started) })
 		<-ctx.Done() // a merchant that never answers
 		return core.Outcome{}, ctx.Err()
 	})
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: hang, Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.ShutdownGrace = 10 * time.Millisecond }))
-	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
@@ -489,7 +499,7 @@ type claimCounter struct {
 	claims atomic.Int32
 }
 
-func (c *claimCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+func (c *claimCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	c.claims.Add(1)
 	return c.Store.Claim(ctx, p)
 }
@@ -498,7 +508,7 @@ func TestRunBacksOffWhileStoreIsDown(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := &claimCounter{Store: memory.NewStore(clk)}
-	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	st.SetDown(true)
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(nil), Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) { c.PollInterval = 20 * time.Millisecond }))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -552,7 +562,7 @@ type commitThenCancel struct {
 	once      sync.Once
 }
 
-func (c *commitThenCancel) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Event, error) {
+func (c *commitThenCancel) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	evs, err := c.Store.Claim(ctx, p)
 	c.once.Do(c.cancelRun) // SIGTERM arrives while the claim is in flight
 	if ctx.Err() != nil {
@@ -570,7 +580,7 @@ func TestShutdownDuringAClaimLeavesNothingLeased(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	st := &commitThenCancel{Store: memory.NewStore(clk), cancelRun: cancel}
 	for range 3 {
-		st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	}
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(nil), Clock: clk}, config())
 	if err := w.Run(ctx); err != nil {
@@ -588,9 +598,9 @@ func TestNewWorkerDefaults(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	var lease time.Time
-	snd := memory.NewSender(func(ctx context.Context, d core.Delivery) (core.Outcome, error) {
+	snd := memory.NewSender(func(ctx context.Context, d core.Request) (core.Outcome, error) {
 		got, _ := st.Get(ctx, d.EventID)
 		lease = *got.LeaseExpiresAt
 		return core.Outcome{StatusCode: 200}, nil
@@ -624,11 +634,11 @@ func TestOutcomeRecordedAfterAStoreOutage(t *testing.T) {
 	ctx := t.Context()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	// The database goes down while the request is in flight and comes
 	// back 300 ms later: the outcome must still be recorded, not dropped
 	// (which would mean a duplicate delivery after the lease expires).
-	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+	snd := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
 		st.SetDown(true)
 		time.AfterFunc(300*time.Millisecond, func() { st.SetDown(false) })
 		return core.Outcome{StatusCode: 200}, nil
@@ -661,12 +671,12 @@ func TestFailedProbeSpendsNoAttemptAndWaitsForTheNextProbe(t *testing.T) {
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
 	gate := &reopenedGate{until: porttest.T0.Add(30 * time.Second)}
-	snd := memory.NewSender(func(context.Context, core.Delivery) (core.Outcome, error) {
+	snd := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
 		gate.open.Store(true) // the probe failed: the breaker re-opened
 		return core.Outcome{Err: "connection refused", Probe: true}, nil
 	})
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Gate: gate, Clock: clk}, config(func(c *dispatch.Config) { c.Policy.MaxAttempts = 1 }))
-	e, _, _ := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, targetA, `{}`)})
+	e := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{}`))
 	for range 3 { // three failed probes in a row, with MAX_ATTEMPTS 1
 		if n, err := w.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("RunOnce = %d, %v", n, err)
@@ -691,7 +701,7 @@ func TestDeliveryLogsRedactTheTarget(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := memory.NewStore(clk)
-	st.Insert(t.Context(), ports.InsertParams{Event: porttest.NewEvent(t, "https://user:pa55word@a.example/hook?api_key=s3cret", `{}`)})
+	insertDelivery(t, st, porttest.NewEvent(t, "https://user:pa55word@a.example/hook?api_key=s3cret", `{}`))
 	var logs testkit.LogBuffer
 	w, err := dispatch.NewWorker(dispatch.Ports{Store: st, Sender: memory.NewSender(status(500)), Clock: clk, Metrics: memory.NewMetrics()},
 		slog.New(slog.NewJSONHandler(&logs, nil)), config())

@@ -31,11 +31,14 @@ type Config struct {
 
 // Service implements ports.Events over an EventStore.
 type Service struct {
-	store   ports.EventStore
-	clock   ports.Clock
-	metrics ports.Metrics
-	log     *slog.Logger
-	cfg     Config
+	store ports.EventStore
+	// endpoints, when set, lets Submit refuse an unknown endpoint_id
+	// instead of accepting an event with no delivery.
+	endpoints ports.EndpointStore
+	clock     ports.Clock
+	metrics   ports.Metrics
+	log       *slog.Logger
+	cfg       Config
 }
 
 // NewService returns a Service. A missing store, clock or metrics is an
@@ -53,19 +56,17 @@ func NewService(store ports.EventStore, clock ports.Clock, metrics ports.Metrics
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, clock: clock, metrics: metrics, log: log, cfg: cfg}, nil
+	s := &Service{store: store, clock: clock, metrics: metrics, log: log, cfg: cfg}
+	s.endpoints, _ = store.(ports.EndpointStore) // every real store is both
+	return s, nil
 }
 
-// Submit validates s and stores it as a pending event. The event is durable
-// when Submit returns without error. On core.ErrUnavailable it may or may
-// not have been stored (the connection can break during the commit); on
-// any other error nothing was.
+// Submit validates s and stores it as an event with its deliveries. The
+// event is durable when Submit returns without error. On
+// core.ErrUnavailable it may or may not have been stored (the connection
+// can break during the commit); on any other error nothing was.
 func (s *Service) Submit(ctx context.Context, sub ports.Submission) (ports.SubmitResult, error) {
-	target := sub.TargetURL
-	if target == "" {
-		target = s.cfg.DefaultTargetURL
-	}
-	origin, err := checkTarget(target, s.cfg.Addresses)
+	ev, err := s.route(ctx, sub)
 	if err != nil {
 		return ports.SubmitResult{}, err
 	}
@@ -76,31 +77,74 @@ func (s *Service) Submit(ctx context.Context, sub ports.Submission) (ports.Submi
 		return ports.SubmitResult{}, err
 	}
 	payload := bytes.TrimSpace(sub.Payload)
-	id := core.NewEventID(s.clock.Now())
-	ev, created, err := s.store.Insert(ctx, ports.InsertParams{Event: core.Event{
-		ID:             id,
-		TargetURL:      target,
-		Origin:         origin,
-		Body:           core.BuildBody(payload, id),
-		IdempotencyKey: sub.IdempotencyKey,
-		Status:         core.StatusPending,
-	}})
+	ev.ID = core.NewEventID(s.clock.Now())
+	ev.Body = core.BuildBody(payload, ev.ID)
+	ev.IdempotencyKey = sub.IdempotencyKey
+	in, err := s.store.Insert(ctx, ports.InsertParams{Event: ev})
 	if err != nil {
 		return ports.SubmitResult{}, fmt.Errorf("ingest: store event: %w", err)
 	}
-	if !created {
+	if !in.Created {
 		// Same key, different request: refuse rather than silently drop
 		// the new payload.
-		if ev.TargetURL != target || !bytes.Equal(ev.Payload(), payload) {
+		first := in.Event
+		if first.TargetURL != ev.TargetURL || first.EventType != ev.EventType || first.EndpointID != ev.EndpointID ||
+			!bytes.Equal(first.Payload(), payload) {
 			return ports.SubmitResult{}, &core.ConflictError{Code: "idempotency_key_reused",
-				Message: fmt.Sprintf("Idempotency-Key %q was already used for event %s with a different target_url or payload", sub.IdempotencyKey, ev.ID)}
+				Message: fmt.Sprintf("Idempotency-Key %q was already used for event %s with a different target_url, event_type, endpoint_id or payload", sub.IdempotencyKey, first.ID)}
 		}
-		return ports.SubmitResult{Event: ev, Replayed: true}, nil
+		return ports.SubmitResult{Event: first, Deliveries: in.Deliveries, Replayed: true}, nil
 	}
 	s.metrics.EventAccepted()
-	s.log.LogAttrs(ctx, slog.LevelInfo, "event accepted",
-		slog.String("event_id", string(ev.ID)), slog.String("target", core.RedactURL(ev.TargetURL)), slog.Int("bytes", len(ev.Body)))
-	return ports.SubmitResult{Event: ev}, nil
+	attrs := []slog.Attr{slog.String("event_id", string(ev.ID)), slog.Int("bytes", len(ev.Body)), slog.Int("deliveries", len(in.Deliveries))}
+	if ev.TargetURL != "" {
+		attrs = append(attrs, slog.String("target", core.RedactURL(ev.TargetURL)))
+	}
+	if ev.EventType != "" {
+		attrs = append(attrs, slog.String("event_type", ev.EventType))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "event accepted", attrs...)
+	return ports.SubmitResult{Event: in.Event, Deliveries: in.Deliveries}, nil
+}
+
+// route validates where sub goes and returns the event's routing fields:
+// a target_url (given, or the default when nothing else is), or endpoints
+// by event type or by id.
+func (s *Service) route(ctx context.Context, sub ports.Submission) (core.Event, error) {
+	ev := core.Event{EventType: sub.EventType, EndpointID: sub.EndpointID}
+	if sub.EventType != "" {
+		if err := core.ValidateEventType(sub.EventType); err != nil {
+			return core.Event{}, err
+		}
+	}
+	if sub.EndpointID != "" {
+		if sub.TargetURL != "" {
+			return core.Event{}, &core.ValidationError{Field: "endpoint_id", Code: "conflicting_routes",
+				Message: "give target_url or endpoint_id, not both"}
+		}
+		if s.endpoints != nil {
+			if _, err := s.endpoints.GetEndpoint(ctx, sub.EndpointID); errors.Is(err, core.ErrNotFound) {
+				return core.Event{}, &core.ValidationError{Field: "endpoint_id", Code: "unknown_endpoint",
+					Message: fmt.Sprintf("no endpoint %s", sub.EndpointID)}
+			} else if err != nil {
+				return core.Event{}, fmt.Errorf("ingest: read endpoint %s: %w", sub.EndpointID, err)
+			}
+		}
+		return ev, nil
+	}
+	if sub.TargetURL == "" && sub.EventType != "" {
+		return ev, nil // every endpoint subscribed to the type
+	}
+	ev.TargetURL = sub.TargetURL
+	if ev.TargetURL == "" {
+		ev.TargetURL = s.cfg.DefaultTargetURL
+	}
+	origin, err := checkTarget(ev.TargetURL, s.cfg.Addresses)
+	if err != nil {
+		return core.Event{}, err
+	}
+	ev.Origin = origin
+	return ev, nil
 }
 
 // checkTarget validates a target URL and applies the SSRF guard to it,
@@ -116,17 +160,21 @@ func checkTarget(target string, addrs core.AddressPolicy) (string, error) {
 	return origin, nil
 }
 
-// Get returns an event and its attempt history.
+// Get returns an event, its deliveries and their attempt history.
 func (s *Service) Get(ctx context.Context, id core.EventID) (ports.EventDetail, error) {
-	ev, err := s.store.Get(ctx, id)
+	rec, err := s.store.Event(ctx, id)
 	if err != nil {
 		return ports.EventDetail{}, fmt.Errorf("ingest: get %s: %w", id, err)
 	}
-	atts, err := s.store.Attempts(ctx, id)
-	if err != nil {
-		return ports.EventDetail{}, fmt.Errorf("ingest: attempts of %s: %w", id, err)
+	out := ports.EventDetail{Event: rec.Event, Deliveries: make([]ports.DeliveryDetail, 0, len(rec.Deliveries))}
+	for _, d := range rec.Deliveries {
+		atts, err := s.store.Attempts(ctx, d.ID)
+		if err != nil {
+			return ports.EventDetail{}, fmt.Errorf("ingest: attempts of %s: %w", d.ID, err)
+		}
+		out.Deliveries = append(out.Deliveries, ports.DeliveryDetail{Delivery: d, Attempts: atts})
 	}
-	return ports.EventDetail{Event: ev, Attempts: atts}, nil
+	return out, nil
 }
 
 // List returns a page of events, newest first.
@@ -145,14 +193,52 @@ func (s *Service) List(ctx context.Context, f ports.ListFilter) (ports.ListResul
 	return res, nil
 }
 
-// Replay sends a succeeded or dead event again.
-func (s *Service) Replay(ctx context.Context, id core.EventID) (core.Event, error) {
-	ev, err := s.store.Replay(ctx, ports.ReplayParams{ID: id})
+// Replay sends every succeeded or dead delivery of an event again.
+func (s *Service) Replay(ctx context.Context, id core.EventID) (ports.EventRecord, error) {
+	rec, err := s.store.Event(ctx, id)
 	if err != nil {
-		return core.Event{}, fmt.Errorf("ingest: replay %s: %w", id, err)
+		return ports.EventRecord{}, fmt.Errorf("ingest: replay %s: %w", id, err)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "event replayed", slog.String("event_id", string(id)))
-	return ev, nil
+	replayed := 0
+	for i, d := range rec.Deliveries {
+		if !d.Status.Finished() {
+			continue
+		}
+		again, err := s.store.Replay(ctx, ports.ReplayParams{ID: d.ID})
+		if errors.As(err, new(*core.ConflictError)) {
+			continue // it was replayed meanwhile
+		}
+		if err != nil {
+			return ports.EventRecord{}, fmt.Errorf("ingest: replay %s delivery %s: %w", id, d.ID, err)
+		}
+		again.Body = nil // an EventRecord's deliveries leave the body to the event
+		rec.Deliveries[i] = again
+		replayed++
+	}
+	if replayed == 0 {
+		return ports.EventRecord{}, &core.ConflictError{Code: "not_replayable",
+			Message: fmt.Sprintf("event %s is %s; only succeeded or dead events can be replayed", id, core.EventStatus(rec.Deliveries))}
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "event replayed", slog.String("event_id", string(id)), slog.Int("deliveries", replayed))
+	return rec, nil
+}
+
+// ReplayDelivery sends one succeeded or dead delivery of an event again.
+func (s *Service) ReplayDelivery(ctx context.Context, event core.EventID, delivery core.DeliveryID) (core.Delivery, error) {
+	d, err := s.store.Get(ctx, delivery)
+	if err == nil && d.EventID != event {
+		err = core.ErrNotFound // a delivery of another event
+	}
+	if err != nil {
+		return core.Delivery{}, fmt.Errorf("ingest: replay delivery %s of %s: %w", delivery, event, err)
+	}
+	again, err := s.store.Replay(ctx, ports.ReplayParams{ID: delivery})
+	if err != nil {
+		return core.Delivery{}, fmt.Errorf("ingest: replay delivery %s of %s: %w", delivery, event, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "delivery replayed", slog.String("event_id", string(event)),
+		slog.String("delivery_id", string(delivery)))
+	return again, nil
 }
 
 // Ready reports whether the store answers.

@@ -139,6 +139,23 @@ func NewSigner(primary string, extra ...string) (*Signer, error) {
 	return &s, nil
 }
 
+// NewKeySigner signs with endpoint keys (the bytes behind "whsec_…"),
+// current first. X-Signature is keyed by the first key's bytes as well,
+// so a merchant verifies either scheme with its one secret.
+func NewKeySigner(keys ...[]byte) (*Signer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("signing: no key")
+	}
+	s := Signer{secrets: make([]Secret, 0, len(keys))}
+	for _, k := range keys {
+		if len(k) == 0 {
+			return nil, errors.New("signing: empty key")
+		}
+		s.secrets = append(s.secrets, Secret{raw: k, key: k})
+	}
+	return &s, nil
+}
+
 // Sign sets every signature header on h for one delivery.
 func (s *Signer) Sign(h http.Header, id string, ts time.Time, body []byte) {
 	unix := ts.Unix()

@@ -34,6 +34,17 @@ func NewEvent(t testing.TB, target, payload string) core.Event {
 	return core.Event{ID: id, TargetURL: target, Origin: origin, Body: core.BuildBody([]byte(payload), id)}
 }
 
+// NewTypedEvent builds a valid event of type eventType for the endpoints
+// subscribed to it, as ingest would.
+func NewTypedEvent(t testing.TB, eventType, payload string) core.Event {
+	t.Helper()
+	if err := core.ValidateEventType(eventType); err != nil {
+		t.Fatalf("event type %q: %v", eventType, err)
+	}
+	id := core.NewEventID(time.Now())
+	return core.Event{ID: id, EventType: eventType, Body: core.BuildBody([]byte(payload), id)}
+}
+
 func at(d time.Duration) *time.Time { t := T0.Add(d); return &t }
 
 const (
@@ -75,6 +86,12 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"ReplayRules", s.replayRules},
 		{"ConcurrentClaimsNeverOverlap", s.concurrentClaims},
 		{"OddBytesAreKept", s.oddBytes},
+		{"FanOutByEventType", s.fanOutByType},
+		{"FanOutToOneEndpoint", s.fanOutToOneEndpoint},
+		{"FanOutIdempotency", s.fanOutIdempotency},
+		{"FanOutListFilters", s.fanOutListFilters},
+		{"FanOutFollowsEndpointChanges", s.fanOutEndpointChanges},
+		{"FanOutEndpointDeleted", s.fanOutEndpointDeleted},
 		{"Ping", s.ping},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,20 +105,30 @@ type suite struct {
 	newStore func(t *testing.T) ports.EventStore
 }
 
-func insert(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) core.Event {
+// insert stores a target_url event and returns its one delivery.
+func insert(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) core.Delivery {
 	t.Helper()
-	ctx := t.Context()
-	got, created, err := st.Insert(ctx, ports.InsertParams{Event: e, Now: now})
+	in := insertEvent(t, st, e, now)
+	if len(in.Deliveries) != 1 {
+		t.Fatalf("Insert of a target_url event: %d deliveries, want 1", len(in.Deliveries))
+	}
+	return in.Deliveries[0]
+}
+
+// insertEvent stores a new event.
+func insertEvent(t *testing.T, st ports.EventStore, e core.Event, now *time.Time) ports.Inserted {
+	t.Helper()
+	in, err := st.Insert(t.Context(), ports.InsertParams{Event: e, Now: now})
 	if err != nil {
 		t.Fatalf("Insert: %v", err)
 	}
-	if !created {
+	if !in.Created {
 		t.Fatalf("Insert: created = false for a new event")
 	}
-	return got
+	return in
 }
 
-func get(t *testing.T, st ports.EventStore, id core.EventID) core.Event {
+func get(t *testing.T, st ports.EventStore, id core.EventID) core.Delivery {
 	t.Helper()
 	ctx := t.Context()
 	e, err := st.Get(ctx, id)
@@ -111,7 +138,7 @@ func get(t *testing.T, st ports.EventStore, id core.EventID) core.Event {
 	return e
 }
 
-func claim(t *testing.T, st ports.EventStore, worker string, limit int, now *time.Time) []core.Event {
+func claim(t *testing.T, st ports.EventStore, worker string, limit int, now *time.Time) []core.Delivery {
 	t.Helper()
 	ctx := t.Context()
 	evs, err := st.Claim(ctx, ports.ClaimParams{Worker: worker, Limit: limit, Lease: lease, MaxAttempts: 10, Now: now})
@@ -121,7 +148,7 @@ func claim(t *testing.T, st ports.EventStore, worker string, limit int, now *tim
 	return evs
 }
 
-func claimOne(t *testing.T, st ports.EventStore, worker string, now *time.Time) core.Event {
+func claimOne(t *testing.T, st ports.EventStore, worker string, now *time.Time) core.Delivery {
 	t.Helper()
 	evs := claim(t, st, worker, 1, now)
 	if len(evs) != 1 {
@@ -130,10 +157,18 @@ func claimOne(t *testing.T, st ports.EventStore, worker string, now *time.Time) 
 	return evs[0]
 }
 
-func ids(evs []core.Event) []core.EventID {
-	out := make([]core.EventID, len(evs))
+func ids(evs []core.Delivery) []core.DeliveryID {
+	out := make([]core.DeliveryID, len(evs))
 	for i, e := range evs {
 		out[i] = e.ID
+	}
+	return out
+}
+
+func eventIDs(recs []ports.EventRecord) []core.EventID {
+	out := make([]core.EventID, len(recs))
+	for i, r := range recs {
+		out[i] = r.Event.ID
 	}
 	return out
 }
@@ -145,7 +180,7 @@ func sameTime(t *testing.T, what string, got time.Time, want time.Time) {
 	}
 }
 
-func complete(t *testing.T, st ports.EventStore, worker string, e core.Event, d core.Decision, now *time.Time) error {
+func complete(t *testing.T, st ports.EventStore, worker string, e core.Delivery, d core.Decision, now *time.Time) error {
 	t.Helper()
 	ctx := t.Context()
 	return st.Complete(ctx, ports.CompleteParams{
@@ -169,41 +204,66 @@ func (s suite) insertGetRoundTrip(t *testing.T) {
 	payload := `{ "amount": 12345678901234567890, "rate": 1.0, "b": 1, "a": "é\u0000☃", "a": 2 }`
 	e := NewEvent(t, targetA, payload)
 	e.IdempotencyKey = "key-1"
-	got := insert(t, st, e, at(0))
-	for _, ev := range []core.Event{got, get(t, st, e.ID)} {
-		if ev.ID != e.ID || ev.TargetURL != targetA || ev.Origin != "https://merchant-a.example:443" {
-			t.Errorf("identity = %s %s %s", ev.ID, ev.TargetURL, ev.Origin)
+	e.EventType = "order.paid"
+	in := insertEvent(t, st, e, at(0))
+	rec, err := st.Event(ctx, e.ID)
+	if err != nil {
+		t.Fatalf("Event: %v", err)
+	}
+	for _, ev := range []core.Event{in.Event, rec.Event} {
+		if ev.ID != e.ID || ev.TargetURL != targetA || ev.Origin != "https://merchant-a.example:443" ||
+			ev.EventType != "order.paid" || ev.EndpointID != "" || ev.IdempotencyKey != "key-1" {
+			t.Errorf("event = %+v", ev)
 		}
-		if string(ev.Body) != string(e.Body) {
+		if string(ev.Body) != string(e.Body) || string(ev.Payload()) != payload {
 			t.Errorf("Body = %s, want %s", ev.Body, e.Body)
 		}
-		if string(ev.Payload()) != payload {
-			t.Errorf("Payload() = %s, want %s", ev.Payload(), payload)
+		sameTime(t, "event CreatedAt", ev.CreatedAt, T0)
+	}
+	if len(in.Deliveries) != 1 || len(rec.Deliveries) != 1 {
+		t.Fatalf("deliveries: %d inserted, %d read; want 1", len(in.Deliveries), len(rec.Deliveries))
+	}
+	for _, ev := range []core.Delivery{in.Deliveries[0], rec.Deliveries[0], get(t, st, e.ID)} {
+		if ev.ID != e.ID || ev.EventID != e.ID || ev.EndpointID != "" || ev.TargetURL != targetA ||
+			ev.Origin != "https://merchant-a.example:443" || ev.Keys != nil {
+			t.Errorf("identity = %s %s %q %s %s", ev.ID, ev.EventID, ev.EndpointID, ev.TargetURL, ev.Origin)
 		}
-		if ev.Status != core.StatusPending || ev.AttemptedCount != 0 || ev.IdempotencyKey != "key-1" {
-			t.Errorf("status %s attempts %d key %q", ev.Status, ev.AttemptedCount, ev.IdempotencyKey)
+		if ev.Status != core.StatusPending || ev.AttemptedCount != 0 {
+			t.Errorf("status %s attempts %d", ev.Status, ev.AttemptedCount)
 		}
 		sameTime(t, "CreatedAt", ev.CreatedAt, T0)
 		sameTime(t, "UpdatedAt", ev.UpdatedAt, T0)
 		sameTime(t, "NextAttemptAt", ev.NextAttemptAt, T0)
 		sameTime(t, "ActiveSince", ev.ActiveSince, T0)
 		if ev.LastAttemptedAt != nil || ev.LeaseExpiresAt != nil || ev.LockedBy != "" {
-			t.Errorf("fresh event has attempt/lease state: %+v", ev)
+			t.Errorf("fresh delivery has attempt/lease state: %+v", ev)
 		}
 		if ev.LastStatusCode != 0 || ev.LastError != "" {
-			t.Errorf("fresh event has last outcome %d %q", ev.LastStatusCode, ev.LastError)
+			t.Errorf("fresh delivery has last outcome %d %q", ev.LastStatusCode, ev.LastError)
 		}
+	}
+	if got := get(t, st, e.ID); string(got.Body) != string(e.Body) || string(got.Payload()) != payload {
+		t.Errorf("Get: Body = %s, want %s", got.Body, e.Body)
 	}
 	atts, err := st.Attempts(ctx, e.ID)
 	if err != nil || len(atts) != 0 {
-		t.Errorf("Attempts of a fresh event = %v, %v; want none", atts, err)
+		t.Errorf("Attempts of a fresh delivery = %v, %v; want none", atts, err)
 	}
+	late := NewEvent(t, targetA, `{}`)
+	in, err = st.Insert(ctx, ports.InsertParams{Event: late, DueAt: T0.Add(time.Hour), Now: at(0)})
+	if err != nil || len(in.Deliveries) != 1 {
+		t.Fatalf("Insert with DueAt: %+v %v", in, err)
+	}
+	sameTime(t, "NextAttemptAt with DueAt", get(t, st, late.ID).NextAttemptAt, T0.Add(time.Hour))
 }
 
 func (s suite) getUnknown(t *testing.T) {
 	ctx := t.Context()
 	st := s.newStore(t)
 	id := core.NewEventID(T0)
+	if _, err := st.Event(ctx, id); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("Event unknown: err = %v, want ErrNotFound", err)
+	}
 	if _, err := st.Get(ctx, id); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("Get unknown: err = %v, want ErrNotFound", err)
 	}
@@ -224,12 +284,13 @@ func (s suite) idempotencyKey(t *testing.T) {
 
 	again := NewEvent(t, targetA, `{"n":1}`)
 	again.IdempotencyKey = "order-42"
-	got, created, err := st.Insert(ctx, ports.InsertParams{Event: again, Now: at(time.Second)})
+	got, err := st.Insert(ctx, ports.InsertParams{Event: again, Now: at(time.Second)})
 	if err != nil {
 		t.Fatalf("second Insert: %v", err)
 	}
-	if created || got.ID != first.ID {
-		t.Errorf("second Insert: created=%v id=%s, want false and %s", created, got.ID, first.ID)
+	if got.Created || got.Event.ID != first.ID || got.Event.IdempotencyKey != "order-42" ||
+		len(got.Deliveries) != 1 || got.Deliveries[0].ID != first.ID {
+		t.Errorf("second Insert: %+v, want the first event %s and its delivery, not created", got, first.ID)
 	}
 	other := NewEvent(t, targetA, `{"n":2}`)
 	other.IdempotencyKey = "order-43"
@@ -241,8 +302,8 @@ func (s suite) idempotencyKey(t *testing.T) {
 	if res.Total != 2 || len(res.Events) != 2 {
 		t.Errorf("after a duplicate key: total %d, %d events; want 2", res.Total, len(res.Events))
 	}
-	if _, err := st.Get(ctx, again.ID); !errors.Is(err, core.ErrNotFound) {
-		t.Errorf("the duplicate was stored: Get = %v", err)
+	if _, err := st.Event(ctx, again.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("the duplicate was stored: Event = %v", err)
 	}
 }
 
@@ -264,8 +325,8 @@ func (s suite) listPaging(t *testing.T) {
 		if err != nil {
 			t.Fatalf("List: %v", err)
 		}
-		if res.Total != 5 || !slices.Equal(ids(res.Events), tc.want) {
-			t.Errorf("page %d limit %d: total %d ids %v; want 5 %v", tc.page, tc.limit, res.Total, ids(res.Events), tc.want)
+		if res.Total != 5 || !slices.Equal(eventIDs(res.Events), tc.want) {
+			t.Errorf("page %d limit %d: total %d ids %v; want 5 %v", tc.page, tc.limit, res.Total, eventIDs(res.Events), tc.want)
 		}
 	}
 }
@@ -300,8 +361,8 @@ func (s suite) listStatusFilter(t *testing.T) {
 		if res.Total != tc.want || len(res.Events) != tc.want {
 			t.Errorf("status %q: total %d len %d, want %d", tc.status, res.Total, len(res.Events), tc.want)
 		}
-		if tc.id != "" && len(res.Events) == 1 && res.Events[0].ID != tc.id {
-			t.Errorf("status %q: got %s want %s", tc.status, res.Events[0].ID, tc.id)
+		if tc.id != "" && len(res.Events) == 1 && res.Events[0].Event.ID != tc.id {
+			t.Errorf("status %q: got %s want %s", tc.status, res.Events[0].Event.ID, tc.id)
 		}
 	}
 }
@@ -363,7 +424,7 @@ func (s suite) claimCountsAttempt(t *testing.T) {
 	st := s.newStore(t)
 	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
 	got := claimOne(t, st, "w1", at(time.Second))
-	for _, ev := range []core.Event{got, get(t, st, e.ID)} {
+	for _, ev := range []core.Delivery{got, get(t, st, e.ID)} {
 		if ev.Status != core.StatusDelivering || ev.AttemptedCount != 1 || ev.LockedBy != "w1" {
 			t.Errorf("claimed: status %s attempts %d locked_by %q", ev.Status, ev.AttemptedCount, ev.LockedBy)
 		}
@@ -474,7 +535,7 @@ func (s suite) completeRetry(t *testing.T) {
 	first, second := atts[0], atts[1]
 	if first.Number != 1 || first.Worker != "w1" || first.StatusCode != 500 || first.Verdict != core.VerdictRetry ||
 		first.Error != "status 500" || first.Response != "resp" || first.Duration != 120*time.Millisecond ||
-		first.Reason != retry5s.Reason || first.EventID != c.ID {
+		first.Reason != retry5s.Reason || first.DeliveryID != c.ID {
 		t.Errorf("first attempt = %+v", first)
 	}
 	sameTime(t, "first.StartedAt", first.StartedAt, T0.Add(time.Second))
@@ -649,7 +710,7 @@ func (s suite) replayRules(t *testing.T) {
 	ctx := t.Context()
 	st := s.newStore(t)
 	e := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
-	replay := func(now *time.Time) (core.Event, error) {
+	replay := func(now *time.Time) (core.Delivery, error) {
 		return st.Replay(ctx, ports.ReplayParams{ID: e.ID, Now: now})
 	}
 	if _, err := replay(at(0)); !errors.Is(err, core.ErrConflict) {

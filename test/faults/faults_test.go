@@ -38,16 +38,18 @@ func okAfter(t *testing.T, bins harness.Binaries, store string, delayMS int) (*h
 	return db, rcv
 }
 
-// event is one row of events.
+// event is one delivery, as the fault tests see it (their events all go
+// to a target_url: one delivery each, with the event's id).
 type event struct {
 	ID, Key, Status, LockedBy string
 	Attempted                 int
 }
 
-// events reads every event, by id.
+// events reads every delivery with its event's idempotency key, by id.
 func events(t *testing.T, db *harness.DB) map[string]event {
 	t.Helper()
-	rows, err := db.SQL.Query(`SELECT CAST(id AS TEXT), coalesce(idempotency_key, ''), status, coalesce(locked_by, ''), attempted_count FROM events`)
+	rows, err := db.SQL.Query(`SELECT CAST(d.id AS TEXT), coalesce(e.idempotency_key, ''), d.status, coalesce(d.locked_by, ''), d.attempted_count
+		FROM deliveries d JOIN events e ON e.id = d.event_id`)
 	if err != nil {
 		t.Fatalf("read events: %v", err)
 	}
@@ -77,8 +79,8 @@ type attempt struct {
 // attempts reads the whole history, per event id, in attempt order.
 func attempts(t *testing.T, db *harness.DB) map[string][]attempt {
 	t.Helper()
-	rows, err := db.SQL.Query(`SELECT CAST(event_id AS TEXT), number, worker, verdict, coalesce(status_code, 0)
-		FROM delivery_attempts ORDER BY event_id, id`)
+	rows, err := db.SQL.Query(`SELECT CAST(delivery_id AS TEXT), number, worker, verdict, coalesce(status_code, 0)
+		FROM delivery_attempts ORDER BY delivery_id, id`)
 	if err != nil {
 		t.Fatalf("read attempts: %v", err)
 	}

@@ -62,7 +62,7 @@ func kill9(t *testing.T, bins harness.Binaries, store string) {
 		// The dead process's leases: every delivery it may have made without
 		// recording it. A statement it sent just before dying may still
 		// commit, which only loosens the bound.
-		leased := db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND locked_by = $1", worker)
+		leased := db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND locked_by = $1", worker)
 		bound += leased
 		leasedAtKills = append(leasedAtKills, fmt.Sprint(leased))
 		t.Logf("kill %d at %s: %d accepted so far, %d events leased by %s",

@@ -40,17 +40,17 @@ func TestLeaseExpiry(t *testing.T) {
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{api.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
 	testkit.Eventually(t, 10*time.Second, "A to have deliveries in flight", func() bool {
-		return db.Int(t, "SELECT count(*) FROM events WHERE status = 'delivering' AND locked_by = 'lease-A'") >= 3
+		return db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND locked_by = 'lease-A'") >= 3
 	})
 	a.Signal(syscall.SIGSTOP)
 	frozen := time.Now()
 	time.Sleep(200 * time.Millisecond) // a statement A sent just before the stop commits meanwhile
-	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM events WHERE status = 'delivering' AND locked_by = 'lease-A'")
+	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM deliveries WHERE status = 'delivering' AND locked_by = 'lease-A'")
 	if len(held) == 0 {
 		t.Fatalf("A holds nothing once frozen: the test proves nothing")
 	}
 	testkit.Eventually(t, 20*time.Second, "B to deliver A's events", func() bool {
-		n := db.Int(t, "SELECT count(*) FROM events WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", pgArray(held))
+		n := db.Int(t, "SELECT count(*) FROM deliveries WHERE id = ANY($1::uuid[]) AND status = 'succeeded'", pgArray(held))
 		return n == len(held)
 	})
 	if d := time.Since(frozen); d < lease+500*time.Millisecond {

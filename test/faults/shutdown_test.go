@@ -112,7 +112,7 @@ func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	testkit.Eventually(t, 10*time.Second, "16 requests hanging at the receiver", func() bool {
 		return rcv.Stats(t, false).Requests >= perTgt && db.Counts(t)["delivering"] == perTgt
 	})
-	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM events WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
+	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM deliveries WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
 
 	sent := time.Now()
 	d.Signal(syscall.SIGTERM)
@@ -157,7 +157,7 @@ func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	if st.Accepted != total || st.Duplicates != 0 || a.lost != 0 {
 		t.Errorf("receiver: %d accepted, %d duplicates, %d lost; want %d, 0, 0", st.Accepted, st.Duplicates, a.lost, total)
 	}
-	if n := db.Int(t, "SELECT count(*) FROM events WHERE attempted_count <> 1"); n != 0 {
+	if n := db.Int(t, "SELECT count(*) FROM deliveries WHERE attempted_count <> 1"); n != 0 {
 		t.Errorf("%d events spent more than one attempt: the cancelled attempt was counted", n)
 	}
 	stopGracefully(t, 10*time.Second, d2)

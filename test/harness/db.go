@@ -115,7 +115,7 @@ func NewSQLiteDB(t testing.TB) *DB {
 // Counts returns the number of events per status.
 func (d *DB) Counts(t testing.TB) map[string]int {
 	t.Helper()
-	rows, err := d.SQL.Query("SELECT status, count(*) FROM events GROUP BY status")
+	rows, err := d.SQL.Query("SELECT status, count(*) FROM deliveries GROUP BY status")
 	if err != nil {
 		t.Fatalf("count events: %v", err)
 	}
@@ -156,7 +156,7 @@ func (d *DB) HasTable(t testing.TB, name string) bool {
 // timestamps are unix microseconds.
 func (d *DB) LiveLeases(t testing.TB) int {
 	t.Helper()
-	const live = "SELECT count(*) FROM events WHERE status = 'delivering' AND lease_expires_at > "
+	const live = "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND lease_expires_at > "
 	if d.Kind == KindSQLite {
 		return d.Int(t, live+"$1", time.Now().UnixMicro())
 	}

@@ -200,6 +200,13 @@ func (d *Dispatcher) GetJSON(t testing.TB, path string, out any) int {
 	return getJSON(t, d.Base+path, out)
 }
 
+// PostJSONCode posts body to url, decodes the answer into out (when not
+// nil) and returns the status code and the raw answer.
+func PostJSONCode(t testing.TB, url string, body any, out any) (int, string) {
+	t.Helper()
+	return postJSON(t, url, body, out)
+}
+
 // PostJSON posts body to url and fails the test unless it answers 202.
 func PostJSON(t testing.TB, url string, body any) string {
 	t.Helper()

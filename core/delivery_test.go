@@ -10,8 +10,8 @@ import (
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func pending() core.Event {
-	return core.Event{ID: id, Status: core.StatusPending, NextAttemptAt: t0}
+func pending() core.Delivery {
+	return core.Delivery{ID: id, Status: core.StatusPending, NextAttemptAt: t0}
 }
 
 func TestClaimTransitions(t *testing.T) {
