@@ -69,11 +69,11 @@ type Delivery struct {
 	// Body is the event's body, read with the delivery: the exact bytes
 	// delivered (and signed) on every attempt. See BuildBody.
 	Body []byte
-	// Keys are the sealed secrets a claimed endpoint delivery is signed
-	// with, read from its endpoint at claim time (so a rotation applies to
-	// the next attempt). nil for a target_url delivery, and for an
-	// endpoint delivery whose endpoint is gone or disabled.
-	Keys *SigningKeys
+	// Endpoint is what a claim read of the endpoint: its sealed keys, rate
+	// limit and failures, as they are now (so a rotation signs the next
+	// attempt). nil for a target_url delivery, for an endpoint delivery
+	// whose endpoint is gone or disabled, and outside a claim.
+	Endpoint *EndpointState
 
 	Status         Status
 	AttemptedCount int // attempts started, counted at claim

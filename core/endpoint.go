@@ -43,8 +43,12 @@ type Endpoint struct {
 	Secret              []byte // sealed
 	PreviousSecret      []byte // sealed; nil when there is none
 	PreviousSecretUntil *time.Time
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// FailingSince is when its current run of failed attempts began; nil
+	// after a success (and before any attempt). ENDPOINT_DISABLE_AFTER_MS
+	// counts from it.
+	FailingSince *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Subscribes reports whether e wants events of type t.

@@ -50,9 +50,22 @@ type SigningKeys struct {
 	PreviousUntil *time.Time
 }
 
-// KeysOf returns the signing keys of ep.
-func KeysOf(ep Endpoint) *SigningKeys {
-	return &SigningKeys{Current: ep.Secret, Previous: ep.PreviousSecret, PreviousUntil: ep.PreviousSecretUntil}
+// EndpointState is what a claimed delivery carries of its endpoint, read
+// at claim time: its signing keys (so a rotation signs the next attempt),
+// its rate limit and its run of failures.
+type EndpointState struct {
+	SigningKeys
+	RateLimitPerSecond int        // 0: none
+	FailingSince       *time.Time // see Endpoint.FailingSince
+}
+
+// StateOf returns what a claim reads of ep.
+func StateOf(ep Endpoint) *EndpointState {
+	return &EndpointState{
+		SigningKeys:        SigningKeys{Current: ep.Secret, Previous: ep.PreviousSecret, PreviousUntil: ep.PreviousSecretUntil},
+		RateLimitPerSecond: ep.RateLimitPerSecond,
+		FailingSince:       ep.FailingSince,
+	}
 }
 
 // EventStatus sums up an event's deliveries in one status, for lists and

@@ -217,6 +217,15 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		}
 	}
 	r.Millis("MAX_DELIVERY_AGE_MS", &d.MaxAge, 1, 365*24*3600*1000)
+	r.Millis("ENDPOINT_DISABLE_AFTER_MS", &d.DisableAfter, 1, 10*365*24*3600*1000)
+	r.String("OPERATIONAL_WEBHOOK_URL", &d.OperationalURL)
+	if d.OperationalURL != "" {
+		if _, err := core.ValidateTargetURL(d.OperationalURL); err != nil {
+			r.Fail("OPERATIONAL_WEBHOOK_URL", "%v", err)
+		} else if err := core.AddressPolicy(c.Addresses).CheckTarget(d.OperationalURL); err != nil {
+			r.Fail("OPERATIONAL_WEBHOOK_URL", "%v (list its host in ALLOWED_PRIVATE_HOSTS if it is yours)", err)
+		}
+	}
 	r.Millis("POLL_INTERVAL_MS", &d.PollInterval, 1, maxMillis)
 	r.Millis("LEASE_MS", &d.Lease, 1, maxMillis)
 	r.Millis("SHUTDOWN_GRACE_MS", &d.ShutdownGrace, 1, maxMillis)

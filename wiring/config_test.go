@@ -47,6 +47,8 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"DB_MAX_CONNS", cfg.DB.MaxOpenConns, 20},
 		{"SECRET_ROTATION_GRACE_MS", cfg.Endpoints.RotationGrace, 24 * time.Hour},
 		{"MAX_DELIVERY_AGE_MS", cfg.Dispatch.MaxAge, 5 * 24 * time.Hour},
+		{"ENDPOINT_DISABLE_AFTER_MS", cfg.Dispatch.DisableAfter, 5 * 24 * time.Hour},
+		{"OPERATIONAL_WEBHOOK_URL", cfg.Dispatch.OperationalURL, ""},
 		{"INITIAL_IN_FLIGHT_PER_TARGET", cfg.Dispatch.InitialWindow, 2},
 		{"ENCRYPTION_KEY", len(cfg.Secrets.EncryptionKey), 0},
 	}
@@ -186,6 +188,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"WORKER_CONCURRENCY": "7", "MAX_IN_FLIGHT_PER_TARGET": "2", "RETRY_MAX_BACKOFF_MS": "60000", "LOG_LEVEL": "debug",
 		"MAX_CONNECTIONS": "50", "MAX_PAYLOAD_DEPTH": "10", "ALLOWED_PRIVATE_HOSTS": "mock-receiver, 10.0.0.0/8",
 		"ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRET_ROTATION_GRACE_MS": "60000",
+		"ENDPOINT_DISABLE_AFTER_MS": "3600000", "OPERATIONAL_WEBHOOK_URL": "http://ops.internal/webhookd",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +200,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		cfg.Dispatch.Concurrency != 7 || cfg.Dispatch.PerTarget != 2 || cfg.Dispatch.Policy.Max != time.Minute ||
 		cfg.HTTP.MaxConnections != 50 || cfg.Ingest.MaxPayloadDepth != 10 ||
 		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 ||
-		len(cfg.Secrets.EncryptionKey) != 32 || cfg.Endpoints.RotationGrace != time.Minute {
+		len(cfg.Secrets.EncryptionKey) != 32 || cfg.Endpoints.RotationGrace != time.Minute ||
+		cfg.Dispatch.DisableAfter != time.Hour || cfg.Dispatch.OperationalURL != "http://ops.internal/webhookd" {
 		t.Errorf("config not read: %+v", cfg)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "STORE=memory") {
@@ -213,6 +217,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"MAX_CONNECTIONS": "0", "MAX_PAYLOAD_DEPTH": "-1",
 		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
 		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0", "PER_TARGET_WINDOW": "tcp",
+		"ENDPOINT_DISABLE_AFTER_MS": "0", "OPERATIONAL_WEBHOOK_URL": "ftp://ops.example/",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {
@@ -242,5 +247,17 @@ func TestInitializeFailsNamingTheVariables(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.name) {
 			t.Errorf("%v: Initialize = %v, want an error naming %s", tc.env, err, tc.name)
 		}
+	}
+}
+
+func TestOperationalWebhookPassesTheGuard(t *testing.T) {
+	t.Parallel()
+	_, err := wiring.LoadConfig(env(map[string]string{"OPERATIONAL_WEBHOOK_URL": "http://10.0.0.5/hooks"}))
+	if err == nil || !strings.Contains(err.Error(), "OPERATIONAL_WEBHOOK_URL") || !strings.Contains(err.Error(), "ALLOWED_PRIVATE_HOSTS") {
+		t.Errorf("a private operational URL: err = %v, want one naming OPERATIONAL_WEBHOOK_URL and how to allow it", err)
+	}
+	cfg, err := wiring.LoadConfig(env(map[string]string{"OPERATIONAL_WEBHOOK_URL": "http://10.0.0.5/hooks", "ALLOWED_PRIVATE_HOSTS": "10.0.0.5", "HMAC_SECRET": strongSecret}))
+	if err != nil || cfg.Dispatch.OperationalURL != "http://10.0.0.5/hooks" {
+		t.Errorf("an allowed private operational URL: %v", err)
 	}
 }

@@ -104,13 +104,14 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
 	server := provideServer(engine, logger)
 	ports := dispatch.Ports{
-		Store:   store,
-		Sender:  breakerSender,
-		Gate:    breakerSender,
-		Clock:   clock,
-		Wakeup:  store,
-		Metrics: metrics,
-		Box:     box,
+		Store:     store,
+		Sender:    breakerSender,
+		Gate:      breakerSender,
+		Clock:     clock,
+		Wakeup:    store,
+		Metrics:   metrics,
+		Box:       box,
+		Endpoints: store,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
@@ -223,13 +224,14 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	server := provideServer(engine, logger)
 	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
-		Store:   store,
-		Sender:  breakerSender,
-		Gate:    breakerSender,
-		Clock:   portsClock,
-		Wakeup:  postgresListener,
-		Metrics: metrics,
-		Box:     box,
+		Store:     store,
+		Sender:    breakerSender,
+		Gate:      breakerSender,
+		Clock:     portsClock,
+		Wakeup:    postgresListener,
+		Metrics:   metrics,
+		Box:       box,
+		Endpoints: store,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
@@ -324,13 +326,14 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
 	server := provideServer(engine, logger)
 	dispatchPorts := dispatch.Ports{
-		Store:   store,
-		Sender:  breakerSender,
-		Gate:    breakerSender,
-		Clock:   clk,
-		Wakeup:  store,
-		Metrics: metrics,
-		Box:     box,
+		Store:     store,
+		Sender:    breakerSender,
+		Gate:      breakerSender,
+		Clock:     clk,
+		Wakeup:    store,
+		Metrics:   metrics,
+		Box:       box,
+		Endpoints: store,
 	}
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(dispatchPorts, logger, dispatchConfig)

@@ -37,8 +37,11 @@ type endpointJSON struct {
 	Metadata           json.RawMessage `json:"metadata"`              // an object, or null
 	Disabled           bool            `json:"disabled"`
 	DisabledReason     *string         `json:"disabled_reason"`
-	CreatedAt          string          `json:"created_at"`
-	UpdatedAt          string          `json:"updated_at"`
+	// FailingSince: when its current run of failed attempts began (null
+	// after a success); ENDPOINT_DISABLE_AFTER_MS counts from it.
+	FailingSince *string `json:"failing_since"`
+	CreatedAt    string  `json:"created_at"`
+	UpdatedAt    string  `json:"updated_at"`
 }
 
 // createdEndpointJSON answers POST /endpoints: the endpoint and, this once
@@ -71,6 +74,7 @@ func newEndpointJSON(e core.Endpoint) endpointJSON {
 		Metadata:           metadata,
 		Disabled:           e.Disabled,
 		DisabledReason:     nonEmpty(e.DisabledReason),
+		FailingSince:       formatTimePtr(e.FailingSince),
 		CreatedAt:          formatTime(e.CreatedAt),
 		UpdatedAt:          formatTime(e.UpdatedAt),
 	}

@@ -132,7 +132,7 @@ func TestEndpointCreateAndSecret(t *testing.T) {
 	}
 	shown := fmt.Sprintf(`{"id":%q,"url":"https://merchant.example/hooks","event_types":["invoice.sent","order.paid"],`+
 		`"description":"prod","rate_limit_per_second":50,"metadata":{"team":"payments","n":1.0,"big":12345678901234567890},`+
-		`"disabled":false,"disabled_reason":null,"created_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:05.123Z"`, created.ID)
+		`"disabled":false,"disabled_reason":null,"failing_since":null,"created_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:05.123Z"`, created.ID)
 	if want := shown + fmt.Sprintf(`,"secret":%q}`, created.Secret); rec.Body.String() != want {
 		t.Errorf("201 body:\n got %s\nwant %s", rec.Body, want)
 	}
@@ -182,7 +182,7 @@ func TestEndpointCreateDefaults(t *testing.T) {
 	} {
 		created := e.createEndpoint(t, body)
 		want := fmt.Sprintf(`{"id":%q,"url":"http://localhost:9000/hook","event_types":[],"description":"",`+
-			`"rate_limit_per_second":null,"metadata":null,"disabled":false,"disabled_reason":null,`+
+			`"rate_limit_per_second":null,"metadata":null,"disabled":false,"disabled_reason":null,"failing_since":null,`+
 			`"created_at":"2025-01-02T03:04:05.123Z","updated_at":"2025-01-02T03:04:05.123Z"}`, created.ID)
 		if got := e.endpointJSON(t, created.ID); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", body, got, want)
@@ -505,7 +505,7 @@ func TestEndpointPatch(t *testing.T) {
 
 	got = patch(`{"url":"https://merchant.example/v3","event_types":["a.b"],"description":"all","rate_limit_per_second":7,"metadata":{"k":1},"disabled":true}`)
 	want := fmt.Sprintf(`{"id":%q,"url":"https://merchant.example/v3","event_types":["a.b"],"description":"all",`+
-		`"rate_limit_per_second":7,"metadata":{"k":1},"disabled":true,"disabled_reason":"disabled through the API",`+
+		`"rate_limit_per_second":7,"metadata":{"k":1},"disabled":true,"disabled_reason":"disabled through the API","failing_since":null,`+
 		`"created_at":"2025-01-02T03:04:05.123Z","updated_at":%q}`, id, got.UpdatedAt)
 	if s := e.endpointJSON(t, id); s != want {
 		t.Errorf("after patching everything:\n got %s\nwant %s", s, want)

@@ -126,6 +126,10 @@ func cloneEndpoint(e *core.Endpoint) core.Endpoint {
 	c.Metadata = bytes.Clone(e.Metadata)
 	c.Secret = bytes.Clone(e.Secret)
 	c.PreviousSecret = bytes.Clone(e.PreviousSecret)
+	if e.FailingSince != nil {
+		t := *e.FailingSince
+		c.FailingSince = &t
+	}
 	if e.PreviousSecretUntil != nil {
 		t := *e.PreviousSecretUntil
 		c.PreviousSecretUntil = &t

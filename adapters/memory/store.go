@@ -275,9 +275,9 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, 
 		*e = claimed
 		c := s.withBody(e)
 		if e.EndpointID != "" {
-			c.Keys = nil
+			c.Endpoint = nil
 			if ep, ok := s.endpoints[e.EndpointID]; ok && !ep.Disabled {
-				c.Keys = core.KeysOf(cloneEndpoint(ep))
+				c.Endpoint = core.StateOf(cloneEndpoint(ep))
 				c.TargetURL, c.Origin = ep.URL, ep.Origin
 			}
 		}
@@ -411,7 +411,7 @@ func cloneEvent(e *core.Event) core.Event {
 func clone(e *core.Delivery) core.Delivery {
 	c := *e
 	c.Body = bytes.Clone(e.Body)
-	c.Keys = nil
+	c.Endpoint = nil
 	if e.LastAttemptedAt != nil {
 		t := *e.LastAttemptedAt
 		c.LastAttemptedAt = &t

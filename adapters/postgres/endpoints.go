@@ -33,6 +33,7 @@ type endpointRow struct {
 	Secret              []byte     `bun:"secret,notnull,type:bytea"`
 	PreviousSecret      []byte     `bun:"previous_secret,type:bytea"`
 	PreviousSecretUntil *time.Time `bun:"previous_secret_until"`
+	FailingSince        *time.Time `bun:"failing_since"`
 	CreatedAt           time.Time  `bun:"created_at,notnull"`
 	UpdatedAt           time.Time  `bun:"updated_at,notnull"`
 }
@@ -87,6 +88,7 @@ func endpointToCore(r endpointRow) core.Endpoint {
 		Secret:              r.Secret,
 		PreviousSecret:      r.PreviousSecret,
 		PreviousSecretUntil: utcPtr(r.PreviousSecretUntil),
+		FailingSince:        utcPtr(r.FailingSince),
 		CreatedAt:           r.CreatedAt.UTC(),
 		UpdatedAt:           r.UpdatedAt.UTC(),
 	}
@@ -115,6 +117,7 @@ func endpointFromCore(e core.Endpoint) endpointRow {
 		Secret:              e.Secret,
 		PreviousSecret:      e.PreviousSecret,
 		PreviousSecretUntil: until,
+		FailingSince:        utcPtr(e.FailingSince),
 		CreatedAt:           e.CreatedAt,
 		UpdatedAt:           e.UpdatedAt,
 	}
@@ -124,7 +127,7 @@ func endpointFromCore(e core.Endpoint) endpointRow {
 // but id and created_at, which never change.
 var endpointColumns = []string{
 	"url", "origin", "event_types", "description", "rate_limit_per_second", "metadata",
-	"disabled", "disabled_reason", "secret", "previous_secret", "previous_secret_until",
+	"disabled", "disabled_reason", "secret", "previous_secret", "previous_secret_until", "failing_since",
 }
 
 func (s *Store) CreateEndpoint(ctx context.Context, e core.Endpoint, now *time.Time) (core.Endpoint, error) {

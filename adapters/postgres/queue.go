@@ -100,7 +100,8 @@ SELECT c.id, c.event_id, c.endpoint_id,
        c.status, c.attempted_count, c.claim_seq, c.next_attempt_at, c.active_since, c.created_at, c.updated_at,
        c.last_attempted_at, c.locked_by, c.lease_expires_at, c.last_status_code, c.last_error,
        e.body, en.id IS NOT NULL AS has_keys, en.secret AS key_current, en.previous_secret AS key_previous,
-       en.previous_secret_until AS key_previous_until
+       en.previous_secret_until AS key_previous_until, en.rate_limit_per_second AS endpoint_rate,
+       en.failing_since AS endpoint_failing_since
 FROM claimed c
 JOIN picked USING (id)
 JOIN events e ON e.id = c.event_id

@@ -72,6 +72,8 @@ type deliveryRow struct {
 	KeyCurrent       []byte     `bun:"key_current,scanonly"`
 	KeyPrevious      []byte     `bun:"key_previous,scanonly"`
 	KeyPreviousUntil *time.Time `bun:"key_previous_until,scanonly"`
+	EndpointRate     int        `bun:"endpoint_rate,scanonly"`
+	EndpointFailing  *time.Time `bun:"endpoint_failing_since,scanonly"`
 }
 
 func deliveryToCore(r deliveryRow) (core.Delivery, error) {
@@ -100,9 +102,13 @@ func deliveryToCore(r deliveryRow) (core.Delivery, error) {
 		LastError:       r.LastError,
 	}
 	if r.HasKeys {
-		d.Keys = &core.SigningKeys{Current: r.KeyCurrent, Previous: r.KeyPrevious, PreviousUntil: utcPtr(r.KeyPreviousUntil)}
-		if len(d.Keys.Previous) == 0 {
-			d.Keys.Previous = nil // NULL: no previous secret
+		d.Endpoint = &core.EndpointState{
+			SigningKeys:        core.SigningKeys{Current: r.KeyCurrent, Previous: r.KeyPrevious, PreviousUntil: utcPtr(r.KeyPreviousUntil)},
+			RateLimitPerSecond: r.EndpointRate,
+			FailingSince:       utcPtr(r.EndpointFailing),
+		}
+		if len(d.Endpoint.Previous) == 0 {
+			d.Endpoint.Previous = nil // NULL: no previous secret
 		}
 	}
 	return d, nil

@@ -174,6 +174,7 @@ type endpointRow struct {
 	Secret              []byte `bun:"secret"`
 	PreviousSecret      []byte `bun:"previous_secret"` // nil binds as NULL
 	PreviousSecretUntil *int64 `bun:"previous_secret_until"`
+	FailingSince        *int64 `bun:"failing_since"`
 	CreatedAt           int64  `bun:"created_at"`
 	UpdatedAt           int64  `bun:"updated_at"`
 }
@@ -200,6 +201,7 @@ func endpointFromCore(e core.Endpoint) (endpointRow, error) {
 		Secret:              e.Secret,
 		PreviousSecret:      e.PreviousSecret,
 		PreviousSecretUntil: microsPtr(e.PreviousSecretUntil),
+		FailingSince:        microsPtr(e.FailingSince),
 		CreatedAt:           e.CreatedAt.UnixMicro(),
 		UpdatedAt:           e.UpdatedAt.UnixMicro(),
 	}, nil
@@ -230,6 +232,7 @@ func endpointToCore(r endpointRow) (core.Endpoint, error) {
 		Secret:              r.Secret,
 		PreviousSecret:      r.PreviousSecret,
 		PreviousSecretUntil: fromMicrosPtr(r.PreviousSecretUntil),
+		FailingSince:        fromMicrosPtr(r.FailingSince),
 		CreatedAt:           fromMicros(r.CreatedAt),
 		UpdatedAt:           fromMicros(r.UpdatedAt),
 	}, nil

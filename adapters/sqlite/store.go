@@ -402,7 +402,7 @@ func equip(ctx context.Context, tx bun.Tx, ds []core.Delivery) error {
 		d := &ds[i]
 		d.Body = bodyOf[d.EventID]
 		if ep, ok := endpoints[d.EndpointID]; ok && !ep.Disabled {
-			d.TargetURL, d.Origin, d.Keys = ep.URL, ep.Origin, core.KeysOf(ep)
+			d.TargetURL, d.Origin, d.Endpoint = ep.URL, ep.Origin, core.StateOf(ep)
 		}
 	}
 	return nil

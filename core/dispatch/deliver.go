@@ -42,6 +42,10 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 				continue
 			}
 		}
+		group, held := w.rateLimit(group)
+		for until, es := range held {
+			w.hold(ctx, claimsOf(es), until)
+		}
 		n, first := w.takeSlots(origin, len(group))
 		excess = append(excess, claimsOf(group[n:])...)
 		for i, e := range group[:n] {
@@ -67,7 +71,7 @@ func (w *Worker) endUnsendable(ctx context.Context, group []core.Delivery, wg *s
 	live := group[:0:0]
 	for _, e := range group {
 		switch {
-		case e.EndpointID != "" && e.Keys == nil:
+		case e.EndpointID != "" && e.Endpoint == nil:
 			wg.Go(func() { w.endpointGone(ctx, e, now) })
 		case !e.ActiveSince.IsZero() && now.Sub(e.ActiveSince) >= w.cfg.MaxAge:
 			wg.Go(func() { w.expire(ctx, e, now) })
@@ -101,16 +105,16 @@ func (w *Worker) deliveryLog(e core.Delivery) *slog.Logger {
 // and the previous one while its grace lasts. A target_url delivery has
 // none (the Sender signs it with HMAC_SECRET).
 func (w *Worker) keysOf(e core.Delivery, now time.Time) ([][]byte, error) {
-	if e.Keys == nil {
+	if e.Endpoint == nil {
 		return nil, nil
 	}
-	cur, err := w.box.Open(e.Keys.Current, string(e.EndpointID))
+	cur, err := w.box.Open(e.Endpoint.Current, string(e.EndpointID))
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: current secret: %w", e.EndpointID, err)
 	}
 	keys := [][]byte{cur}
-	if e.Keys.Previous != nil && e.Keys.PreviousUntil != nil && now.Before(*e.Keys.PreviousUntil) {
-		prev, err := w.box.Open(e.Keys.Previous, string(e.EndpointID))
+	if e.Endpoint.Previous != nil && e.Endpoint.PreviousUntil != nil && now.Before(*e.Endpoint.PreviousUntil) {
+		prev, err := w.box.Open(e.Endpoint.Previous, string(e.EndpointID))
 		if err != nil {
 			return nil, fmt.Errorf("endpoint %s: previous secret: %w", e.EndpointID, err)
 		}
@@ -128,6 +132,9 @@ func (w *Worker) expire(ctx context.Context, e core.Delivery, now time.Time) {
 			w.cfg.MaxAge, e.ActiveSince.UTC().Format(time.RFC3339))}
 	err := w.record(ctx, e, now, core.Outcome{}, d)
 	w.report(ctx, log, e, core.Outcome{}, d, err)
+	if err == nil {
+		w.deadNotice(ctx, log, e, d)
+	}
 }
 
 func claimsOf(evs []core.Delivery) []ports.Claim {
@@ -194,6 +201,10 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 	d := w.decide(e, out)
 	err = w.record(ctx, e, started, out, d)
 	w.report(ctx, log, e, out, d, err)
+	if err == nil {
+		w.followEndpoint(ctx, log, e, out, d, started)
+		w.deadNotice(ctx, log, e, d)
+	}
 }
 
 // notSent handles an attempt the Sender refused to make: the target's

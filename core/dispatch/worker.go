@@ -60,6 +60,14 @@ type Config struct {
 	// ActiveSince), breaker or not: it ends dead, verdict expired, with no
 	// further request (MAX_DELIVERY_AGE_MS).
 	MaxAge time.Duration
+	// DisableAfter disables an endpoint that has failed without a single
+	// success this long (ENDPOINT_DISABLE_AFTER_MS; default five days, as
+	// Svix).
+	DisableAfter time.Duration
+	// OperationalURL, when set, receives endpoint.disabled and
+	// delivery.dead webhooks (OPERATIONAL_WEBHOOK_URL), signed with
+	// HMAC_SECRET through the same queue.
+	OperationalURL string
 	// Rand returns uniform numbers in [0, 1) for jitter; nil = math/rand.
 	Rand func() float64
 }
@@ -85,6 +93,7 @@ func DefaultConfig() Config {
 		PerTarget:      16,
 		InitialWindow:  2,
 		MaxAge:         DefaultMaxAge,
+		DisableAfter:   DefaultMaxAge,
 		PollInterval:   5 * time.Second,
 		AttemptTimeout: 10 * time.Second,
 		ShutdownGrace:  8 * time.Second,
@@ -102,6 +111,7 @@ func (c *Config) setDefaults() {
 	c.PerTarget = cmp.Or(c.PerTarget, d.PerTarget)
 	c.InitialWindow = cmp.Or(c.InitialWindow, d.InitialWindow)
 	c.MaxAge = cmp.Or(c.MaxAge, d.MaxAge)
+	c.DisableAfter = cmp.Or(c.DisableAfter, d.DisableAfter)
 	c.PollInterval = cmp.Or(c.PollInterval, d.PollInterval)
 	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, d.AttemptTimeout)
 	c.Lease = cmp.Or(c.Lease, c.AttemptTimeout+LeaseMargin)
@@ -145,6 +155,13 @@ func (c Config) Validate() error {
 			c.Lease, c.AttemptTimeout)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("dispatch: shutdown grace must not be negative, got %s", c.ShutdownGrace)
+	case c.DisableAfter < 0:
+		return fmt.Errorf("dispatch: endpoint disable delay must not be negative, got %s", c.DisableAfter)
+	}
+	if c.OperationalURL != "" {
+		if _, err := core.ValidateTargetURL(c.OperationalURL); err != nil {
+			return fmt.Errorf("dispatch: operational webhook URL: %w", err)
+		}
 	}
 	if err := c.Policy.Validate(); err != nil {
 		return fmt.Errorf("dispatch: %w", err)
@@ -165,6 +182,9 @@ type Ports struct {
 	// Box opens the endpoints' sealed secrets to sign their deliveries;
 	// nil opens only secrets stored in the clear (no ENCRYPTION_KEY).
 	Box *secretbox.Box
+	// Endpoints records endpoints' failures and disables them
+	// (Config.DisableAfter); nil does neither.
+	Endpoints ports.EndpointStore
 }
 
 // Worker delivers events. It is safe to run one Run loop per Worker; any
@@ -176,15 +196,22 @@ type Worker struct {
 	clock   ports.Clock
 	wake    ports.Wakeup // nil: poll only
 	metrics ports.Metrics
-	box     *secretbox.Box
-	log     *slog.Logger
-	cfg     Config
+	box       *secretbox.Box
+	endpoints ports.EndpointStore // nil: endpoint health is not kept
+	log       *slog.Logger
+	cfg       Config
+	// operationalOrigin is the origin of cfg.OperationalURL.
+	operationalOrigin string
 
 	mu        sync.Mutex
 	inFlight  int
 	perOrigin map[string]int
 	windows   windows
-	soonest   time.Time // earliest moment something we scheduled is due
+	rates     rateLimits
+	// rateBlocked: origins left out of claims until then, because a
+	// rate-limited endpoint there has no token yet.
+	rateBlocked map[string]time.Time
+	soonest     time.Time // earliest moment something we scheduled is due
 
 	freed *wait.Signal // a delivery finished (a slot is free)
 	kick  *wait.Signal // soonest moved earlier
@@ -207,10 +234,14 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	if p.Box == nil {
 		p.Box = &secretbox.Box{}
 	}
+	opOrigin := ""
+	if cfg.OperationalURL != "" {
+		opOrigin, _ = core.ValidateTargetURL(cfg.OperationalURL) // checked by Validate
+	}
 	return &Worker{
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
-		log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg,
-		perOrigin: make(map[string]int),
+		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
+		perOrigin: make(map[string]int), rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
 		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
 		freed:     wait.NewSignal(),
 		kick:      wait.NewSignal(),
@@ -364,7 +395,15 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 			full = append(full, origin)
 		}
 	}
+	for origin, until := range w.rateBlocked {
+		if until.After(now) {
+			full = append(full, origin)
+		} else {
+			delete(w.rateBlocked, origin)
+		}
+	}
 	w.windows.forget(now)
+	w.rates.forget(now)
 	perOrigin := w.windows.claimCap(w.perOrigin, now)
 	w.mu.Unlock()
 	// Limited: only a freed slot (or a grown window) lets a claim take more.

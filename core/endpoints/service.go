@@ -163,6 +163,10 @@ func (s *Service) Update(ctx context.Context, id core.EndpointID, p ports.Endpoi
 			e.Disabled, e.DisabledReason = *p.Disabled, ""
 			if e.Disabled {
 				e.DisabledReason = ReasonDisabledByRequest
+			} else {
+				// A fresh start: the failures that disabled it must not
+				// disable it again at its first new failure.
+				e.FailingSince = nil
 			}
 		}
 		return nil

@@ -134,9 +134,14 @@ func TestUpdate(t *testing.T) {
 		got.DisabledReason != endpoints.ReasonDisabledByRequest || got.RateLimitPerSecond != 0 || string(got.Metadata) != `{"k":1}` {
 		t.Errorf("after the patch: %+v", got)
 	}
+	// As if it had been failing (the worker keeps this).
+	since := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := e.store.UpdateEndpoint(t.Context(), id, nil, func(ep *core.Endpoint) error { ep.FailingSince = &since; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	no := false
-	if got, _ = e.svc.Update(t.Context(), id, ports.EndpointPatch{Disabled: &no}); got.Disabled || got.DisabledReason != "" {
-		t.Errorf("re-enabled: disabled %v, reason %q", got.Disabled, got.DisabledReason)
+	if got, _ = e.svc.Update(t.Context(), id, ports.EndpointPatch{Disabled: &no}); got.Disabled || got.DisabledReason != "" || got.FailingSince != nil {
+		t.Errorf("re-enabled: disabled %v, reason %q, failing since %v; want a fresh start", got.Disabled, got.DisabledReason, got.FailingSince)
 	}
 	bad, before := "http://169.254.169.254/", got
 	if _, err := e.svc.Update(t.Context(), id, ports.EndpointPatch{URL: &bad, Disabled: &yes}); field(err) != "url" {

@@ -16,6 +16,10 @@ DELETE FROM deliveries WHERE endpoint_id IS NOT NULL OR id <> event_id;
 
 --bun:split
 
+ALTER TABLE endpoints DROP COLUMN failing_since;
+
+--bun:split
+
 DROP FUNCTION uuid_v7(timestamptz);
 
 --bun:split

@@ -183,3 +183,10 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
             52, 1), 53, 1),
         'hex')::uuid
 $$;
+
+--bun:split
+
+-- failing_since: when the endpoint's current run of failed attempts began
+-- (NULL after a success). ENDPOINT_DISABLE_AFTER_MS counts from it. It is
+-- written only when the run starts or ends, never per attempt.
+ALTER TABLE endpoints ADD COLUMN failing_since timestamptz;

@@ -11,6 +11,10 @@
 -- here): rename the new tables away, fill the old ones parents first, drop
 -- the new ones children first, then recreate the indexes whose names the
 -- new tables held.
+ALTER TABLE endpoints DROP COLUMN failing_since;
+
+--bun:split
+
 ALTER TABLE events RENAME TO events_new;
 
 --bun:split

@@ -180,3 +180,10 @@ CREATE INDEX events_type_created_idx ON events (event_type, created_at DESC, id 
 --bun:split
 
 CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, id);
+
+--bun:split
+
+-- failing_since: when the endpoint's current run of failed attempts began
+-- (NULL after a success). ENDPOINT_DISABLE_AFTER_MS counts from it. It is
+-- written only when the run starts or ends, never per attempt.
+ALTER TABLE endpoints ADD COLUMN failing_since INTEGER;

@@ -76,6 +76,9 @@ func sameEndpoint(t *testing.T, what string, got, want core.Endpoint) {
 	case (got.PreviousSecretUntil == nil) != (want.PreviousSecretUntil == nil),
 		got.PreviousSecretUntil != nil && !got.PreviousSecretUntil.Equal(*want.PreviousSecretUntil):
 		t.Errorf("%s: previous secret until %v, want %v", what, got.PreviousSecretUntil, want.PreviousSecretUntil)
+	case (got.FailingSince == nil) != (want.FailingSince == nil),
+		got.FailingSince != nil && !got.FailingSince.Equal(*want.FailingSince):
+		t.Errorf("%s: failing since %v, want %v", what, got.FailingSince, want.FailingSince)
 	}
 }
 
@@ -174,6 +177,7 @@ func (s endpointSuite) update(t *testing.T) {
 		c.Metadata = []byte(`{"a":1}`)
 		c.Disabled, c.DisabledReason = true, "by hand"
 		c.PreviousSecret, c.PreviousSecretUntil, c.Secret = c.Secret, &until, []byte("new")
+		c.FailingSince = &until
 		c.CreatedAt = T0.Add(99 * time.Hour) // not changeable
 		return nil
 	})
@@ -184,6 +188,7 @@ func (s endpointSuite) update(t *testing.T) {
 	want.URL, want.Origin, want.EventTypes, want.Description = "https://b.example:8443/x", "https://b.example:8443", []string{"order.paid"}, "moved"
 	want.RateLimitPerSecond, want.Metadata, want.Disabled, want.DisabledReason = 7, []byte(`{"a":1}`), true, "by hand"
 	want.PreviousSecret, want.PreviousSecretUntil, want.Secret = e.Secret, &until, []byte("new")
+	want.FailingSince = &until
 	sameEndpoint(t, "UpdateEndpoint", updated, want)
 	got, _ := st.GetEndpoint(t.Context(), e.ID)
 	sameEndpoint(t, "Get after update", got, want)

@@ -225,7 +225,7 @@ func (s suite) insertGetRoundTrip(t *testing.T) {
 	}
 	for _, ev := range []core.Delivery{in.Deliveries[0], rec.Deliveries[0], get(t, st, e.ID)} {
 		if ev.ID != e.ID || ev.EventID != e.ID || ev.EndpointID != "" || ev.TargetURL != targetA ||
-			ev.Origin != "https://merchant-a.example:443" || ev.Keys != nil {
+			ev.Origin != "https://merchant-a.example:443" || ev.Endpoint != nil {
 			t.Errorf("identity = %s %s %q %s %s", ev.ID, ev.EventID, ev.EndpointID, ev.TargetURL, ev.Origin)
 		}
 		if ev.Status != core.StatusPending || ev.AttemptedCount != 0 {

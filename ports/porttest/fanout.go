@@ -99,8 +99,8 @@ func (s suite) fanOutByType(t *testing.T) {
 		if d.EndpointID == f.all.ID {
 			ep = f.all
 		}
-		if !bytes.Equal(d.Body, e.Body) || d.TargetURL != ep.URL || d.Keys == nil || !bytes.Equal(d.Keys.Current, ep.Secret) ||
-			d.Keys.Previous != nil || d.Keys.PreviousUntil != nil {
+		if !bytes.Equal(d.Body, e.Body) || d.TargetURL != ep.URL || d.Endpoint == nil || !bytes.Equal(d.Endpoint.Current, ep.Secret) ||
+			d.Endpoint.Previous != nil || d.Endpoint.PreviousUntil != nil {
 			t.Errorf("claimed %+v: want the body, %s and the sealed secret of %s", d, ep.URL, ep.ID)
 		}
 		if string(d.Payload()) != `{"order":1}` {
@@ -236,6 +236,7 @@ func (s suite) fanOutEndpointChanges(t *testing.T) {
 	if _, err := eps.UpdateEndpoint(ctx, f.invoices.ID, at(0), func(e *core.Endpoint) error {
 		e.PreviousSecret, e.PreviousSecretUntil, e.Secret = e.Secret, &until, []byte("rotated")
 		e.URL, e.Origin = "https://moved.example:8443/in", "https://moved.example:8443"
+		e.RateLimitPerSecond, e.FailingSince = 7, at(-time.Minute)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -265,9 +266,10 @@ func (s suite) fanOutEndpointChanges(t *testing.T) {
 	}
 	for _, d := range got {
 		if d.EndpointID != f.invoices.ID || d.TargetURL != "https://moved.example:8443/in" || d.Origin != "https://moved.example:8443" ||
-			d.Keys == nil || string(d.Keys.Current) != "rotated" || !bytes.Equal(d.Keys.Previous, f.invoices.Secret) ||
-			d.Keys.PreviousUntil == nil || !d.Keys.PreviousUntil.Equal(until) {
-			t.Errorf("after rotation and a move: %+v keys %+v", d, d.Keys)
+			d.Endpoint == nil || string(d.Endpoint.Current) != "rotated" || !bytes.Equal(d.Endpoint.Previous, f.invoices.Secret) ||
+			d.Endpoint.PreviousUntil == nil || !d.Endpoint.PreviousUntil.Equal(until) ||
+			d.Endpoint.RateLimitPerSecond != 7 || d.Endpoint.FailingSince == nil || !d.Endpoint.FailingSince.Equal(T0.Add(-time.Minute)) {
+			t.Errorf("after rotation and a move: %+v endpoint %+v", d, d.Endpoint)
 		}
 	}
 	// A moved endpoint's pending deliveries moved with it: they are
@@ -337,8 +339,8 @@ func (s suite) fanOutEndpointDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range claim(t, st, "w2", 10, at(time.Minute)) {
-		if d.ID == claimed.ID && d.Keys != nil {
-			t.Errorf("claimed after its endpoint was deleted with keys %+v; want none", d.Keys)
+		if d.ID == claimed.ID && d.Endpoint != nil {
+			t.Errorf("claimed after its endpoint was deleted with keys %+v; want none", d.Endpoint)
 		}
 	}
 	if _, err := st.Event(ctx, in.Event.ID); errors.Is(err, core.ErrNotFound) {
