@@ -176,3 +176,70 @@ func TestFanOutSignedPerEndpoint(t *testing.T) {
 	}
 	t.Logf("fan-out: %d+%d+%d deliveries verified per endpoint", len(paid.Requests()), len(invoices.Requests()), len(all.Requests()))
 }
+
+// TestFailingEndpointIsDisabledAndTheOperatorTold: an endpoint that answers
+// 500 for longer than ENDPOINT_DISABLE_AFTER_MS is disabled with a reason,
+// its pending deliveries end dead, and OPERATIONAL_WEBHOOK_URL receives
+// endpoint.disabled (one notice for the endpoint, not one per delivery it
+// ended) and, for a delivery that died of its answer (a 410),
+// delivery.dead; both signed with HMAC_SECRET.
+func TestFailingEndpointIsDisabledAndTheOperatorTold(t *testing.T) {
+	t.Parallel()
+	bins, db, rcv := harness.NewStack(t, nil)
+	ops, broken, gone := harness.StartMerchant(t), harness.StartMerchant(t), harness.StartMerchant(t)
+	broken.Status.Store(http.StatusInternalServerError)
+	gone.Status.Store(http.StatusGone)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"ENCRYPTION_KEY": testEncryptionKey, "POLL_INTERVAL_MS": "100", "ENDPOINT_DISABLE_AFTER_MS": "1500",
+		"OPERATIONAL_WEBHOOK_URL": ops.URL + "/ops", "RETRY_BASE_MS": "200", "RETRY_MAX_BACKOFF_MS": "400",
+		"MAX_ATTEMPTS": "50", "BREAKER_FAILURES": "1000",
+	}))
+	ep := createEndpoint(t, d, map[string]any{"url": broken.URL + "/hook"})
+	ids := []string{sendEvent(t, d, "order.paid", 1), sendEvent(t, d, "order.paid", 2)}
+	harness.PostJSON(t, d.Base+"/events", map[string]any{"target_url": gone.URL + "/hook", "payload": map[string]any{"n": 3}})
+
+	var got struct {
+		Disabled       bool    `json:"disabled"`
+		DisabledReason *string `json:"disabled_reason"`
+		FailingSince   *string `json:"failing_since"`
+	}
+	testkit.Eventually(t, 20*time.Second, "the failing endpoint to be disabled", func() bool {
+		return d.GetJSON(t, "/endpoints/"+ep.ID, &got) == http.StatusOK && got.Disabled
+	})
+	if got.DisabledReason == nil || !strings.Contains(*got.DisabledReason, "without a success since") || got.FailingSince == nil {
+		t.Errorf("disabled endpoint: %+v; want the reason and when the failures began", got)
+	}
+	for _, id := range ids {
+		var ev struct{ Status string }
+		testkit.Eventually(t, 5*time.Second, "its deliveries to be dead", func() bool {
+			return d.GetJSON(t, "/events/"+id, &ev) == http.StatusOK && ev.Status == "dead"
+		})
+	}
+	// The operator hears of both, through signed webhooks.
+	want := map[string]bool{"endpoint.disabled": false, "delivery.dead": false}
+	testkit.Eventually(t, 10*time.Second, "endpoint.disabled and delivery.dead at the operational URL", func() bool {
+		for _, r := range ops.Requests() {
+			var n struct{ Type string }
+			if json.Unmarshal(r.Body, &n) == nil {
+				if _, ok := want[n.Type]; ok {
+					want[n.Type] = true
+				}
+			}
+		}
+		return want["endpoint.disabled"] && want["delivery.dead"]
+	})
+	v, err := signing.NewVerifier(harness.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ops.Requests() {
+		if err := v.VerifyStandard(r.Header, r.Body); err != nil {
+			t.Errorf("operational webhook not signed with HMAC_SECRET: %v", err)
+		}
+	}
+	before := len(broken.Requests())
+	time.Sleep(time.Second)
+	if after := len(broken.Requests()); after != before {
+		t.Errorf("a disabled endpoint received %d more requests", after-before)
+	}
+}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,16 +12,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // Merchant is an in-test webhook receiver on 127.0.0.1 that answers 200
-// and keeps every request it got, to be verified afterwards the way a
+// (or Status) and keeps every request it got, to be verified afterwards the way a
 // merchant would: with its own secret.
 type Merchant struct {
 	*httptest.Server
-	mu  sync.Mutex
-	got []Received
+	// Status is what it answers (0: 200).
+	Status atomic.Int32
+	mu     sync.Mutex
+	got    []Received
 }
 
 // Received is one request a Merchant got.
@@ -42,7 +46,7 @@ func StartMerchant(t testing.TB) *Merchant {
 		m.mu.Lock()
 		m.got = append(m.got, Received{Header: r.Header.Clone(), Body: body})
 		m.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(cmp.Or(int(m.Status.Load()), http.StatusOK))
 	}))
 	t.Cleanup(m.Close)
 	return m
