@@ -140,8 +140,9 @@ func NewSigner(primary string, extra ...string) (*Signer, error) {
 }
 
 // NewKeySigner signs with endpoint keys (the bytes behind "whsec_…"),
-// current first. X-Signature is keyed by the first key's bytes as well,
-// so a merchant verifies either scheme with its one secret.
+// current first. X-Signature is keyed by the first secret's text,
+// "whsec_…", as it is by HMAC_SECRET's text: one rule for the merchant,
+// who verifies it with the very string it was given.
 func NewKeySigner(keys ...[]byte) (*Signer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("signing: no key")
@@ -151,7 +152,7 @@ func NewKeySigner(keys ...[]byte) (*Signer, error) {
 		if len(k) == 0 {
 			return nil, errors.New("signing: empty key")
 		}
-		s.secrets = append(s.secrets, Secret{raw: k, key: k})
+		s.secrets = append(s.secrets, Secret{raw: []byte(EndpointSecretText(k)), key: k})
 	}
 	return &s, nil
 }

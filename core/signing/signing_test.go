@@ -557,3 +557,34 @@ func TestCheckSecret(t *testing.T) {
 		})
 	}
 }
+
+// An endpoint's deliveries verify, both schemes, with the one "whsec_…"
+// string the merchant was given, and with no other endpoint's.
+func TestKeySignerVerifiesWithTheEndpointSecret(t *testing.T) {
+	t.Parallel()
+	key, other := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	s, err := signing.NewKeySigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"event_id":"x","n":1}`)
+	h := http.Header{}
+	s.Sign(h, "x", time.Now(), body)
+	mine, _ := signing.NewVerifier(signing.EndpointSecretText(key))
+	theirs, _ := signing.NewVerifier(signing.EndpointSecretText(other))
+	if err := mine.VerifyStandard(h, body); err != nil {
+		t.Errorf("standard with its own secret: %v", err)
+	}
+	if err := mine.VerifyHex(h, body); err != nil {
+		t.Errorf("X-Signature with its own secret: %v", err)
+	}
+	if theirs.VerifyStandard(h, body) == nil || theirs.VerifyHex(h, body) == nil {
+		t.Error("another endpoint's secret verifies this delivery")
+	}
+	if _, err := signing.NewKeySigner(); err == nil {
+		t.Error("NewKeySigner() with no key")
+	}
+	if _, err := signing.NewKeySigner(nil); err == nil {
+		t.Error("NewKeySigner(nil) accepted an empty key")
+	}
+}

@@ -29,6 +29,9 @@ type LoadConfig struct {
 	Clients   int           // concurrent producers; default 16
 	KeyPrefix string        // Idempotency-Key is KeyPrefix + i; default random
 	Timeout   time.Duration // bound on the whole load, retries included; default 2 min
+	// EventType, when set, gives event i a type and no target_url: it
+	// goes to the endpoints subscribed to that type.
+	EventType func(i int) string
 }
 
 // Try is one POST /events of a load.
@@ -141,7 +144,11 @@ func (l *Load) run(ctx context.Context) {
 func (l *Load) event(ctx context.Context, i int) {
 	key := l.cfg.KeyPrefix + strconv.Itoa(i)
 	base := l.cfg.Bases[i%len(l.cfg.Bases)]
-	body, _ := json.Marshal(map[string]any{"payload": map[string]any{"seq": i, "key": key}})
+	req := map[string]any{"payload": map[string]any{"seq": i, "key": key}}
+	if l.cfg.EventType != nil {
+		req["event_type"] = l.cfg.EventType(i)
+	}
+	body, _ := json.Marshal(req)
 	backoff := 20 * time.Millisecond
 	for {
 		try := l.post(ctx, base, key, body)
