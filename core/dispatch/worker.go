@@ -190,12 +190,12 @@ type Ports struct {
 // Worker delivers events. It is safe to run one Run loop per Worker; any
 // number of Workers (in any number of processes) may share one store.
 type Worker struct {
-	store   ports.EventStore
-	sender  ports.Sender
-	gate    ports.TargetGate // nil: every target is tried
-	clock   ports.Clock
-	wake    ports.Wakeup // nil: poll only
-	metrics ports.Metrics
+	store     ports.EventStore
+	sender    ports.Sender
+	gate      ports.TargetGate // nil: every target is tried
+	clock     ports.Clock
+	wake      ports.Wakeup // nil: poll only
+	metrics   ports.Metrics
 	box       *secretbox.Box
 	endpoints ports.EndpointStore // nil: endpoint health is not kept
 	log       *slog.Logger
@@ -242,9 +242,9 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
 		perOrigin: make(map[string]int), rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
-		windows:   newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
-		freed:     wait.NewSignal(),
-		kick:      wait.NewSignal(),
+		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
+		freed:   wait.NewSignal(),
+		kick:    wait.NewSignal(),
 	}, nil
 }
 
