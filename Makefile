@@ -11,7 +11,7 @@ TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 RACE = $$([ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race || echo "make: no C compiler, so tests run without -race" >&2)
 
 .PHONY: build run run-pg test test-short test-faults wire check-generated lint fmt clean
-.PHONY: fuzz bench
+.PHONY: fuzz bench postman
 
 build: ## build bin/dispatcher and bin/mock-receiver
 	$(GO) build -trimpath -o $(BIN)/dispatcher ./cmd/dispatcher
@@ -27,6 +27,9 @@ test: ## every test; the PostgreSQL ones too when PostgreSQL can be started (or 
 	@interop=$$(bash scripts/interop-setup.sh || true); \
 	export SIGNING_INTEROP_DIR=$${SIGNING_INTEROP_DIR:-$$interop}; \
 	bash scripts/testdb.sh run -- $(GO) test $(RACE) -count=1 -timeout 20m $(TEST_PKGS)
+
+postman: ## run the Postman collection (postman/) with newman against a fresh dispatcher; needs Node.js
+	bash scripts/postman.sh
 
 test-faults: ## the fault suite: real binaries under kill -9, DB restarts, SIGSTOP, chaos (a few minutes)
 	WEBHOOKD_FAULTS=1 bash scripts/testdb.sh run -- $(GO) test -count=1 -p 1 -v -timeout 20m ./test/faults/

@@ -75,6 +75,7 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	r.POST("/events/:id/retry", a.retry)
 	r.POST("/events/:id/deliveries/:delivery_id/retry", a.retryDelivery)
 	r.GET("/targets", a.targets)
+	r.GET("/openapi.json", openAPI)
 	if a.endpoints != nil {
 		r.POST("/endpoints", a.createEndpoint)
 		r.GET("/endpoints", a.listEndpoints)
