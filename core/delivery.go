@@ -69,6 +69,13 @@ type Delivery struct {
 	// Body is the event's body, read with the delivery: the exact bytes
 	// delivered (and signed) on every attempt. See BuildBody.
 	Body []byte
+	// Probe marks a claimed delivery as its open target's one probe (see
+	// Target): its outcome closes or reopens the target for the cluster.
+	Probe bool
+	// TargetOpenUntil, on a claimed delivery that is not a probe, says its
+	// target is open (parked) in the database: it must be parked, not
+	// sent. nil otherwise.
+	TargetOpenUntil *time.Time
 	// Endpoint is what a claim read of the endpoint: its sealed keys, rate
 	// limit and failures, as they are now (so a rotation signs the next
 	// attempt). nil for a target_url delivery, for an endpoint delivery
@@ -121,6 +128,21 @@ func (e Delivery) Claim(worker string, now time.Time, lease time.Duration) (Deli
 	if !e.Claimable(now) {
 		return e, illegal(e, "claim")
 	}
+	return e.lease(worker, now, lease), nil
+}
+
+// ClaimProbe hands a pending delivery of an open target to worker as the
+// target's probe, due or not (its target parked it until its probe).
+func (e Delivery) ClaimProbe(worker string, now time.Time, lease time.Duration) (Delivery, error) {
+	if e.Status != StatusPending {
+		return e, illegal(e, "probe")
+	}
+	e = e.lease(worker, now, lease)
+	e.Probe = true
+	return e, nil
+}
+
+func (e Delivery) lease(worker string, now time.Time, lease time.Duration) Delivery {
 	until := now.Add(lease)
 	e.Status = StatusDelivering
 	e.AttemptedCount++
@@ -129,7 +151,7 @@ func (e Delivery) Claim(worker string, now time.Time, lease time.Duration) (Deli
 	e.LeaseExpiresAt = &until
 	e.LastAttemptedAt = &now
 	e.UpdatedAt = now
-	return e, nil
+	return e
 }
 
 // Owns reports whether the claim identified by (worker, seq) still holds e.
@@ -179,13 +201,37 @@ func (e Delivery) Release(worker string, seq int64, until, now time.Time) (Deliv
 	return e, nil
 }
 
-// Park pushes a pending event of a parked target to until, if it was due
-// earlier. It reports whether anything changed.
-func (e Delivery) Park(until, now time.Time) (Delivery, bool) {
+// Park pushes a pending delivery of a parked target out of the due range
+// if it was due before until: to its expiry, ActiveSince + parkFor (when
+// it must be given up anyway), or to until if that is later. A parked
+// delivery is therefore written once per outage, not once per open
+// interval: the target's probes (Target) decide when it comes back. It
+// reports whether anything changed.
+func (e Delivery) Park(until time.Time, parkFor time.Duration, now time.Time) (Delivery, bool) {
 	if e.Status != StatusPending || !e.NextAttemptAt.Before(until) {
 		return e, false
 	}
-	e.NextAttemptAt = until
+	e.NextAttemptAt = e.ParkedUntil(until, parkFor)
+	e.UpdatedAt = now
+	return e, true
+}
+
+// ParkedUntil is when a delivery parked until until comes due again: at
+// its expiry, ActiveSince + parkFor, if that is later (and parkFor set).
+func (e Delivery) ParkedUntil(until time.Time, parkFor time.Duration) time.Time {
+	if expiry := e.ActiveSince.Add(parkFor); parkFor > 0 && expiry.After(until) {
+		return expiry
+	}
+	return until
+}
+
+// Unpark makes a pending delivery waiting past now due at once: its
+// target has recovered.
+func (e Delivery) Unpark(now time.Time) (Delivery, bool) {
+	if e.Status != StatusPending || !e.NextAttemptAt.After(now) {
+		return e, false
+	}
+	e.NextAttemptAt = now
 	e.UpdatedAt = now
 	return e, true
 }

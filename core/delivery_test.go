@@ -11,7 +11,7 @@ import (
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func pending() core.Delivery {
-	return core.Delivery{ID: id, Status: core.StatusPending, NextAttemptAt: t0}
+	return core.Delivery{ID: id, Status: core.StatusPending, NextAttemptAt: t0, ActiveSince: t0}
 }
 
 func TestClaimTransitions(t *testing.T) {
@@ -86,14 +86,34 @@ func TestReleaseParkReplayAbandon(t *testing.T) {
 	if _, err := c.Release("w2", 1, t0, t0); !errors.Is(err, core.ErrLeaseLost) {
 		t.Errorf("release by another: %v", err)
 	}
-	if p, changed := pending().Park(t0.Add(time.Minute), t0); !changed || !p.NextAttemptAt.Equal(t0.Add(time.Minute)) {
+	if p, changed := pending().Park(t0.Add(time.Minute), 0, t0); !changed || !p.NextAttemptAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("park: %v %+v", changed, p)
 	}
-	if _, changed := pending().Park(t0.Add(-time.Minute), t0); changed {
+	// With parkFor, until its expiry: it is not written again until then.
+	p, changed := pending().Park(t0.Add(time.Minute), 24*time.Hour, t0)
+	if want := pending().ActiveSince.Add(24 * time.Hour); !changed || !p.NextAttemptAt.Equal(want) {
+		t.Errorf("park until expiry: %v %s, want %s", changed, p.NextAttemptAt, want)
+	}
+	if _, again := p.Park(t0.Add(2*time.Minute), 24*time.Hour, t0); again {
+		t.Error("a parked delivery was parked again")
+	}
+	if u, ok := p.Unpark(t0); !ok || !u.NextAttemptAt.Equal(t0) {
+		t.Errorf("unpark: %v %s", ok, u.NextAttemptAt)
+	}
+	if _, changed := pending().Park(t0.Add(-time.Minute), 0, t0); changed {
 		t.Error("park moved an event earlier")
 	}
-	if _, changed := c.Park(t0.Add(time.Hour), t0); changed {
+	if _, changed := c.Park(t0.Add(time.Hour), 0, t0); changed {
 		t.Error("park moved a delivering event")
+	}
+	if _, changed := c.Unpark(t0); changed {
+		t.Error("unpark moved a delivering event")
+	}
+	if _, err := c.ClaimProbe("w2", t0, time.Minute); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("probe of a delivering event: %v", err)
+	}
+	if pr, err := p.ClaimProbe("w2", t0, time.Minute); err != nil || !pr.Probe || pr.Status != core.StatusDelivering || pr.AttemptedCount != 1 {
+		t.Errorf("probe of a parked delivery: %+v %v", pr, err)
 	}
 	if _, err := pending().Replay(t0); !errors.Is(err, core.ErrConflict) {
 		t.Errorf("replay pending: %v", err)

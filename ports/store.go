@@ -40,11 +40,17 @@ type EventStore interface {
 	// Claim leases up to Limit claimable deliveries (see
 	// core.Delivery.Claimable) to Worker, oldest due first, counting one
 	// attempt on each, each with its event's body and, for an endpoint
-	// delivery, the endpoint's current URL and signing keys (nil Keys: the
+	// delivery, the endpoint as it is now (Delivery.Endpoint; nil when the
 	// endpoint is gone or disabled). Rows leased by someone else are
 	// skipped, never waited for. A delivering row whose lease expired
 	// during its final attempt (AttemptedCount ≥ MaxAttempts) is not
 	// claimed but declared dead (core.Delivery.Abandon).
+	//
+	// Open targets (core.TargetHealth): a target whose probe is due gives
+	// one pending delivery, flagged Probe, and its row starts probing for
+	// Lease (one claim in the cluster gets it; a target with no pending
+	// delivery left has its row deleted). Any other delivery claimed for a
+	// target with a health row carries TargetOpenUntil: the worker parks it.
 	Claim(ctx context.Context, p ClaimParams) ([]core.Delivery, error)
 	// Complete records the decision after an attempt, and the attempt in
 	// the history, atomically. It is guarded by the claim: if the delivery
@@ -55,12 +61,22 @@ type EventStore interface {
 	// Release gives claimed deliveries back without spending their
 	// attempt, due at Until (no HTTP request was made: the target is
 	// refusing requests, the worker is at its per-target cap, or it is
-	// shutting down). With ParkOrigin set it also parks every pending
-	// delivery of that origin due before Until, in one statement, so that
-	// no worker anywhere claims them while the target is known to be down
-	// (core.Delivery.Release and core.Delivery.Park). Claims no longer
-	// owned are skipped.
+	// shutting down). Claims no longer owned are skipped.
+	//
+	// With ParkOrigin set, the target is open: Release also opens its
+	// shared health row until at least Until (core.TargetHealth.Open) and
+	// parks its pending deliveries due before Until, released ones
+	// included (core.Delivery.Park with ParkFor), all in one transaction.
+	// Deliveries already parked are not written again.
 	Release(ctx context.Context, p ReleaseParams) (ReleaseResult, error)
+	// Probed records the outcome of a target's probe (a claimed delivery
+	// with Probe set): OK deletes the target's health row and unparks its
+	// pending deliveries (core.Delivery.Unpark), due at once; otherwise the
+	// row reopens until Until (core.TargetHealth.Reopen) and the target's
+	// pending deliveries due before Until are parked as Release parks them.
+	Probed(ctx context.Context, p ProbedParams) error
+	// Targets lists the open targets' health rows, by origin.
+	Targets(ctx context.Context) ([]core.TargetHealth, error)
 	// Replay makes a succeeded or dead delivery pending again with a fresh
 	// attempt budget; any other status is a *core.ConflictError.
 	Replay(ctx context.Context, p ReplayParams) (core.Delivery, error)
@@ -157,7 +173,20 @@ type ReleaseParams struct {
 	Claims     []Claim
 	ParkOrigin string // "" parks nothing
 	Until      time.Time
-	Now        *time.Time
+	// ParkFor parks each delivery until its expiry, ActiveSince +
+	// ParkFor (MAX_DELIVERY_AGE_MS), when that is later than Until: see
+	// core.Delivery.Park. 0 parks until Until.
+	ParkFor time.Duration
+	Now     *time.Time
+}
+
+// ProbedParams are the arguments of EventStore.Probed.
+type ProbedParams struct {
+	Origin  string
+	OK      bool
+	Until   time.Time     // when !OK: the next probe
+	ParkFor time.Duration // when !OK: as ReleaseParams.ParkFor
+	Now     *time.Time
 }
 
 // ReleaseResult counts what Release changed.

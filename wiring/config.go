@@ -200,6 +200,7 @@ func LoadConfig(lookup Lookup) (Config, error) {
 
 	r.Int("BREAKER_FAILURES", &c.Breaker.Failures, 1, 1000)
 	r.Millis("BREAKER_OPEN_MS", &c.Breaker.OpenFor, 1, maxMillis)
+	c.Dispatch.ProbeInterval = c.Breaker.OpenFor // an open target is probed as often as a breaker half-opens
 
 	d := &c.Dispatch
 	r.String("WORKER_ID", &d.WorkerID)

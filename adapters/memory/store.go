@@ -32,6 +32,7 @@ type Store struct {
 	byEvent    map[core.EventID][]core.DeliveryID // oldest first
 	byKey      map[string]core.EventID
 	attempts   map[core.DeliveryID][]core.Attempt
+	targets    map[string]core.TargetHealth // open targets, by origin
 	down       error
 
 	// endpoints is the EndpointStore's table (endpoints.go), under mu too.
@@ -49,6 +50,7 @@ func NewStore(clock ports.Clock) *Store {
 		byEvent:    make(map[core.EventID][]core.DeliveryID),
 		byKey:      make(map[string]core.EventID),
 		attempts:   make(map[core.DeliveryID][]core.Attempt),
+		targets:    make(map[string]core.TargetHealth),
 		endpoints:  make(map[core.EndpointID]*core.Endpoint),
 		wake:       wait.NewSignal(),
 	}
@@ -246,9 +248,14 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, 
 	}
 	defer s.mu.Unlock()
 	now := s.now(p.Now)
+	out := s.claimProbes(p, now)
+	probed := make(map[core.DeliveryID]bool, len(out))
+	for _, c := range out {
+		probed[c.ID] = true
+	}
 	var due []*core.Delivery
 	for _, e := range s.deliveries {
-		if !e.Claimable(now) || slices.Contains(p.ExcludeOrigins, e.Origin) {
+		if !e.Claimable(now) || slices.Contains(p.ExcludeOrigins, e.Origin) || probed[e.ID] {
 			continue
 		}
 		if e.Status == core.StatusDelivering && e.AttemptedCount >= p.MaxAttempts {
@@ -266,24 +273,76 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, 
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
 	due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e *core.Delivery) string { return e.Origin })
-	out := make([]core.Delivery, 0, min(len(due), p.Limit))
-	for _, e := range due[:min(len(due), p.Limit)] {
+	for _, e := range due[:min(len(due), max(p.Limit-len(out), 0))] {
 		claimed, err := e.Claim(p.Worker, now, p.Lease)
 		if err != nil {
 			return nil, fmt.Errorf("memory: claim: %w", err)
 		}
 		*e = claimed
-		c := s.withBody(e)
-		if e.EndpointID != "" {
-			c.Endpoint = nil
-			if ep, ok := s.endpoints[e.EndpointID]; ok && !ep.Disabled {
-				c.Endpoint = core.StateOf(cloneEndpoint(ep))
-				c.TargetURL, c.Origin = ep.URL, ep.Origin
-			}
+		c := s.equip(e)
+		if h, open := s.targets[e.Origin]; open {
+			until := h.OpenUntil
+			c.TargetOpenUntil = &until
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// claimProbes takes the probe of each open target whose probe is due (up
+// to p.Limit): its oldest pending delivery, due or parked. A target with
+// no pending delivery left is forgotten.
+func (s *Store) claimProbes(p ports.ClaimParams, now time.Time) []core.Delivery {
+	var origins []string
+	for origin, h := range s.targets {
+		if h.ProbeDue(now) && !slices.Contains(p.ExcludeOrigins, origin) {
+			origins = append(origins, origin)
+		}
+	}
+	slices.Sort(origins)
+	var out []core.Delivery
+	for _, origin := range origins {
+		if len(out) >= p.Limit {
+			break
+		}
+		var oldest *core.Delivery
+		for _, e := range s.deliveries {
+			if e.Origin == origin && e.Status == core.StatusPending &&
+				(oldest == nil || e.NextAttemptAt.Before(oldest.NextAttemptAt) ||
+					e.NextAttemptAt.Equal(oldest.NextAttemptAt) && e.ID < oldest.ID) {
+				oldest = e
+			}
+		}
+		if oldest == nil {
+			delete(s.targets, origin)
+			continue
+		}
+		probe, err := oldest.ClaimProbe(p.Worker, now, p.Lease)
+		if err != nil {
+			continue
+		}
+		probe.Probe = false // a mark on this answer, not on the row
+		*oldest = probe
+		s.targets[origin] = s.targets[origin].StartProbe(p.Lease, now)
+		c := s.equip(oldest)
+		c.Probe = true
+		out = append(out, c)
+	}
+	return out
+}
+
+// equip copies a claimed delivery with what its worker needs: the body
+// and, for an endpoint delivery, the endpoint as it is now.
+func (s *Store) equip(e *core.Delivery) core.Delivery {
+	c := s.withBody(e)
+	if e.EndpointID != "" {
+		c.Endpoint = nil
+		if ep, ok := s.endpoints[e.EndpointID]; ok && !ep.Disabled {
+			c.Endpoint = core.StateOf(cloneEndpoint(ep))
+			c.TargetURL, c.Origin = ep.URL, ep.Origin
+		}
+	}
+	return c
 }
 
 func dueAt(e *core.Delivery) time.Time {
@@ -348,7 +407,11 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 		if !ok {
 			continue
 		}
-		released, err := e.Release(p.Worker, c.Seq, until, now)
+		due := until
+		if e.Origin == p.ParkOrigin {
+			due = e.ParkedUntil(until, p.ParkFor)
+		}
+		released, err := e.Release(p.Worker, c.Seq, due, now)
 		if err != nil {
 			continue // no longer ours: someone else's state wins
 		}
@@ -356,20 +419,77 @@ func (s *Store) Release(_ context.Context, p ports.ReleaseParams) (ports.Release
 		res.Released++
 	}
 	if p.ParkOrigin != "" {
-		for _, e := range s.deliveries {
-			if e.Origin != p.ParkOrigin {
-				continue
-			}
-			if parked, changed := e.Park(until, now); changed {
-				*e = parked
-				res.Parked++
-			}
-		}
+		h := s.targets[p.ParkOrigin].Open(until, now)
+		h.Origin = p.ParkOrigin
+		s.targets[p.ParkOrigin] = h
+		res.Parked = s.park(p.ParkOrigin, until, p.ParkFor, now)
 	}
 	if until.Equal(now) && res.Released > 0 {
 		s.wake.Notify()
 	}
 	return res, nil
+}
+
+// park parks origin's pending deliveries due before until.
+func (s *Store) park(origin string, until time.Time, parkFor time.Duration, now time.Time) int {
+	n := 0
+	for _, e := range s.deliveries {
+		if e.Origin != origin {
+			continue
+		}
+		if parked, changed := e.Park(until, parkFor, now); changed {
+			*e = parked
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Store) Probed(_ context.Context, p ports.ProbedParams) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	now := s.now(p.Now)
+	if !p.OK {
+		h := s.targets[p.Origin].Reopen(p.Until.UTC(), now)
+		h.Origin = p.Origin
+		s.targets[p.Origin] = h
+		s.park(p.Origin, p.Until.UTC(), p.ParkFor, now)
+		return nil
+	}
+	delete(s.targets, p.Origin)
+	woke := false
+	for _, e := range s.deliveries {
+		if e.Origin != p.Origin {
+			continue
+		}
+		if unparked, changed := e.Unpark(now); changed {
+			*e, woke = unparked, true
+		}
+	}
+	if woke {
+		s.wake.Notify()
+	}
+	return nil
+}
+
+func (s *Store) Targets(context.Context) ([]core.TargetHealth, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	out := make([]core.TargetHealth, 0, len(s.targets))
+	for _, h := range s.targets {
+		c := h
+		if h.ProbeUntil != nil {
+			t := *h.ProbeUntil
+			c.ProbeUntil = &t
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b core.TargetHealth) int { return strings.Compare(a.Origin, b.Origin) })
+	return out, nil
 }
 
 func (s *Store) Replay(_ context.Context, p ports.ReplayParams) (core.Delivery, error) {
@@ -407,11 +527,11 @@ func cloneEvent(e *core.Event) core.Event {
 }
 
 // clone deep-copies a delivery so that callers never share memory with the
-// store.
+// store. Probe and TargetOpenUntil belong to one claim's answer only.
 func clone(e *core.Delivery) core.Delivery {
 	c := *e
 	c.Body = bytes.Clone(e.Body)
-	c.Endpoint = nil
+	c.Endpoint, c.Probe, c.TargetOpenUntil = nil, false, nil
 	if e.LastAttemptedAt != nil {
 		t := *e.LastAttemptedAt
 		c.LastAttemptedAt = &t

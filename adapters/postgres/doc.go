@@ -13,6 +13,14 @@
 // releases due at once NOTIFY a per-schema channel inside the writing
 // transaction, and Listener turns that into wake-ups.
 //
+// Open targets (core.TargetHealth) are rows of targets, one per target
+// whose breaker tripped somewhere in the cluster, shared by every
+// dispatcher: Release opens one and parks its deliveries, a claim takes
+// its probe when its interval ends (FOR UPDATE SKIP LOCKED: one claim in
+// the cluster gets it) and flags the other deliveries it hands out for an
+// open target, and Probed closes or reopens it. Parked deliveries are
+// written when parked and when released, not once per interval.
+//
 // Every object lives in Config.Schema (the connection's search_path), which
 // lets tests run side by side in schemas of their own.
 package postgres

@@ -127,7 +127,8 @@ func TestCompleteUnknownEventIsNotFound(t *testing.T) {
 // TestClaimPlanIgnoresFinishedRows proves that claiming reads due rows
 // through the partial indexes, in due order, and never scans or sorts the
 // finished bulk; also when the statistics have not seen a sudden backlog.
-// The claimed rows' bodies are read from events by primary key.
+// The claimed rows' bodies are read from events by primary key, and open
+// targets' probes through the pending-origin partial index.
 func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	t.Parallel()
 	s, db, _ := newTestStore(t)
@@ -150,7 +151,23 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	bulkDue(t, s, 5)
-	if _, err := db.ExecContext(ctx, `ANALYZE events, deliveries`); err != nil {
+	// Two open targets whose probe is due: one with those 5 pending rows
+	// (one becomes its probe), one with none left (it is forgotten).
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO targets (origin, open_until, opened_at, updated_at)
+		VALUES ('https://m.example:443', now() - interval '1 second', now(), now()),
+		       ('https://gone.example:443', now() - interval '1 second', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	// ANALYZE reads every row's status, so that the statistics have seen
+	// the 5 pending rows: its default sample (30,000 rows) misses all 5
+	// about one time in six, and a planner that believes no row is pending
+	// costs every access path to them alike. It may then look for a probe
+	// by reading a pending index whole and sorting what it found, which is
+	// what checkClaimPlan rejects. (The backlog added below, which the
+	// statistics never see, is the case this test is about.)
+	if _, err := db.ExecContext(ctx, `ALTER TABLE deliveries ALTER COLUMN status SET STATISTICS 10000;
+		ANALYZE events, deliveries, targets`); err != nil {
 		t.Fatal(err)
 	}
 	args := &claimArgs{Now: dbNow{nil}, Worker: "w1", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
@@ -163,6 +180,7 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	}
 	t.Logf("EXPLAIN claim, %d finished + 5 due rows:\n%s", finished, strings.Join(text, "\n"))
 	checkClaimPlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+	checkProbePlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
 
 	// Run it for real (then roll back): it claims the 5 due rows and
 	// touches a few dozen pages, not the ~1,200 of the table.
@@ -173,7 +191,7 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	root := explainJSON(t, tx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+claimSQL, args)
 	_ = tx.Rollback()
 	if root.ActualRows != 5 {
-		t.Errorf("claim returned %v rows, want the 5 due", root.ActualRows)
+		t.Errorf("claim returned %v rows, want the 5 due (one of them as the probe)", root.ActualRows)
 	}
 	blocks := root.SharedHit + root.SharedRead
 	t.Logf("EXPLAIN ANALYZE: %.3f ms, %d buffers", root.ActualTotalTime, blocks)
@@ -184,7 +202,13 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	// A backlog the statistics have not seen (no ANALYZE since): the plan
 	// must not turn into "fetch every pending row, then sort".
 	bulkDue(t, s, 20_000)
+	text = nil
+	if err := db.NewRaw("EXPLAIN "+claimSQL, args).Scan(ctx, &text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EXPLAIN claim, with 20,000 more due rows not analyzed:\n%s", strings.Join(text, "\n"))
 	checkClaimPlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+	checkProbePlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
 }
 
 func checkClaimPlan(t *testing.T, root planNode) {
@@ -202,6 +226,98 @@ func checkClaimPlan(t *testing.T, root planNode) {
 	for _, idx := range []string{"deliveries_pending_due_idx", "deliveries_lease_expiry_idx", "events_pkey"} {
 		if !used[idx] {
 			t.Errorf("plan does not use %s", idx)
+		}
+	}
+}
+
+// checkProbePlan checks that a claim looks for an open target's probe, and
+// for whether it has any pending delivery left, through the pending-origin
+// index only.
+func checkProbePlan(t *testing.T, root planNode) {
+	t.Helper()
+	var found, byOrigin bool
+	for _, n := range root.all() {
+		if n.SubplanName != "CTE probes" {
+			continue
+		}
+		found = true
+		for _, m := range n.all() {
+			if m.Relation == "deliveries" && m.Index != "deliveries_pending_origin_idx" {
+				t.Errorf("the probe is looked for with a %s on deliveries %s", m.NodeType, m.Index)
+			}
+			byOrigin = byOrigin || m.Index == "deliveries_pending_origin_idx"
+		}
+	}
+	if !found || !byOrigin {
+		t.Errorf("CTE probes (found %v) does not read deliveries_pending_origin_idx", found)
+	}
+}
+
+// TestProbePlanReadsOnlyItsTarget proves that a claim finds an open
+// target's probe with one descent of the pending-origin index. A parked
+// target's deliveries are the last in due order (parked until their
+// expiry), so walking the due index to its oldest would read every other
+// target's pending rows first; also when the statistics have not seen the
+// parked backlog.
+func TestProbePlanReadsOnlyItsTarget(t *testing.T) {
+	t.Parallel()
+	_, db, _ := newTestStore(t)
+	ctx := t.Context()
+	insertPending := func(origins, perOrigin int, host, due string) {
+		t.Helper()
+		_, err := db.ExecContext(ctx, `
+			WITH ev AS (
+				INSERT INTO events (id, target_url, origin, body, created_at)
+				SELECT gen_random_uuid(), 'https://' || ? || o || '.example/hook', 'https://' || ? || o || '.example:443',
+				       '\x7b7d'::bytea, now()
+				FROM generate_series(1, ?) AS o, generate_series(1, ?) AS g
+				RETURNING id, target_url, origin
+			)
+			INSERT INTO deliveries (id, event_id, target_url, origin, next_attempt_at)
+			SELECT id, id, target_url, origin, `+due+` FROM ev`, host, host, origins, perOrigin)
+		if err != nil {
+			t.Fatalf("insert pending: %v", err)
+		}
+	}
+	// 10,000 due deliveries of 4 healthy targets, analyzed. (Few targets
+	// with many deliveries each is what makes sorting one target's rows
+	// look dear, and walking the due index cheap.)
+	insertPending(4, 2500, "up", "now() - random() * interval '1 hour'")
+	if _, err := db.ExecContext(ctx, `ANALYZE events, deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	// Then an outage: 20,000 deliveries of one target parked until their
+	// expiry, not analyzed yet, and the target's probe is due.
+	insertPending(1, 20_000, "down", "now() + interval '5 days' + random() * interval '1 hour'")
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO targets (origin, open_until, opened_at, updated_at)
+		VALUES ('https://down1.example:443', now() - interval '1 second', now(), now())`); err != nil {
+		t.Fatal(err)
+	}
+	args := &claimArgs{Now: dbNow{nil}, Worker: "w1", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
+		MaxAbandon: maxAbandonPerClaim, Exclude: []string{}, LostError: core.ErrorLostFinalAttempt,
+		LostVerdict: string(core.VerdictLost)}
+	for _, stats := range []string{"before ANALYZE", "after ANALYZE"} {
+		if stats == "after ANALYZE" {
+			if _, err := db.ExecContext(ctx, `ANALYZE events, deliveries`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkClaimPlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+		checkProbePlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+claimSQL, args))
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := explainJSON(t, tx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+claimSQL, args)
+		_ = tx.Rollback()
+		blocks := root.SharedHit + root.SharedRead
+		t.Logf("%s: claim with a probe: %.3f ms, %d buffers", stats, root.ActualTotalTime, blocks)
+		if root.ActualRows != 10 {
+			t.Errorf("%s: claim returned %v rows, want 10 (the probe and 9 due)", stats, root.ActualRows)
+		}
+		if blocks > 300 {
+			t.Errorf("%s: claim touched %d buffers; the probe lookup reads other targets' rows", stats, blocks)
 		}
 	}
 }
@@ -226,6 +342,7 @@ type planNode struct {
 	Relation        string     `json:"Relation Name"`
 	Index           string     `json:"Index Name"`
 	Parent          string     `json:"Parent Relationship"`
+	SubplanName     string     `json:"Subplan Name"`
 	SortKey         []string   `json:"Sort Key"`
 	ActualRows      float64    `json:"Actual Rows"`
 	SharedHit       int        `json:"Shared Hit Blocks"`

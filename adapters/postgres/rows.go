@@ -74,6 +74,10 @@ type deliveryRow struct {
 	KeyPreviousUntil *time.Time `bun:"key_previous_until,scanonly"`
 	EndpointRate     int        `bun:"endpoint_rate,scanonly"`
 	EndpointFailing  *time.Time `bun:"endpoint_failing_since,scanonly"`
+	// Probe and TargetOpenUntil are a claim's flags (core.Delivery.Probe
+	// and TargetOpenUntil).
+	Probe           bool       `bun:"probe,scanonly"`
+	TargetOpenUntil *time.Time `bun:"target_open_until,scanonly"`
 }
 
 func deliveryToCore(r deliveryRow) (core.Delivery, error) {
@@ -100,6 +104,8 @@ func deliveryToCore(r deliveryRow) (core.Delivery, error) {
 		LeaseExpiresAt:  utcPtr(r.LeaseExpiresAt),
 		LastStatusCode:  r.LastStatusCode,
 		LastError:       r.LastError,
+		Probe:           r.Probe,
+		TargetOpenUntil: utcPtr(r.TargetOpenUntil),
 	}
 	if r.HasKeys {
 		d.Endpoint = &core.EndpointState{
@@ -135,6 +141,28 @@ func record(e eventRow, ds []deliveryRow) (ports.EventRecord, error) {
 		rec.Deliveries, err = deliveriesToCore(ds)
 	}
 	return rec, err
+}
+
+// targetRow is a targets row: an open target's health
+// (core.TargetHealth).
+type targetRow struct {
+	bun.BaseModel `bun:"table:targets,alias:t"`
+
+	Origin     string     `bun:"origin,pk"`
+	OpenUntil  time.Time  `bun:"open_until,notnull"`
+	ProbeUntil *time.Time `bun:"probe_until"`
+	OpenedAt   time.Time  `bun:"opened_at,notnull"`
+	UpdatedAt  time.Time  `bun:"updated_at,notnull"`
+}
+
+func targetToCore(r targetRow) core.TargetHealth {
+	return core.TargetHealth{
+		Origin:     r.Origin,
+		OpenUntil:  r.OpenUntil.UTC(),
+		ProbeUntil: utcPtr(r.ProbeUntil),
+		OpenedAt:   r.OpenedAt.UTC(),
+		UpdatedAt:  r.UpdatedAt.UTC(),
+	}
 }
 
 // attemptRow is a delivery_attempts row (append-only).

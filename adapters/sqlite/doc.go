@@ -16,7 +16,9 @@
 // machine exists in SQL. The same holds for routing: an insert reads the
 // endpoints and applies core.Event.Routes, and an endpoint's change is
 // applied to its deliveries (core.Delivery.Cancel and Move), each in the
-// transaction that writes it. Wake-ups are in-process.
+// transaction that writes it. An open target's shared breaker state
+// (targets) is read and written the same way, with core.TargetHealth's
+// methods. Wake-ups are in-process.
 //
 // An event (events) is stored once; its deliveries (deliveries, the queue)
 // carry its id and are read with its body.

@@ -148,6 +148,38 @@ func rowsToCore(rows []deliveryRow) ([]core.Delivery, error) {
 	return out, nil
 }
 
+// targetRow is a targets row: an open target's shared breaker state
+// (core.TargetHealth). There is none for a healthy target.
+type targetRow struct {
+	bun.BaseModel `bun:"table:targets,alias:t"`
+
+	Origin     string `bun:"origin,pk"`
+	OpenUntil  int64  `bun:"open_until"`
+	ProbeUntil *int64 `bun:"probe_until"` // NULL unless a probe is in flight
+	OpenedAt   int64  `bun:"opened_at"`
+	UpdatedAt  int64  `bun:"updated_at"`
+}
+
+func targetFromCore(h core.TargetHealth) targetRow {
+	return targetRow{
+		Origin:     h.Origin,
+		OpenUntil:  h.OpenUntil.UnixMicro(),
+		ProbeUntil: microsPtr(h.ProbeUntil),
+		OpenedAt:   h.OpenedAt.UnixMicro(),
+		UpdatedAt:  h.UpdatedAt.UnixMicro(),
+	}
+}
+
+func targetToCore(r targetRow) core.TargetHealth {
+	return core.TargetHealth{
+		Origin:     r.Origin,
+		OpenUntil:  fromMicros(r.OpenUntil),
+		ProbeUntil: fromMicrosPtr(r.ProbeUntil),
+		OpenedAt:   fromMicros(r.OpenedAt),
+		UpdatedAt:  fromMicros(r.UpdatedAt),
+	}
+}
+
 // attemptRow is a delivery_attempts row (append-only).
 type attemptRow struct {
 	bun.BaseModel `bun:"table:delivery_attempts"`

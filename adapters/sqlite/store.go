@@ -291,10 +291,12 @@ func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult,
 
 // Claim, in one write transaction: declares dead the delivering rows
 // whose lease expired during their final attempt (core.Delivery.Abandon),
-// then leases the oldest due of the pending rows and the expired leases
+// takes the due probes of open targets (claimProbes), then leases the
+// oldest due of the pending rows and the expired leases
 // (core.Delivery.Claim), each kind read in due order off its partial
-// index, and reads what the claimed need to be sent: their events' bodies
-// and their endpoints' current URL and keys.
+// index, up to what the probes left of Limit. It flags the deliveries of
+// targets still open (TargetOpenUntil) and reads what the claimed need to
+// be sent: their events' bodies and their endpoints' current URL and keys.
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	now := s.now(p.Now)
 	var claimed []core.Delivery
@@ -326,6 +328,17 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 		if p.Limit <= 0 {
 			return nil
 		}
+		probes, err := claimProbes(ctx, tx, p, now)
+		if err != nil {
+			return err
+		}
+		claimed = probes
+		left := p.Limit - len(probes)
+		if left <= 0 {
+			return equip(ctx, tx, claimed)
+		}
+		// Both reads take Limit rows, not left: a probe leased for no time
+		// would read as an expired lease, and is dropped below.
 		leases, err := selectDeliveries(ctx, expired(tx.NewSelect()).Where("attempted_count < ?", p.MaxAttempts).Limit(int64(p.Limit)))
 		if err != nil {
 			return err
@@ -338,12 +351,15 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 		if err != nil {
 			return err
 		}
-		due := append(leases, pending...)
+		due := slices.DeleteFunc(append(leases, pending...), func(d core.Delivery) bool {
+			return slices.ContainsFunc(probes, func(pr core.Delivery) bool { return pr.ID == d.ID })
+		})
 		slices.SortFunc(due, func(a, b core.Delivery) int {
 			return cmp.Or(dueAt(a).Compare(dueAt(b)), strings.Compare(string(a.ID), string(b.ID)))
 		})
 		due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(d core.Delivery) string { return d.Origin })
-		for _, d := range due[:min(len(due), p.Limit)] {
+		var taken []core.Delivery
+		for _, d := range due[:min(len(due), left)] {
 			c, err := d.Claim(p.Worker, now, p.Lease)
 			if err != nil {
 				return err
@@ -351,14 +367,123 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 			if err := save(ctx, tx, c); err != nil {
 				return err
 			}
-			claimed = append(claimed, normalized(c))
+			taken = append(taken, normalized(c))
 		}
+		if err := flagOpenTargets(ctx, tx, taken); err != nil {
+			return err
+		}
+		claimed = append(claimed, taken...)
 		return equip(ctx, tx, claimed)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return claimed, nil
+}
+
+// claimProbes takes the probe of each open target whose probe is due
+// (core.TargetHealth.ProbeDue), up to p.Limit, in origin order (the
+// primary key's, so the read needs no sort; origin rather than open_until
+// order, as memory's, keeps the stores' answers alike): the target's
+// oldest pending delivery, due or parked (core.Delivery.ClaimProbe), and
+// its row starts probing (StartProbe). A target with no pending delivery
+// left is forgotten, and the next one in order is tried instead.
+func claimProbes(ctx context.Context, tx bun.Tx, p ports.ClaimParams, now time.Time) ([]core.Delivery, error) {
+	var out []core.Delivery
+	// Read in batches after the last origin seen, so that a forgotten
+	// target's place goes to the next one, as in memory's loop.
+	for after := ""; len(out) < p.Limit; {
+		batch := p.Limit - len(out)
+		var rows []targetRow
+		// The query only narrows the read: ProbeDue decides.
+		q := tx.NewSelect().Model(&rows).Where("origin > ?", after).Where("open_until <= ?", now.UnixMicro()).
+			Where("probe_until IS NULL OR probe_until <= ?", now.UnixMicro())
+		if len(p.ExcludeOrigins) > 0 {
+			q = q.Where("origin NOT IN (?)", bun.List(p.ExcludeOrigins))
+		}
+		if err := q.OrderExpr("origin").Limit(int64(batch)).Scan(ctx); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			after = r.Origin
+			h := targetToCore(r)
+			if !h.ProbeDue(now) {
+				continue
+			}
+			d, found, err := oldestPending(ctx, tx, h.Origin)
+			if err != nil {
+				return nil, err
+			}
+			if !found {
+				if _, err := tx.NewDelete().Model((*targetRow)(nil)).Where("origin = ?", h.Origin).Exec(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			probe, err := d.ClaimProbe(p.Worker, now, p.Lease)
+			if err != nil {
+				return nil, err
+			}
+			if err := save(ctx, tx, probe); err != nil {
+				return nil, err
+			}
+			if err := saveTarget(ctx, tx, h.StartProbe(p.Lease, now)); err != nil {
+				return nil, err
+			}
+			c := normalized(probe)
+			c.Probe = true // a mark on this answer, not on the row
+			out = append(out, c)
+		}
+		if len(rows) < batch {
+			break // no more due targets
+		}
+	}
+	return out, nil
+}
+
+// oldestPending reads origin's oldest pending delivery by (next_attempt_at,
+// id). The pending-origin index gives its next_attempt_at; the ties at that
+// instant are then read in id order off the pending-due index, which holds
+// id (the pending-origin index does not: ordering by it there would sort).
+// Only rows due at that very microsecond are read, other origins' included.
+func oldestPending(ctx context.Context, tx bun.Tx, origin string) (core.Delivery, bool, error) {
+	oldest := tx.NewSelect().Table("deliveries").Column("next_attempt_at").
+		Where("status = 'pending'").Where("origin = ?", origin).OrderExpr("next_attempt_at").Limit(1)
+	ds, err := selectDeliveries(ctx, tx.NewSelect().Where("status = 'pending'").Where("next_attempt_at = (?)", oldest).
+		Where("origin = ?", origin).OrderExpr("id").Limit(1))
+	if err != nil || len(ds) == 0 {
+		return core.Delivery{}, false, err
+	}
+	return ds[0], true, nil
+}
+
+// flagOpenTargets sets TargetOpenUntil on each claimed delivery (none a
+// probe) whose origin has a targets row: its worker parks it rather than
+// send it. Rows are read by primary key.
+func flagOpenTargets(ctx context.Context, tx bun.Tx, ds []core.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	var origins []string
+	for _, d := range ds {
+		if !slices.Contains(origins, d.Origin) {
+			origins = append(origins, d.Origin)
+		}
+	}
+	var rows []targetRow
+	if err := tx.NewSelect().Model(&rows).Where("origin IN (?)", bun.List(origins)).Scan(ctx); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		h := targetToCore(r)
+		for i := range ds {
+			if ds[i].Origin == h.Origin {
+				until := h.OpenUntil
+				ds[i].TargetOpenUntil = &until
+			}
+		}
+	}
+	return nil
 }
 
 // equip gives each claimed delivery its event's body and, for an endpoint
@@ -445,9 +570,12 @@ func (s *Store) Complete(ctx context.Context, p ports.CompleteParams) error {
 }
 
 // Release gives back the listed claims still owned
-// (core.Delivery.Release) and parks ParkOrigin's other pending deliveries
-// due before Until (core.Delivery.Park). A released delivery is due at
-// Until, so parking leaves it alone and it is not counted twice.
+// (core.Delivery.Release), due at Until, or for ParkOrigin's at their park's
+// end (core.Delivery.ParkedUntil). With ParkOrigin it also opens the
+// target's row (core.TargetHealth.Open) and parks the origin's other
+// pending deliveries due before Until (park). A released delivery is
+// already due at or after Until, so parking leaves it alone and it is not
+// counted twice.
 func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.ReleaseResult, error) {
 	now := s.now(p.Now)
 	until := now
@@ -465,7 +593,11 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 			if err != nil {
 				return err
 			}
-			released, err := d.Release(p.Worker, c.Seq, until, now)
+			due := until
+			if d.Origin == p.ParkOrigin {
+				due = d.ParkedUntil(until, p.ParkFor)
+			}
+			released, err := d.Release(p.Worker, c.Seq, due, now)
 			if err != nil {
 				continue // no longer ours: someone else's state wins
 			}
@@ -477,20 +609,17 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 		if p.ParkOrigin == "" {
 			return nil
 		}
-		parkable, err := selectDeliveries(ctx, tx.NewSelect().Where("status = 'pending'").
-			Where("origin = ?", p.ParkOrigin).Where("next_attempt_at < ?", until.UnixMicro()))
+		h, err := selectTarget(ctx, tx, p.ParkOrigin)
 		if err != nil {
 			return err
 		}
-		for _, d := range parkable {
-			if parked, changed := d.Park(until, now); changed {
-				if err := save(ctx, tx, parked); err != nil {
-					return err
-				}
-				res.Parked++
-			}
+		h = h.Open(until, now)
+		h.Origin = p.ParkOrigin
+		if err := saveTarget(ctx, tx, h); err != nil {
+			return err
 		}
-		return nil
+		res.Parked, err = park(ctx, tx, p.ParkOrigin, until, p.ParkFor, now)
+		return err
 	})
 	if err != nil {
 		return ports.ReleaseResult{}, err
@@ -499,6 +628,93 @@ func (s *Store) Release(ctx context.Context, p ports.ReleaseParams) (ports.Relea
 		s.wake.Notify()
 	}
 	return res, nil
+}
+
+// park parks origin's pending deliveries due before until
+// (core.Delivery.Park), read through the pending-origin index, and returns
+// how many it moved.
+func park(ctx context.Context, tx bun.Tx, origin string, until time.Time, parkFor time.Duration, now time.Time) (int, error) {
+	parkable, err := selectDeliveries(ctx, tx.NewSelect().Where("status = 'pending'").
+		Where("origin = ?", origin).Where("next_attempt_at < ?", until.UnixMicro()))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range parkable {
+		if parked, changed := d.Park(until, parkFor, now); changed {
+			if err := save(ctx, tx, parked); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Probed records a probe's outcome. OK closes the target: its row is
+// deleted and its pending deliveries waiting past now are due at once
+// (core.Delivery.Unpark). Otherwise the row reopens until Until
+// (core.TargetHealth.Reopen) and the origin is parked as Release parks it.
+func (s *Store) Probed(ctx context.Context, p ports.ProbedParams) error {
+	now := s.now(p.Now)
+	until := fromMicros(p.Until.UnixMicro())
+	woke := false
+	err := s.write(ctx, "probed", func(ctx context.Context, tx bun.Tx) error {
+		woke = false
+		if !p.OK {
+			h, err := selectTarget(ctx, tx, p.Origin)
+			if err != nil {
+				return err
+			}
+			h = h.Reopen(until, now)
+			h.Origin = p.Origin
+			if err := saveTarget(ctx, tx, h); err != nil {
+				return err
+			}
+			_, err = park(ctx, tx, p.Origin, until, p.ParkFor, now)
+			return err
+		}
+		if _, err := tx.NewDelete().Model((*targetRow)(nil)).Where("origin = ?", p.Origin).Exec(ctx); err != nil {
+			return err
+		}
+		parked, err := selectDeliveries(ctx, tx.NewSelect().Where("status = 'pending'").
+			Where("origin = ?", p.Origin).Where("next_attempt_at > ?", now.UnixMicro()))
+		if err != nil {
+			return err
+		}
+		for _, d := range parked {
+			if unparked, changed := d.Unpark(now); changed {
+				if err := save(ctx, tx, unparked); err != nil {
+					return err
+				}
+				woke = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if woke {
+		s.wake.Notify()
+	}
+	return nil
+}
+
+// Targets lists the open targets' rows, by origin.
+func (s *Store) Targets(ctx context.Context) ([]core.TargetHealth, error) {
+	var rows []targetRow
+	err := s.read(ctx, "targets", func(ctx context.Context, tx bun.Tx) error {
+		return tx.NewSelect().Model(&rows).OrderExpr("origin").Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.TargetHealth, len(rows))
+	for i, r := range rows {
+		out[i] = targetToCore(r)
+	}
+	return out, nil
 }
 
 // Replay makes a finished delivery pending again (core.Delivery.Replay).
@@ -588,6 +804,31 @@ func save(ctx context.Context, tx bun.Tx, d core.Delivery) error {
 		return fmt.Errorf("sqlite: save delivery %s: %d rows updated, want 1", d.ID, n)
 	}
 	return nil
+}
+
+// selectTarget reads origin's targets row; the zero TargetHealth when the
+// target is healthy (it has none).
+func selectTarget(ctx context.Context, tx bun.Tx, origin string) (core.TargetHealth, error) {
+	var row targetRow
+	err := tx.NewSelect().Model(&row).Where("origin = ?", origin).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return core.TargetHealth{}, nil
+	}
+	if err != nil {
+		return core.TargetHealth{}, err
+	}
+	return targetToCore(row), nil
+}
+
+// saveTarget writes h as its origin's targets row, created if none: the
+// state was read and decided in this transaction, so every column is
+// written as it is.
+func saveTarget(ctx context.Context, tx bun.Tx, h core.TargetHealth) error {
+	row := targetFromCore(h)
+	_, err := tx.NewInsert().Model(&row).On("CONFLICT (origin) DO UPDATE").
+		Set("open_until = EXCLUDED.open_until").Set("probe_until = EXCLUDED.probe_until").
+		Set("opened_at = EXCLUDED.opened_at").Set("updated_at = EXCLUDED.updated_at").Exec(ctx)
+	return err
 }
 
 func insertAttempt(ctx context.Context, tx bun.Tx, a core.Attempt, now time.Time) error {

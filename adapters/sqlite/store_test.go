@@ -125,7 +125,7 @@ func TestMigrateDownAndStatus(t *testing.T) {
 		t.Fatalf("MigrateDown = %v, %v", down, err)
 	}
 	var tables int
-	if err := db.Read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('events', 'deliveries', 'delivery_attempts', 'endpoints')").Scan(&tables); err != nil || tables != 0 {
+	if err := db.Read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name IN ('events', 'deliveries', 'delivery_attempts', 'endpoints', 'targets')").Scan(&tables); err != nil || tables != 0 {
 		t.Fatalf("after down: %d of the tables remain (%v)", tables, err)
 	}
 	if lines, err = MigrationStatus(ctx, db); err != nil || !strings.Contains(lines[0], "pending") {
@@ -174,12 +174,23 @@ func (l *queryLog) AfterQuery(_ context.Context, e *bun.QueryEvent) {
 // goes through a partial index (status = 'pending' or 'delivering'), never
 // a scan of the table or of an index that holds finished rows, and what it
 // reads beside the claimed rows (their events' bodies, their endpoints) is
-// found by primary key.
+// found by primary key. The targets table holds open targets only: it is
+// read through its primary key, in its order.
 func TestClaimReadsThroughPartialIndexes(t *testing.T) {
 	t.Parallel()
 	db := newTestDB(t)
 	ctx := t.Context()
 	st := NewStore(db, memory.NewClock(porttest.T0))
+	// An open target whose probe is due at T0, with a parked delivery: the
+	// claim reads the targets due and the probe.
+	before := porttest.T0.Add(-2 * time.Minute)
+	if _, err := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://probe.example/", `{}`), Now: &before}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Release(ctx, ports.ReleaseParams{Worker: "w", ParkOrigin: "https://probe.example:443",
+		Until: porttest.T0.Add(-time.Minute), Now: &before}); err != nil {
+		t.Fatal(err)
+	}
 	// Something to claim, to an endpoint and to a target_url, so that the
 	// reads after the claim run too.
 	ep := porttest.NewEndpoint(t, "https://endpoint.example/hooks")
@@ -195,8 +206,8 @@ func TestClaimReadsThroughPartialIndexes(t *testing.T) {
 	db.Write.AddQueryHook(log)
 	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 10, Lease: time.Minute, MaxAttempts: 3,
 		ExcludeOrigins: []string{"https://busy.example"}})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("Claim = %d deliveries, %v; want 2", len(got), err)
+	if err != nil || len(got) != 3 || !got[0].Probe {
+		t.Fatalf("Claim = %+v, %v; want a probe and 2 deliveries", got, err)
 	}
 	selects := 0
 	for _, q := range log.queries {
@@ -205,22 +216,97 @@ func TestClaimReadsThroughPartialIndexes(t *testing.T) {
 		}
 		selects++
 		joined := strings.Join(explain(t, db, q), "; ")
-		var want []string
+		// anyOf: one of them must be used; allOf: every one.
+		var anyOf, allOf []string
 		switch {
+		case strings.Contains(q, `FROM "deliveries"`) && strings.Contains(q, "(SELECT"):
+			// The probe: its origin's oldest time, then its ties in id order.
+			allOf = []string{"deliveries_pending_origin_idx (origin=?)", "deliveries_pending_due_idx (next_attempt_at=?)"}
 		case strings.Contains(q, `FROM "deliveries"`):
-			want = []string{"deliveries_pending_due_idx", "deliveries_lease_expiry_idx"}
+			anyOf = []string{"deliveries_pending_due_idx", "deliveries_lease_expiry_idx"}
+		case strings.Contains(q, `FROM "targets"`):
+			anyOf = []string{"sqlite_autoindex_targets_1 (origin>?)", "sqlite_autoindex_targets_1 (origin=?)"}
 		case strings.Contains(q, `FROM "events"`):
-			want = []string{"sqlite_autoindex_events_1 (id=?)"}
+			anyOf = []string{"sqlite_autoindex_events_1 (id=?)"}
 		case strings.Contains(q, `FROM "endpoints"`):
-			want = []string{"sqlite_autoindex_endpoints_1 (id=?)"}
+			anyOf = []string{"sqlite_autoindex_endpoints_1 (id=?)"}
 		}
-		uses := slices.ContainsFunc(want, func(idx string) bool { return strings.Contains(joined, idx) })
+		contains := func(idx string) bool { return strings.Contains(joined, idx) }
+		uses := (len(anyOf) > 0 || len(allOf) > 0) && (len(anyOf) == 0 || slices.ContainsFunc(anyOf, contains)) &&
+			!slices.ContainsFunc(allOf, func(idx string) bool { return !contains(idx) })
 		if !uses || strings.Contains(joined, "SCAN ") || strings.Contains(joined, "TEMP B-TREE") {
-			t.Errorf("claim query\n  %s\nplans as %q: want one of %q, no scan, no sort", q, joined, want)
+			t.Errorf("claim query\n  %s\nplans as %q: want %q, %q, no scan, no sort", q, joined, anyOf, allOf)
 		}
 	}
-	if selects != 5 {
-		t.Errorf("claim ran %d SELECTs, want 5 (lost, expired, pending, bodies, endpoints): %q", selects, log.queries)
+	if selects != 8 {
+		t.Errorf("claim ran %d SELECTs, want 8 (lost, targets due, probe, expired, pending, open targets, bodies, endpoints): %q",
+			selects, log.queries)
+	}
+}
+
+// A probe is its target's oldest pending delivery by (next_attempt_at,
+// id), even among many parked at the same instant, beside other origins'
+// rows due then too, and inserted out of id order.
+func TestProbeIsTheOldestByTimeThenID(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := NewStore(newTestDB(t), memory.NewClock(porttest.T0))
+	const a, b = "https://a.example/", "https://b.example/"
+	until := porttest.T0.Add(time.Minute)
+	var evs []core.Event
+	for i := range 8 {
+		evs = append(evs, porttest.NewEvent(t, []string{a, b}[i%2], `{}`))
+	}
+	slices.SortFunc(evs, func(x, y core.Event) int { return strings.Compare(string(y.ID), string(x.ID)) })
+	var oldestA core.EventID
+	for _, e := range evs { // newest id first: row order is not id order
+		p := ports.InsertParams{Event: e}
+		if e.TargetURL == b {
+			p.DueAt = until // due at the very instant a's are parked to
+		} else {
+			oldestA = e.ID
+		}
+		if _, err := st.Insert(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	origin, err := core.ValidateTargetURL(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w", ParkOrigin: origin, Until: until})
+	if err != nil || res.Parked != 4 {
+		t.Fatalf("Release = %+v, %v; want a's 4 parked", res, err)
+	}
+	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 1, Lease: time.Minute, MaxAttempts: 3, Now: &until})
+	if err != nil || len(got) != 1 || !got[0].Probe || got[0].ID != oldestA {
+		t.Fatalf("Claim = %+v, %v; want %s as the probe", got, err, oldestA)
+	}
+}
+
+// A due target with nothing left to probe is forgotten without taking a
+// place of Limit: the next target in origin order is probed instead.
+func TestForgottenTargetLeavesItsPlace(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := NewStore(newTestDB(t), memory.NewClock(porttest.T0))
+	until := porttest.T0.Add(time.Minute)
+	b, err := st.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://b.example/", `{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, origin := range []string{"https://a.example:443", "https://b.example:443"} {
+		if _, err := st.Release(ctx, ports.ReleaseParams{Worker: "w", ParkOrigin: origin, Until: until}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 1, Lease: time.Minute, MaxAttempts: 3, Now: &until})
+	if err != nil || len(got) != 1 || !got[0].Probe || got[0].ID != b.Event.ID {
+		t.Fatalf("Claim = %+v, %v; want b's delivery as the probe", got, err)
+	}
+	targets, err := st.Targets(ctx)
+	if err != nil || len(targets) != 1 || targets[0].Origin != "https://b.example:443" || targets[0].ProbeUntil == nil {
+		t.Errorf("Targets = %+v, %v; want b alone, probing", targets, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -164,9 +165,10 @@ var scenarioFuncs = map[string]func(context.Context, *runCtx) error{
 	"drain":   scDrain,
 	"latency": scLatency,
 	"list":    scList,
+	"outage":  scOutage,
 }
 
-var allScenarios = []string{"ingest", "e2e", "drain", "latency", "list"}
+var allScenarios = []string{"ingest", "e2e", "drain", "latency", "list", "outage"}
 
 var ingestClients = []int{32, 64}
 
@@ -216,6 +218,12 @@ func (b *bench) declare(sr *storeResult, postgres bool) {
 			sr.declare(measureDef{key: "list_p50", name: p + "p50", unit: "ms", goal: goal{"<=", 20}})
 			sr.declare(measureDef{key: "list_p99", name: p + "p99", unit: "ms"})
 		}
+	}
+	if postgres && slices.Contains(b.opts.scenarios, "outage") {
+		n := humanInt(b.scaled(10000))
+		sr.declare(measureDef{key: "outage_updates", name: fmt.Sprintf("outage: %s events to a dead merchant, row updates", n), unit: "rows/s"})
+		sr.declare(measureDef{key: "outage_dead", name: "outage: dead tuples after 60 s parked", unit: "rows"})
+		sr.declare(measureDef{key: "outage_probes", name: "outage: requests made in 60 s (BREAKER_OPEN_MS=5000)", unit: "requests"})
 	}
 	sr.declare(measureDef{key: "claim_cost", name: "claim cost vs table size", notMeasured: true})
 }

@@ -36,11 +36,9 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 		if len(group) == 0 {
 			continue
 		}
-		if w.gate != nil {
-			if until, open := w.gate.OpenUntil(origin); open {
-				w.park(ctx, origin, until, claimsOf(group))
-				continue
-			}
+		group = w.parkOpen(ctx, origin, group)
+		if len(group) == 0 {
+			continue
 		}
 		group, held := w.rateLimit(group)
 		for until, es := range held {
@@ -59,6 +57,64 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 	if len(excess) > 0 {
 		w.release(ctx, excess, "per-target in-flight cap reached")
 	}
+}
+
+// parkOpen parks the deliveries of group whose target is open, in the
+// database (a claim flagged them) or in this process's breaker, and
+// returns the rest: the others, and the target's probe if the claim made
+// one (a probe is sent whatever this process's breaker says: the database
+// decided it is time; a breaker that refuses it reopens the target).
+func (w *Worker) parkOpen(ctx context.Context, origin string, group []core.Delivery) []core.Delivery {
+	until, open := time.Time{}, false
+	if w.gate != nil {
+		until, open = w.gate.OpenUntil(origin)
+	}
+	send, parked := group[:0:0], group[:0:0]
+	for _, e := range group {
+		switch {
+		case e.Probe:
+			send = append(send, e)
+		case e.TargetOpenUntil != nil:
+			if !open || e.TargetOpenUntil.After(until) {
+				until = *e.TargetOpenUntil
+			}
+			parked = append(parked, e)
+		case open:
+			parked = append(parked, e)
+		default:
+			send = append(send, e)
+		}
+	}
+	if len(parked) > 0 {
+		w.park(ctx, origin, until, claimsOf(parked))
+	}
+	return send
+}
+
+// probed records a probe's outcome for the whole cluster: the target
+// closes (its parked deliveries come back at once), or reopens until the
+// next interval (this process's breaker's, else ProbeInterval from now).
+func (w *Worker) probed(ctx context.Context, log *slog.Logger, e core.Delivery, ok bool) {
+	now := w.clock.Now()
+	p := ports.ProbedParams{Origin: e.Origin, OK: ok, Until: now.Add(w.cfg.ProbeInterval), ParkFor: w.cfg.MaxAge}
+	if w.gate != nil {
+		if until, open := w.gate.OpenUntil(e.Origin); open {
+			p.Until = until
+		}
+	}
+	sctx, cancel := detached(ctx)
+	defer cancel()
+	if err := w.store.Probed(sctx, p); err != nil {
+		log.Error("could not record a target's probe; it is probed again after its lease", slog.String("error", err.Error()))
+		return
+	}
+	if ok {
+		log.Info("target recovered: parked deliveries released", slog.String("origin", e.Origin))
+		w.schedule(now)
+		return
+	}
+	w.schedule(p.Until)
+	log.Info("target still down: parked until the next probe", slog.String("origin", e.Origin), slog.Time("until", p.Until))
 }
 
 // endUnsendable ends, without a request, the deliveries of group that
@@ -198,12 +254,18 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 	w.mu.Lock()
 	w.windows.observe(e.Origin, seq, out, w.clock.Now())
 	w.mu.Unlock()
+	if e.Probe {
+		out.Probe = true // the cluster's probe of an open target: a failure only confirms the outage
+	}
 	d := w.decide(e, out)
 	err = w.record(ctx, e, started, out, d)
 	w.report(ctx, log, e, out, d, err)
 	if err == nil {
 		w.followEndpoint(ctx, log, e, out, d, started)
 		w.deadNotice(ctx, log, e, d)
+	}
+	if e.Probe && !errors.Is(err, core.ErrLeaseLost) {
+		w.probed(ctx, log, e, !out.TargetUnhealthy())
 	}
 }
 
@@ -213,6 +275,9 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error) {
 	if open, ok := errors.AsType[*core.TargetOpenError](err); ok {
 		w.park(ctx, e.Origin, open.Until, []ports.Claim{claimOf(e)})
+		if e.Probe {
+			w.probed(ctx, w.deliveryLog(e), e, false)
+		}
 		return
 	}
 	w.release(ctx, []ports.Claim{claimOf(e)}, err.Error())
@@ -294,15 +359,18 @@ func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Delivery, 
 func (w *Worker) park(ctx context.Context, origin string, until time.Time, claims []ports.Claim) {
 	sctx, cancel := detached(ctx)
 	defer cancel()
-	res, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims, ParkOrigin: origin, Until: until})
+	res, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims, ParkOrigin: origin, Until: until,
+		ParkFor: w.cfg.MaxAge})
 	if err != nil {
 		w.log.Error("could not park events of an open target; their leases will expire",
 			slog.String("origin", origin), slog.String("error", err.Error()))
 		return
 	}
 	w.schedule(until)
-	w.log.Info("target open: events parked", slog.String("origin", origin), slog.Time("until", until),
-		slog.Int("released", res.Released), slog.Int("parked", res.Parked))
+	if res.Parked > 0 {
+		w.log.Info("target open: deliveries parked until its probe succeeds", slog.String("origin", origin),
+			slog.Time("probe_at", until), slog.Int("released", res.Released), slog.Int("parked", res.Parked))
+	}
 }
 
 // keyRetry is how long a delivery whose secret cannot be opened waits

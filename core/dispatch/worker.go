@@ -60,6 +60,9 @@ type Config struct {
 	// ActiveSince), breaker or not: it ends dead, verdict expired, with no
 	// further request (MAX_DELIVERY_AGE_MS).
 	MaxAge time.Duration
+	// ProbeInterval is how long an open target waits between two probes
+	// when no breaker of this process says otherwise (BREAKER_OPEN_MS).
+	ProbeInterval time.Duration
 	// DisableAfter disables an endpoint that has failed without a single
 	// success this long (ENDPOINT_DISABLE_AFTER_MS; default five days, as
 	// Svix).
@@ -94,6 +97,7 @@ func DefaultConfig() Config {
 		InitialWindow:  2,
 		MaxAge:         DefaultMaxAge,
 		DisableAfter:   DefaultMaxAge,
+		ProbeInterval:  30 * time.Second,
 		PollInterval:   5 * time.Second,
 		AttemptTimeout: 10 * time.Second,
 		ShutdownGrace:  8 * time.Second,
@@ -112,6 +116,7 @@ func (c *Config) setDefaults() {
 	c.InitialWindow = cmp.Or(c.InitialWindow, d.InitialWindow)
 	c.MaxAge = cmp.Or(c.MaxAge, d.MaxAge)
 	c.DisableAfter = cmp.Or(c.DisableAfter, d.DisableAfter)
+	c.ProbeInterval = cmp.Or(c.ProbeInterval, d.ProbeInterval)
 	c.PollInterval = cmp.Or(c.PollInterval, d.PollInterval)
 	c.AttemptTimeout = cmp.Or(c.AttemptTimeout, d.AttemptTimeout)
 	c.Lease = cmp.Or(c.Lease, c.AttemptTimeout+LeaseMargin)
@@ -155,6 +160,8 @@ func (c Config) Validate() error {
 			c.Lease, c.AttemptTimeout)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("dispatch: shutdown grace must not be negative, got %s", c.ShutdownGrace)
+	case c.ProbeInterval < 0:
+		return fmt.Errorf("dispatch: probe interval must not be negative, got %s", c.ProbeInterval)
 	case c.DisableAfter < 0:
 		return fmt.Errorf("dispatch: endpoint disable delay must not be negative, got %s", c.DisableAfter)
 	}

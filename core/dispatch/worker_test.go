@@ -283,12 +283,15 @@ func TestOpenTargetIsParkedWithoutSpendingAttempts(t *testing.T) {
 	a2 := f.add(t, targetA)
 	f.clock.Advance(time.Millisecond)
 	b := f.add(t, targetB)
-	f.runOnce(t) // claims a1 (oldest), breaker open: a1 released, a2 parked
+	f.runOnce(t) // claims a1 (oldest), breaker open: a1 released, a2 parked, until their expiry
 	for _, e := range []core.Delivery{a1, a2} {
 		got := f.get(t, e.ID)
-		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(until) {
-			t.Errorf("%s: %s attempts %d next %s; want pending, 0, %s", e.ID, got.Status, got.AttemptedCount, got.NextAttemptAt, until)
+		if want := got.ActiveSince.Add(dispatch.DefaultMaxAge); got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.Equal(want) {
+			t.Errorf("%s: %s attempts %d next %s; want pending, 0, %s", e.ID, got.Status, got.AttemptedCount, got.NextAttemptAt, want)
 		}
+	}
+	if targets, _ := f.store.Targets(t.Context()); len(targets) != 1 || targets[0].Origin != originA || !targets[0].OpenUntil.Equal(until) {
+		t.Errorf("shared target health = %+v; want %s open until %s", targets, originA, until)
 	}
 	f.runOnce(t) // b is next: the parked target does not block others
 	if got := f.get(t, b.ID); got.Status != core.StatusSucceeded {

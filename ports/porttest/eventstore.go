@@ -82,7 +82,8 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"CompleteRefundGivesTheAttemptBack", s.completeRefund},
 		{"StaleClaimAfterReplayIsRefused", s.staleClaimAfterReplay},
 		{"ReleaseWithoutSpendingAttempt", s.release},
-		{"ReleaseParksOrigin", s.releaseParks},
+		{"ReleaseParksAndProbesTheTarget", s.releaseParks},
+		{"LostProbeIsTakenAgain", s.lostProbe},
 		{"ReplayRules", s.replayRules},
 		{"ConcurrentClaimsNeverOverlap", s.concurrentClaims},
 		{"OddBytesAreKept", s.oddBytes},
@@ -672,38 +673,156 @@ func (s suite) releaseParks(t *testing.T) {
 		t.Fatal("wrong claim")
 	}
 	dueA := insert(t, st, NewEvent(t, targetA, `{"due":1}`), at(time.Second))
-	lateA := insert(t, st, NewEvent(t, targetA, `{"late":1}`), at(2*time.Hour)) // due after the park
+	lateA := insert(t, st, NewEvent(t, targetA, `{"late":1}`), at(2*time.Hour)) // due after its expiry park
 	dueB := insert(t, st, NewEvent(t, targetB, `{}`), at(time.Second))
 	until := T0.Add(time.Minute)
-	res, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1, Seq: 1}},
-		ParkOrigin: claimedA.Origin, Until: until, Now: at(2 * time.Second)})
+	park := ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{{ID: claimedA.ID, Attempt: 1, Seq: 1}},
+		ParkOrigin: claimedA.Origin, Until: until, ParkFor: time.Hour, Now: at(2 * time.Second)}
+	res, err := st.Release(ctx, park)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Released != 1 || res.Parked != 1 {
 		t.Errorf("Release = %+v, want 1 released, 1 parked", res)
 	}
-	sameTime(t, "parked NextAttemptAt", get(t, st, dueA.ID).NextAttemptAt, until)
+	// Parked until their expiry (ActiveSince + ParkFor), released one too.
+	sameTime(t, "released NextAttemptAt", get(t, st, claimedA.ID).NextAttemptAt, T0.Add(time.Hour))
+	sameTime(t, "parked NextAttemptAt", get(t, st, dueA.ID).NextAttemptAt, T0.Add(time.Hour+time.Second))
 	sameTime(t, "later event NextAttemptAt", get(t, st, lateA.ID).NextAttemptAt, T0.Add(2*time.Hour))
 	sameTime(t, "other origin NextAttemptAt", get(t, st, dueB.ID).NextAttemptAt, T0.Add(time.Second))
+	targets, err := st.Targets(ctx)
+	if err != nil || len(targets) != 1 || targets[0].Origin != claimedA.Origin || !targets[0].OpenUntil.Equal(until) ||
+		targets[0].ProbeUntil != nil {
+		t.Fatalf("Targets = %+v, %v; want %s open until %s", targets, err, claimedA.Origin, until)
+	}
+	// Parking again writes nothing: the rows are out of the due range.
+	park.Claims, park.Now = nil, at(3*time.Second)
+	if res, err := st.Release(ctx, park); err != nil || res.Parked != 0 {
+		t.Errorf("second park: %+v, %v; want nothing parked again", res, err)
+	}
 	got := claim(t, st, "w2", 10, at(30*time.Second))
-	if !slices.Equal(ids(got), []core.EventID{dueB.ID}) {
-		t.Errorf("claim while parked: %v, want only the other origin", ids(got))
+	if !slices.Equal(ids(got), []core.DeliveryID{dueB.ID}) {
+		t.Errorf("claim while open: %v, want only the other origin", ids(got))
 	}
-	for _, e := range got {
-		if err := complete(t, st, "w2", e, success, at(30*time.Second)); err != nil {
-			t.Fatal(err)
+	if got[0].Probe || got[0].TargetOpenUntil != nil {
+		t.Errorf("a healthy target's delivery is flagged: %+v", got[0])
+	}
+	if err := complete(t, st, "w2", got[0], success, at(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The interval ends: one claim in the cluster gets one probe, the
+	// oldest pending delivery, parked or not.
+	probe := claim(t, st, "w2", 10, &until)
+	if len(probe) != 1 || probe[0].ID != claimedA.ID || !probe[0].Probe || probe[0].TargetOpenUntil != nil {
+		t.Fatalf("claim when the interval ends: %+v; want %s alone, as the probe", probe, claimedA.ID)
+	}
+	if probe[0].AttemptedCount != 1 {
+		t.Errorf("probe attempt %d, want 1 (releasing and parking spent none)", probe[0].AttemptedCount)
+	}
+	if again := claim(t, st, "w3", 10, at(time.Minute+time.Second)); len(again) != 0 {
+		t.Errorf("a second claim during the probe got %v", ids(again))
+	}
+	// A new event for the open target is claimed flagged: park it.
+	fresh := insert(t, st, NewEvent(t, targetA, `{"fresh":1}`), at(time.Minute+time.Second))
+	flagged := claim(t, st, "w3", 10, at(time.Minute+2*time.Second))
+	if len(flagged) != 1 || flagged[0].ID != fresh.ID || flagged[0].Probe || flagged[0].TargetOpenUntil == nil {
+		t.Fatalf("a new delivery of an open target: %+v; want it flagged TargetOpenUntil", flagged)
+	}
+	if _, err := st.Release(ctx, ports.ReleaseParams{Worker: "w3", Claims: []ports.Claim{claimOf(flagged[0])},
+		ParkOrigin: targetOrigin(t, targetA), Until: *flagged[0].TargetOpenUntil, ParkFor: time.Hour, Now: at(time.Minute + 2*time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The probe fails: refunded, and the target reopens for an interval.
+	failed := core.Decision{Verdict: core.VerdictRetry, Status: core.StatusPending, RetryIn: time.Second,
+		Error: "connection refused", Reason: "probe failed", Refund: true}
+	if err := complete(t, st, "w2", probe[0], failed, at(time.Minute+3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	reopen := T0.Add(2 * time.Minute)
+	if err := st.Probed(ctx, ports.ProbedParams{Origin: claimedA.Origin, Until: reopen, ParkFor: time.Hour, Now: at(time.Minute + 3*time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	sameTime(t, "failed probe's NextAttemptAt", get(t, st, claimedA.ID).NextAttemptAt, T0.Add(time.Hour))
+	if got := claim(t, st, "w2", 10, at(time.Minute+30*time.Second)); len(got) != 0 {
+		t.Errorf("claim after a failed probe, before the next interval: %v", ids(got))
+	}
+	probe = claim(t, st, "w2", 10, &reopen)
+	if len(probe) != 1 || !probe[0].Probe {
+		t.Fatalf("next interval: %+v; want one probe", probe)
+	}
+	if err := complete(t, st, "w2", probe[0], success, &reopen); err != nil {
+		t.Fatal(err)
+	}
+	// It succeeds: the target closes and everything parked comes back now.
+	if err := st.Probed(ctx, ports.ProbedParams{Origin: claimedA.Origin, OK: true, Now: &reopen}); err != nil {
+		t.Fatal(err)
+	}
+	if targets, _ := st.Targets(ctx); len(targets) != 0 {
+		t.Errorf("Targets after a successful probe = %+v, want none", targets)
+	}
+	back := claim(t, st, "w2", 10, &reopen)
+	if len(back) != 3 {
+		t.Errorf("claim after recovery: %d deliveries, want the 3 parked ones", len(back))
+	}
+	for _, e := range back {
+		if e.Probe || e.TargetOpenUntil != nil {
+			t.Errorf("%s flagged after recovery: %+v", e.ID, e)
 		}
 	}
-	got = claim(t, st, "w2", 10, &until)
-	if len(got) != 2 {
-		t.Errorf("claim when the park ends: %d events, want 2", len(got))
+}
+
+// A probe whose worker is lost is taken again once its lease ends; a
+// target with nothing left to deliver is forgotten.
+func (s suite) lostProbe(t *testing.T) {
+	ctx := t.Context()
+	st := s.newStore(t)
+	a := insert(t, st, NewEvent(t, targetA, `{}`), at(0))
+	c := claimOne(t, st, "w1", at(0))
+	until := T0.Add(time.Second)
+	if _, err := st.Release(ctx, ports.ReleaseParams{Worker: "w1", Claims: []ports.Claim{claimOf(c)}, ParkOrigin: a.Origin,
+		Until: until, Now: at(0)}); err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range got {
-		if e.AttemptedCount != 1 {
-			t.Errorf("%s: attempts %d after parking, want 1 (parking spends none)", e.ID, e.AttemptedCount)
-		}
+	if p := claim(t, st, "w1", 1, &until); len(p) != 1 || !p[0].Probe {
+		t.Fatalf("first probe: %+v", p)
 	}
+	// w1 vanishes. Within the probe's lease nobody probes; after it, the
+	// expired lease is claimed again (it is the only delivery).
+	if p := claim(t, st, "w2", 1, at(time.Second+lease/2)); len(p) != 0 {
+		t.Errorf("probe taken twice within its lease: %v", ids(p))
+	}
+	again := claim(t, st, "w2", 1, at(time.Second+lease+time.Second))
+	if len(again) != 1 || again[0].ID != a.ID {
+		t.Fatalf("after the lost probe's lease: %+v", again)
+	}
+	if err := complete(t, st, "w2", again[0], success, at(time.Second+lease+time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing pending: the next due probe forgets the target.
+	if _, err := st.Release(ctx, ports.ReleaseParams{Worker: "w2", ParkOrigin: a.Origin, Until: at(time.Hour).UTC(), Now: at(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, st, "w2", 1, at(2*time.Hour)); len(got) != 0 {
+		t.Errorf("claim of an empty open target: %v", ids(got))
+	}
+	if targets, _ := st.Targets(ctx); len(targets) != 0 {
+		t.Errorf("Targets = %+v, want the empty target forgotten", targets)
+	}
+}
+
+func claimOf(d core.Delivery) ports.Claim {
+	return ports.Claim{ID: d.ID, Attempt: d.AttemptedCount, Seq: d.ClaimSeq}
+}
+
+func targetOrigin(t *testing.T, url string) string {
+	t.Helper()
+	o, err := core.ValidateTargetURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func (s suite) replayRules(t *testing.T) {
