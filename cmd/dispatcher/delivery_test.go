@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
@@ -249,5 +250,52 @@ func TestEventsOfAMerchantThatNeverReturnsExpire(t *testing.T) {
 	}
 	if got := rcv.Stats(t, false).Requests; got > 12 {
 		t.Errorf("the dead merchant got %d requests in about 3 s, want a few (2 to trip, one probe per 500 ms)", got)
+	}
+}
+
+// TestDeadMerchantCostsOneProbePerIntervalForTheCluster: the same outage
+// with three dispatchers on one PostgreSQL database. The first breaker to
+// trip parks the merchant for all of them (target health lives in the
+// database), so after the few requests that trip it the merchant gets one
+// probe per BREAKER_OPEN_MS for the whole cluster, not one per process;
+// afterwards every event arrives and none died.
+func TestDeadMerchantCostsOneProbePerIntervalForTheCluster(t *testing.T) {
+	t.Parallel()
+	bins := harness.Build(t)
+	db := harness.NewPostgresDB(t)
+	rcv := harness.StartReceiver(t, bins, nil)
+	env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{"BREAKER_OPEN_MS": "5000", "POLL_INTERVAL_MS": "1000"})
+	var ds []*harness.Dispatcher
+	for i := range 3 {
+		ds = append(ds, harness.StartDispatcher(t, bins, fmt.Sprintf("dispatcher-%d", i+1), env))
+	}
+	const n, down, open = 200, 20 * time.Second, 5 * time.Second
+	rcv.Control(t, map[string]any{"mode": "down"})
+	start := time.Now()
+	ds[0].PostMany(t, n, 8)
+	// Until every process has learnt of the outage (tripped, or seen it
+	// parked), then count what the cluster sends while it lasts.
+	time.Sleep(5 * time.Second)
+	tripping := rcv.Stats(t, false).Requests
+	time.Sleep(down - time.Since(start))
+	during := rcv.Stats(t, false).Requests
+	rcv.Control(t, map[string]any{"mode": "ok"})
+	probes := during - tripping
+	t.Logf("requests while down for %s: %d to trip the breakers, then %d in %s (BREAKER_OPEN_MS %s, 3 dispatchers)",
+		time.Since(start).Round(time.Millisecond), tripping, probes, down-5*time.Second, open)
+	// 15 s parked: about three intervals, one probe each for the cluster
+	// (one per process would be nine).
+	if probes > 4 {
+		t.Errorf("the parked merchant got %d requests in 15 s from three dispatchers, want at most 4 (one probe per %s for the cluster)", probes, open)
+	}
+	if tripping < 5 {
+		t.Fatalf("only %d requests before parking: the breaker never tripped, the test proves nothing", tripping)
+	}
+	testkit.Eventually(t, time.Minute, "every event delivered after the outage", func() bool { return db.Counts(t)["succeeded"] == n })
+	if dead := db.Counts(t)["dead"]; dead != 0 {
+		t.Errorf("%d events died", dead)
+	}
+	if st := rcv.Stats(t, false); st.UniqueEvents != n {
+		t.Errorf("receiver after the outage: %d unique, want %d", st.UniqueEvents, n)
 	}
 }
