@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -46,15 +47,20 @@ func sendEvent(t *testing.T, d *harness.Dispatcher, eventType string, seq int) s
 }
 
 // verifies checks r the way a merchant holding secret would: Standard
-// Webhooks and X-Signature (keyed by the secret's text), with webhookd's
-// own verifier. X-Signature carries the current secret's signature only.
+// Webhooks with webhookd's own verifier, and X-Signature by hand: the hex
+// HMAC-SHA256 of the body keyed by the secret's key bytes (the base64 part
+// decoded). X-Signature carries the current secret's signature only.
 func verifies(t *testing.T, secret string, r harness.Received) (standard, xSignature bool) {
 	t.Helper()
 	v, err := signing.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := hmac.New(sha256.New, []byte(secret))
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, key)
 	m.Write(r.Body)
 	return v.VerifyStandard(r.Header, r.Body) == nil,
 		hmac.Equal([]byte(r.Header.Get(signing.HeaderSignature)), []byte(hex.EncodeToString(m.Sum(nil))))

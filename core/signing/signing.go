@@ -18,6 +18,7 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -140,9 +141,8 @@ func NewSigner(primary string, extra ...string) (*Signer, error) {
 }
 
 // NewKeySigner signs with endpoint keys (the bytes behind "whsec_…"),
-// current first. X-Signature is keyed by the first secret's text,
-// "whsec_…", as it is by HMAC_SECRET's text: one rule for the merchant,
-// who verifies it with the very string it was given.
+// current first. X-Signature is keyed by the first key's bytes, the
+// 24–64 bytes the endpoint's secret encodes.
 func NewKeySigner(keys ...[]byte) (*Signer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("signing: no key")
@@ -152,7 +152,7 @@ func NewKeySigner(keys ...[]byte) (*Signer, error) {
 		if len(k) == 0 {
 			return nil, errors.New("signing: empty key")
 		}
-		s.secrets = append(s.secrets, Secret{raw: []byte(EndpointSecretText(k)), key: k})
+		s.secrets = append(s.secrets, Secret{raw: k, key: k})
 	}
 	return &s, nil
 }
@@ -246,6 +246,12 @@ func (v *Verifier) VerifyHex(h http.Header, body []byte) error {
 	}
 	for _, sec := range v.Secrets {
 		if hmac.Equal([]byte(got), []byte(sec.Hex(body))) {
+			return nil
+		}
+		// A "whsec_" secret keys X-Signature with its text when it is
+		// HMAC_SECRET (the seed's rule) and with its key bytes when it is
+		// an endpoint's: either proves the sender holds it.
+		if !bytes.Equal(sec.raw, sec.key) && hmac.Equal([]byte(got), []byte(Secret{raw: sec.key}.Hex(body))) {
 			return nil
 		}
 	}

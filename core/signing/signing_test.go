@@ -581,6 +581,11 @@ func TestKeySignerVerifiesWithTheEndpointSecret(t *testing.T) {
 	if theirs.VerifyStandard(h, body) == nil || theirs.VerifyHex(h, body) == nil {
 		t.Error("another endpoint's secret verifies this delivery")
 	}
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	if got, want := h.Get(signing.HeaderSignature), hex.EncodeToString(m.Sum(nil)); got != want {
+		t.Errorf("X-Signature = %s, want the hex HMAC keyed by the key bytes %s", got, want)
+	}
 	if _, err := signing.NewKeySigner(); err == nil {
 		t.Error("NewKeySigner() with no key")
 	}
