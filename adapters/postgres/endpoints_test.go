@@ -29,25 +29,7 @@ func TestEndpointChangesRaceInserts(t *testing.T) {
 	}
 	moved, disabled := create("https://old.example/h"), create("https://off.example/h")
 
-	var inserted atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := s.Insert(ctx, ports.InsertParams{Event: porttest.NewTypedEvent(t, "order.paid", `{}`)}); err != nil {
-					t.Error(err)
-					return
-				}
-				inserted.Add(1)
-			}
-		})
-	}
+	inserted, stop := insertWhile(t, s)
 	waitInserted := func(n int64) {
 		for deadline := time.Now().Add(10 * time.Second); inserted.Load() < n; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -71,8 +53,7 @@ func TestEndpointChangesRaceInserts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitInserted(inserted.Load() + 100)
-	close(stop)
-	wg.Wait()
+	stop()
 
 	var stale, pending, cancelled int
 	err = db.NewRaw(`SELECT
@@ -103,25 +84,7 @@ func TestEndpointDeleteRacesInserts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inserted atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := s.Insert(ctx, ports.InsertParams{Event: porttest.NewTypedEvent(t, "order.paid", `{}`)}); err != nil {
-					t.Error(err)
-					return
-				}
-				inserted.Add(1)
-			}
-		})
-	}
+	inserted, stop := insertWhile(t, s)
 	for deadline := time.Now().Add(10 * time.Second); inserted.Load() < 100 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
@@ -129,8 +92,7 @@ func TestEndpointDeleteRacesInserts(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 	var pending, total int
 	if err := db.NewRaw(`SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FROM deliveries WHERE endpoint_id = ?`,
 		string(ep.ID)).Scan(ctx, &pending, &total); err != nil {
@@ -139,4 +101,29 @@ func TestEndpointDeleteRacesInserts(t *testing.T) {
 	if pending != 0 || total < 100 {
 		t.Errorf("%d of %d deliveries to the deleted endpoint still pending; want none (of at least 100)", pending, total)
 	}
+}
+
+// insertWhile runs eight goroutines inserting order.paid events into s
+// until stop is called (which waits for them), counting the inserts.
+func insertWhile(t *testing.T, s *Store) (inserted *atomic.Int64, stop func()) {
+	inserted = new(atomic.Int64)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.Insert(t.Context(), ports.InsertParams{Event: porttest.NewTypedEvent(t, "order.paid", `{}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				inserted.Add(1)
+			}
+		})
+	}
+	return inserted, func() { close(done); wg.Wait() }
 }
