@@ -29,9 +29,11 @@ var rules = map[string]rule{
 	"ports/porttest":             {ours: []string{"core", "ports"}},
 	"core/ingest":                {ours: []string{"core", "ports"}},
 	"core/dispatch":              {ours: []string{"core", "core/secretbox", "ports", "internal/wait"}},
+	"core/retention":             {ours: []string{"core", "internal/wait", "ports"}},
 	"adapters/":                  {ours: []string{"core", "core/signing", "ports", "internal/wait"}, thirdParty: true},
 	"adapters/postgres":          {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
 	"adapters/sqlite":            {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
+	"adapters/prom":              {ours: []string{"core", "core/retention", "ports"}, thirdParty: true},
 	"migrations":                 {thirdParty: true}, // the SQL, and bun's migrator to apply it
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
 	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
@@ -102,7 +104,7 @@ func isStdlib(imp string) bool {
 
 func TestRuleMatching(t *testing.T) {
 	for pkg, want := range map[string]string{
-		"adapters/httpapi": "adapters/", "adapters/postgres": "adapters/postgres", "core": "core",
+		"adapters/httpapi": "adapters/", "adapters/postgres": "adapters/postgres", "adapters/prom": "adapters/prom", "core": "core",
 		"core/dispatch": "core/dispatch", "cmd/mock-receiver/receiver": "cmd/mock-receiver/receiver",
 	} {
 		if _, got := ruleFor(pkg); got != want {

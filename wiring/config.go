@@ -17,11 +17,13 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/retention"
 	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/env"
@@ -65,6 +67,22 @@ type HTTPConfig struct {
 
 // Addr is the address the API listens on.
 func (c HTTPConfig) Addr() string { return ":" + strconv.Itoa(c.Port) }
+
+// MetricsConfig is where /metrics is served and how often the queue is
+// read for it.
+type MetricsConfig struct {
+	// Separate (METRICS_PORT set): /metrics, /health and /ready are served
+	// on Port, a listener of their own, without a token (for a scraper on
+	// a private network), in every role; the API port then has no
+	// /metrics. Otherwise /metrics is on the API port behind API_TOKENS,
+	// and a ROLE=worker process serves /health, /ready and /metrics there.
+	Separate bool
+	Port     int         // METRICS_PORT; 0 picks a free port
+	Exporter prom.Config // METRICS_REFRESH_MS
+}
+
+// Addr is the address the metrics listener binds when Separate.
+func (c MetricsConfig) Addr() string { return ":" + strconv.Itoa(c.Port) }
 
 // SigningConfig holds the shared secrets.
 type SigningConfig struct {
@@ -129,6 +147,7 @@ type Config struct {
 	DevMode   bool
 	HTTP      HTTPConfig
 	API       httpapi.Options
+	Metrics   MetricsConfig
 	Ingest    ingest.Config
 	Addresses AddressConfig
 	Dispatch  dispatch.Config
@@ -136,6 +155,7 @@ type Config struct {
 	Breaker   breaker.Config
 	Signing   SigningConfig
 	Endpoints endpoints.Config
+	Retention retention.Config
 	Secrets   SecretsConfig
 	Log       LogConfig
 	// Warnings are non-fatal configuration problems to log at start.
@@ -162,6 +182,8 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		Sender:    httpsender.DefaultConfig(),
 		Breaker:   breaker.DefaultConfig(),
 		Endpoints: endpoints.Config{RotationGrace: endpoints.DefaultRotationGrace},
+		Retention: retention.DefaultConfig(),
+		Metrics:   MetricsConfig{Exporter: prom.DefaultConfig()},
 		Log:       LogConfig{Level: slog.LevelInfo},
 	}
 	readDatabase(r, &c.DatabaseConfig)
@@ -177,6 +199,15 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	r.Int("MAX_PAYLOAD_BYTES", &maxBody, 64, 64<<20)
 	c.API.MaxBodyBytes = int64(maxBody)
 	r.List("API_TOKENS", &c.API.APITokens)
+	if _, set := r.Value("METRICS_PORT"); set {
+		c.Metrics.Separate = true
+		r.Int("METRICS_PORT", &c.Metrics.Port, 0, 65535)
+		if c.Metrics.Port != 0 && c.Metrics.Port == c.HTTP.Port {
+			r.Fail("METRICS_PORT", "must differ from DISPATCHER_PORT (%d): unset it to serve /metrics on the API port", c.HTTP.Port)
+		}
+	}
+	r.Millis("METRICS_REFRESH_MS", &c.Metrics.Exporter.Refresh, 100, maxMillis)
+	c.Metrics.Exporter.FinishedRefresh = max(c.Metrics.Exporter.FinishedRefresh, c.Metrics.Exporter.Refresh)
 
 	r.Int("MAX_PAYLOAD_DEPTH", &c.Ingest.MaxPayloadDepth, 1, 1000)
 	r.Bool("ALLOW_PRIVATE_TARGETS", &c.Addresses.AllowPrivate)
@@ -244,6 +275,8 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	c.checkSecrets(r)
 
 	r.Millis("SECRET_ROTATION_GRACE_MS", &c.Endpoints.RotationGrace, 0, maxMillis)
+	readHours(r, "RETENTION_HOURS", &c.Retention.Succeeded)
+	readHours(r, "DEAD_RETENTION_HOURS", &c.Retention.Dead)
 	if text, ok := r.Value("ENCRYPTION_KEY"); ok {
 		key, err := secretbox.ParseKey(text)
 		if err != nil {
@@ -324,11 +357,21 @@ func readDatabase(r *env.Reader, db *DatabaseConfig) {
 	}
 }
 
-// LoadAPIPort reads DISPATCHER_PORT alone, for `dispatcher healthcheck`.
-func LoadAPIPort(lookup Lookup) (int, error) {
+// LoadHealthcheckPort reads the port whose /ready `dispatcher healthcheck`
+// asks: METRICS_PORT for a ROLE=worker process that has one (its only
+// listener), DISPATCHER_PORT otherwise (the API's, or a worker's /health,
+// /ready and /metrics). role, when not empty, overrides ROLE (-role).
+func LoadHealthcheckPort(lookup Lookup, role string) (int, error) {
 	r := env.NewReader(lookup)
 	port := seedDispatcherPort
 	r.Int("DISPATCHER_PORT", &port, 0, 65535)
+	if role == "" {
+		role = string(RoleAll)
+		r.String("ROLE", &role)
+	}
+	if _, set := r.Value("METRICS_PORT"); set && !Role(role).RunsAPI() {
+		r.Int("METRICS_PORT", &port, 0, 65535)
+	}
 	return port, r.Err()
 }
 
@@ -368,3 +411,10 @@ const defaultMaxConnections = 1024
 
 // maxMillis bounds every *_MS variable: a week.
 const maxMillis = 7 * 24 * 3600 * 1000
+
+// readHours reads whole hours, 0 (keep everything) to ten years.
+func readHours(r *env.Reader, key string, dst *time.Duration) {
+	h := int(*dst / time.Hour)
+	r.Int(key, &h, 0, 87_600)
+	*dst = time.Duration(h) * time.Hour
+}

@@ -48,6 +48,8 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"SECRET_ROTATION_GRACE_MS", cfg.Endpoints.RotationGrace, 24 * time.Hour},
 		{"MAX_DELIVERY_AGE_MS", cfg.Dispatch.MaxAge, 5 * 24 * time.Hour},
 		{"ENDPOINT_DISABLE_AFTER_MS", cfg.Dispatch.DisableAfter, 5 * 24 * time.Hour},
+		{"RETENTION_HOURS", cfg.Retention.Succeeded, 168 * time.Hour},
+		{"DEAD_RETENTION_HOURS", cfg.Retention.Dead, 720 * time.Hour},
 		{"OPERATIONAL_WEBHOOK_URL", cfg.Dispatch.OperationalURL, ""},
 		{"INITIAL_IN_FLIGHT_PER_TARGET", cfg.Dispatch.InitialWindow, 2},
 		{"ENCRYPTION_KEY", len(cfg.Secrets.EncryptionKey), 0},
@@ -189,6 +191,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"MAX_CONNECTIONS": "50", "MAX_PAYLOAD_DEPTH": "10", "ALLOWED_PRIVATE_HOSTS": "mock-receiver, 10.0.0.0/8",
 		"ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRET_ROTATION_GRACE_MS": "60000",
 		"ENDPOINT_DISABLE_AFTER_MS": "3600000", "OPERATIONAL_WEBHOOK_URL": "http://ops.internal/webhookd",
+		"RETENTION_HOURS": "0", "DEAD_RETENTION_HOURS": "48",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +204,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		cfg.HTTP.MaxConnections != 50 || cfg.Ingest.MaxPayloadDepth != 10 ||
 		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 ||
 		len(cfg.Secrets.EncryptionKey) != 32 || cfg.Endpoints.RotationGrace != time.Minute ||
-		cfg.Dispatch.DisableAfter != time.Hour || cfg.Dispatch.OperationalURL != "http://ops.internal/webhookd" {
+		cfg.Dispatch.DisableAfter != time.Hour || cfg.Dispatch.OperationalURL != "http://ops.internal/webhookd" ||
+		cfg.Retention.Succeeded != 0 || cfg.Retention.Dead != 48*time.Hour {
 		t.Errorf("config not read: %+v", cfg)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "STORE=memory") {
@@ -218,6 +222,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
 		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0", "PER_TARGET_WINDOW": "tcp",
 		"ENDPOINT_DISABLE_AFTER_MS": "0", "OPERATIONAL_WEBHOOK_URL": "ftp://ops.example/",
+		"RETENTION_HOURS": "-1", "DEAD_RETENTION_HOURS": "87601",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {

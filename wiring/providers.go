@@ -16,10 +16,12 @@ import (
 	"github.com/webhookd/webhookd/adapters/breaker"
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
+	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
+	"github.com/webhookd/webhookd/core/retention"
 	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/logfile"
@@ -121,9 +123,15 @@ func provideEndpoints(store ports.EndpointStore, box *secretbox.Box, clk ports.C
 	return s, nil
 }
 
-func provideRouter(events ports.Events, eps ports.Endpoints, targets ports.TargetHealth, opts httpapi.Options, log *slog.Logger) *gin.Engine {
+// provideRouter is the API, serving /metrics too unless METRICS_PORT
+// moves it to a port of its own.
+func provideRouter(events ports.Events, eps ports.Endpoints, targets ports.TargetHealth, opts httpapi.Options, metrics MetricsConfig,
+	m *prom.Metrics, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	opts.Logger, opts.Targets, opts.Endpoints = log, targets, eps
+	if !metrics.Separate {
+		opts.Metrics = m.Handler()
+	}
 	return httpapi.NewRouter(events, opts)
 }
 
@@ -139,7 +147,9 @@ func provideNetListener(cfg HTTPConfig) (net.Listener, func(), error) {
 	return ln, func() { ln.Close() }, nil
 }
 
-func provideServer(h *gin.Engine, log *slog.Logger) *http.Server {
+func provideServer(h *gin.Engine, log *slog.Logger) *http.Server { return newServer(h, log) }
+
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -160,9 +170,21 @@ func provideWorker(p dispatch.Ports, log *slog.Logger, cfg dispatch.Config) (*di
 	return w, nil
 }
 
-func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, w *dispatch.Worker,
-	log *slog.Logger, bg Runner) *App {
-	return &App{Role: role, Server: srv, Listener: ln, Worker: w, Log: log, Background: bg, grace: cfg.ShutdownGrace}
+func provideRetention(p ports.Purger, clk ports.Clock, log *slog.Logger, cfg retention.Config, m *prom.Metrics) (*retention.Runner, error) {
+	r, err := retention.NewRunner(p, clk, log, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("RETENTION_HOURS, DEAD_RETENTION_HOURS: %w", err)
+	}
+	if err := m.CountRetention(r.Totals); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, ops *Ops, w *dispatch.Worker, m *prom.Metrics,
+	ret *retention.Runner, log *slog.Logger, bg Runner) *App {
+	return &App{Role: role, Server: srv, Listener: ln, Ops: ops, Worker: w, Metrics: m, Retention: ret, Log: log, Background: bg,
+		grace: cfg.ShutdownGrace}
 }
 
 // noBackground is the Runner of stores that need no background loop.

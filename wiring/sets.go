@@ -7,6 +7,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
+	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/endpoints"
@@ -16,7 +17,8 @@ import (
 
 // configSet hands each component its own slice of Config.
 var configSet = wire.NewSet(
-	wire.FieldsOf(new(Config), "Role", "DatabaseConfig", "HTTP", "API", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Signing", "Endpoints", "Secrets", "Log"),
+	wire.FieldsOf(new(Config), "Role", "DatabaseConfig", "HTTP", "API", "Metrics", "Ingest", "Addresses", "Dispatch", "Sender", "Breaker", "Retention",
+		"Signing", "Endpoints", "Secrets", "Log"),
 )
 
 // databaseSet hands each store its settings.
@@ -34,7 +36,9 @@ var coreSet = wire.NewSet(
 	wire.Bind(new(ports.Sender), new(*breaker.Sender)),
 	wire.Bind(new(ports.TargetGate), new(*breaker.Sender)),
 	wire.Bind(new(ports.TargetHealth), new(*breaker.Sender)),
-	wire.InterfaceValue(new(ports.Metrics), metricsNotExported{}),
+	provideMetrics,
+	wire.Bind(new(ports.Metrics), new(*prom.Metrics)),
+	provideOps,
 	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideSecretBox,
 	provideEndpoints, wire.Bind(new(ports.Endpoints), new(*endpoints.Service)),
@@ -43,6 +47,7 @@ var coreSet = wire.NewSet(
 	provideServer,
 	wire.Struct(new(dispatch.Ports), "*"),
 	provideWorker,
+	provideRetention,
 	provideApp,
 )
 
@@ -51,7 +56,10 @@ var memorySet = wire.NewSet(
 	memory.NewStore,
 	wire.Bind(new(ports.EventStore), new(*memory.Store)),
 	wire.Bind(new(ports.EndpointStore), new(*memory.Store)),
+	wire.Bind(new(ports.Purger), new(*memory.Store)),
 	wire.Bind(new(ports.Wakeup), new(*memory.Store)),
+	wire.Bind(new(ports.Stats), new(*memory.Store)),
+	noPools,
 	noBackground,
 )
 
@@ -62,6 +70,9 @@ var postgresSet = wire.NewSet(
 	postgres.NewStore,
 	wire.Bind(new(ports.EventStore), new(*postgres.Store)),
 	wire.Bind(new(ports.EndpointStore), new(*postgres.Store)),
+	wire.Bind(new(ports.Purger), new(*postgres.Store)),
+	wire.Bind(new(ports.Stats), new(*postgres.Store)),
+	postgresPools,
 	postgres.NewListener,
 	wire.Bind(new(ports.Wakeup), new(*postgres.Listener)),
 	wire.Bind(new(Runner), new(*postgres.Listener)),
@@ -75,7 +86,10 @@ var sqliteSet = wire.NewSet(
 	sqlite.NewStore,
 	wire.Bind(new(ports.EventStore), new(*sqlite.Store)),
 	wire.Bind(new(ports.EndpointStore), new(*sqlite.Store)),
+	wire.Bind(new(ports.Purger), new(*sqlite.Store)),
 	wire.Bind(new(ports.Wakeup), new(*sqlite.Store)),
+	wire.Bind(new(ports.Stats), new(*sqlite.Store)),
+	sqlitePools,
 	noBackground,
 	wire.InterfaceValue(new(ports.Clock), clock.System{}),
 )

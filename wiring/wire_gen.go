@@ -36,7 +36,14 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 	}
 	clock := _wireSystemValue
 	store := sqlite.NewStore(db, clock)
-	metrics := _wireMetricsNotExportedValue
+	metricsConfig := cfg.Metrics
+	wiringDbPools := sqlitePools(db)
+	metrics, err := provideMetrics(metricsConfig, store, wiringDbPools, logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
 	listener, cleanup3, err := provideNetListener(httpConfig)
@@ -101,8 +108,16 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
 	server := provideServer(engine, logger)
+	ops, cleanup5, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	ports := dispatch.Ports{
 		Store:     store,
 		Sender:    breakerSender,
@@ -116,15 +131,27 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	runner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, worker, logger, runner)
+	retentionConfig := cfg.Retention
+	runner, err := provideRetention(store, clock, logger, retentionConfig, metrics)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	wiringRunner := noBackground()
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, wiringRunner)
 	return app, func() {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -133,8 +160,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 }
 
 var (
-	_wireSystemValue             = clock.System{}
-	_wireMetricsNotExportedValue = metricsNotExported{}
+	_wireSystemValue = clock.System{}
 )
 
 // InitializeApp builds a dispatcher on PostgreSQL.
@@ -155,7 +181,14 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	store := postgres.NewStore(db, config)
 	portsClock := _wireClockSystemValue
-	metrics := _wireMetricsNotExportedValue
+	metricsConfig := cfg.Metrics
+	wiringDbPools := postgresPools(db)
+	metrics, err := provideMetrics(metricsConfig, store, wiringDbPools, logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
 	listener, cleanup3, err := provideNetListener(httpConfig)
@@ -220,8 +253,16 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
 	server := provideServer(engine, logger)
+	ops, cleanup5, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
 		Store:     store,
@@ -236,14 +277,26 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	app := provideApp(role, httpConfig, server, listener, worker, logger, postgresListener)
+	retentionConfig := cfg.Retention
+	runner, err := provideRetention(store, portsClock, logger, retentionConfig, metrics)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, postgresListener)
 	return app, func() {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -261,10 +314,16 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	role := cfg.Role
 	httpConfig := cfg.HTTP
 	store := memory.NewStore(clk)
-	metrics := _wireMetricsNotExportedValue
+	metricsConfig := cfg.Metrics
+	wiringDbPools := noPools()
 	logConfig := cfg.Log
 	logger, cleanup, err := provideLogger(logConfig)
 	if err != nil {
+		return nil, nil, err
+	}
+	metrics, err := provideMetrics(metricsConfig, store, wiringDbPools, logger)
+	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	config := cfg.Ingest
@@ -323,8 +382,15 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, logger)
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
 	server := provideServer(engine, logger)
+	ops, cleanup4, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	dispatchPorts := dispatch.Ports{
 		Store:     store,
 		Sender:    breakerSender,
@@ -338,14 +404,25 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(dispatchPorts, logger, dispatchConfig)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	runner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, worker, logger, runner)
+	retentionConfig := cfg.Retention
+	runner, err := provideRetention(store, clk, logger, retentionConfig, metrics)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	wiringRunner := noBackground()
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, wiringRunner)
 	return app, func() {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()

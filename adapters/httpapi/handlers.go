@@ -45,7 +45,7 @@ func (a *api) health(c *gin.Context) {
 func (a *api) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 	defer cancel()
-	if err := a.events.Ready(ctx); err != nil {
+	if err := a.isReady(ctx); err != nil {
 		// Whatever failed (refusal, timeout), the answer is "not ready".
 		if !errors.Is(err, core.ErrUnavailable) {
 			err = fmt.Errorf("httpapi: ready: %w: %w", core.ErrUnavailable, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/webhookd/webhookd/adapters/httpapi"
+	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/ports"
 )
 
@@ -245,15 +246,34 @@ func forEachObject(v any, f func(map[string]any)) {
 // ginParam turns gin's :name into OpenAPI's {name}.
 var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
-// TestOpenAPIRoutes fails when a route is in the router but not in the
-// document, or the other way round.
-func TestOpenAPIRoutes(t *testing.T) {
-	e := newEndpointsEnv(t, httpapi.Options{}, openAddresses)
-	c := loadContract(t, e.router)
-	var inRouter, inDoc []string
-	for _, r := range e.router.(*gin.Engine).Routes() {
-		inRouter = append(inRouter, r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}"))
+// metricsHandler is the real /metrics handler, so that the document is
+// checked against what it really answers.
+func metricsHandler(t *testing.T) http.Handler {
+	t.Helper()
+	m, err := prom.New(prom.Sources{}, prom.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return m.Handler()
+}
+
+// routesOf lists a router's routes as the document names them.
+func routesOf(r *gin.Engine) []string {
+	var out []string
+	for _, rt := range r.Routes() {
+		out = append(out, rt.Method+" "+ginParam.ReplaceAllString(rt.Path, "{$1}"))
+	}
+	return out
+}
+
+// TestOpenAPIRoutes fails when a route is in the router but not in the
+// document, or the other way round, and when the operator's router
+// (ROLE=worker, METRICS_PORT) serves a route the document lacks.
+func TestOpenAPIRoutes(t *testing.T) {
+	e := newEndpointsEnv(t, httpapi.Options{Metrics: metricsHandler(t)}, openAddresses)
+	c := loadContract(t, e.router)
+	var inDoc []string
+	inRouter := routesOf(e.router.(*gin.Engine))
 	for path, item := range c.doc.Paths.Map() {
 		for method := range item.Operations() {
 			inDoc = append(inDoc, method+" "+path)
@@ -271,13 +291,19 @@ func TestOpenAPIRoutes(t *testing.T) {
 			t.Errorf("openapi.json has %s, which the router does not serve", r)
 		}
 	}
+	ops := routesOf(httpapi.NewOpsRouter(func(context.Context) error { return nil }, httpapi.Options{Metrics: metricsHandler(t)}))
+	slices.Sort(ops)
+	if want := []string{"GET /health", "GET /metrics", "GET /ready"}; !slices.Equal(ops, want) {
+		t.Errorf("the operator's router serves %v, want %v", ops, want)
+	}
 }
 
 // TestOpenAPIContract exercises every operation with its success and its
 // documented failures, against the document.
 func TestOpenAPIContract(t *testing.T) {
 	targets := &contractTargets{}
-	e := newEndpointsEnv(t, httpapi.Options{APITokens: []string{contractToken}, MaxBodyBytes: contractMaxBody, Targets: targets}, openAddresses)
+	e := newEndpointsEnv(t, httpapi.Options{APITokens: []string{contractToken}, MaxBodyBytes: contractMaxBody, Targets: targets,
+		Metrics: metricsHandler(t)}, openAddresses)
 	c := loadContract(t, e.router)
 	const unknownID = "0190c1d2-7e4b-7c3a-9f1e-2b3c4d5e6f70"
 	// pad makes a body valid for the document but over MAX_PAYLOAD_BYTES:
@@ -293,6 +319,11 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Error("GET /openapi.json does not serve openapi.json")
 	}
 	c.call(t, 200, apiReq{method: "GET", path: "/targets"})
+	rec = c.call(t, 200, apiReq{method: "GET", path: "/metrics", header: []string{"Accept", "application/openmetrics-text;version=1.0.0"}})
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4; charset=utf-8") ||
+		!strings.Contains(rec.Body.String(), "webhookd_events_accepted_total") {
+		t.Errorf("GET /metrics: %s, %.200s; want the Prometheus text format the document states", ct, rec.Body)
+	}
 	targets.panics = true
 	c.call(t, 500, apiReq{method: "GET", path: "/targets"})
 	targets.panics = false

@@ -6,7 +6,9 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +32,10 @@ type Options struct {
 	// Endpoints manages merchants' endpoints under /endpoints; nil leaves
 	// those routes out (they answer 404 route_not_found).
 	Endpoints ports.Endpoints
+	// Metrics, when set, serves GET /metrics (the Prometheus exposition),
+	// behind the token like every route but the probes; nil leaves the
+	// route out.
+	Metrics http.Handler
 	// Logger receives server errors, panics and (at debug level) one line
 	// per request. nil discards.
 	Logger *slog.Logger
@@ -47,6 +53,7 @@ func (o *Options) setDefaults() {
 // api holds what the handlers share.
 type api struct {
 	events    ports.Events
+	isReady   func(context.Context) error // /ready: events.Ready in the API
 	breakers  ports.TargetHealth
 	endpoints ports.Endpoints
 	log       *slog.Logger
@@ -57,18 +64,10 @@ type api struct {
 // It does not call gin.SetMode: the caller (wiring, tests) decides.
 func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	opts.setDefaults()
-	a := &api{events: events, breakers: opts.Targets, endpoints: opts.Endpoints, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	a := &api{events: events, isReady: events.Ready, breakers: opts.Targets, endpoints: opts.Endpoints, log: opts.Logger,
+		maxBody: opts.MaxBodyBytes}
 
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	// Recovery first so that a panic anywhere below, auth included, still
-	// gets a JSON 500.
-	r.Use(a.recovery(), a.requestLog(), a.auth(opts.APITokens))
-	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
-	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
-
-	r.GET("/health", a.health)
-	r.GET("/ready", a.ready)
+	r := a.engine(opts)
 	r.POST("/events", a.submit)
 	r.GET("/events", a.list)
 	r.GET("/events/:id", a.get)
@@ -84,6 +83,36 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 		r.DELETE("/endpoints/:id", a.deleteEndpoint)
 		r.GET("/endpoints/:id/secret", a.endpointSecret)
 		r.POST("/endpoints/:id/secret/rotate", a.rotateEndpointSecret)
+	}
+	return r
+}
+
+// NewOpsRouter serves only the routes an operator's tools need, GET
+// /health, /ready and /metrics (when opts.Metrics is set), with the same
+// answers, errors and token rule as NewRouter: a process that runs no API
+// (ROLE=worker), or the private port of METRICS_PORT (opts.APITokens
+// empty there), serves it. ready reports whether the store answers, as
+// ports.Events.Ready does.
+func NewOpsRouter(ready func(context.Context) error, opts Options) *gin.Engine {
+	opts.setDefaults()
+	a := &api{isReady: ready, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	return a.engine(opts)
+}
+
+// engine is a router with the middleware, the error answers and the
+// operator's routes every router shares.
+func (a *api) engine(opts Options) *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// Recovery first so that a panic anywhere below, auth included, still
+	// gets a JSON 500.
+	r.Use(a.recovery(), a.requestLog(), a.auth(opts.APITokens))
+	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
+	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
+	r.GET("/health", a.health)
+	r.GET("/ready", a.ready)
+	if opts.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
 	return r
 }

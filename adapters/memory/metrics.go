@@ -2,7 +2,6 @@ package memory
 
 import (
 	"sync"
-	"time"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
@@ -16,11 +15,13 @@ type Metrics struct {
 	mu       sync.Mutex
 	accepted int
 	verdicts map[core.Verdict]int
+	reports  []ports.DeliveryReport
+	parked   map[string]int
 	breakers map[string]string
 }
 
 func NewMetrics() *Metrics {
-	return &Metrics{verdicts: map[core.Verdict]int{}, breakers: map[string]string{}}
+	return &Metrics{verdicts: map[core.Verdict]int{}, parked: map[string]int{}, breakers: map[string]string{}}
 }
 
 func (m *Metrics) EventAccepted() {
@@ -29,9 +30,16 @@ func (m *Metrics) EventAccepted() {
 	m.mu.Unlock()
 }
 
-func (m *Metrics) DeliveryFinished(_ string, v core.Verdict, _ time.Duration) {
+func (m *Metrics) DeliveryFinished(r ports.DeliveryReport) {
 	m.mu.Lock()
-	m.verdicts[v]++
+	m.verdicts[r.Verdict]++
+	m.reports = append(m.reports, r)
+	m.mu.Unlock()
+}
+
+func (m *Metrics) DeliveriesParked(origin string, n int) {
+	m.mu.Lock()
+	m.parked[origin] += n
 	m.mu.Unlock()
 }
 
@@ -53,6 +61,20 @@ func (m *Metrics) Deliveries(v core.Verdict) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.verdicts[v]
+}
+
+// Reports are the DeliveryFinished calls, in order.
+func (m *Metrics) Reports() []ports.DeliveryReport {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]ports.DeliveryReport(nil), m.reports...)
+}
+
+// Parked is the number of deliveries of origin reported parked.
+func (m *Metrics) Parked(origin string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.parked[origin]
 }
 
 // BreakerState is the last state reported for origin ("" if never).

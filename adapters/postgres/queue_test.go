@@ -134,22 +134,7 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	s, db, _ := newTestStore(t)
 	ctx := t.Context()
 	const finished = 100_000
-	_, err := db.ExecContext(ctx, `
-		WITH ev AS (
-			INSERT INTO events (id, target_url, origin, body, created_at)
-			SELECT gen_random_uuid(), 'https://m.example/hook', 'https://m.example:443', '\x7b7d'::bytea,
-			       now() - g * interval '1 second'
-			FROM generate_series(1, ?) AS g
-			RETURNING id, target_url, origin, created_at
-		)
-		INSERT INTO deliveries (id, event_id, target_url, origin, status, attempted_count, next_attempt_at,
-		                        created_at, updated_at, last_attempted_at, last_status_code)
-		SELECT id, id, target_url, origin, CASE WHEN random() < 0.1 THEN 'dead' ELSE 'succeeded' END, 1,
-		       created_at, created_at, created_at, created_at, 200
-		FROM ev`, finished)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bulkFinished(t, s, finished, 0.1)
 	bulkDue(t, s, 5)
 	// Two open targets whose probe is due: one with those 5 pending rows
 	// (one becomes its probe), one with none left (it is forgotten).

@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, lookup env.Lookup) error {
 		}
 		return wiring.Migrate(ctx, db, fs.Arg(1), os.Stdout)
 	case "healthcheck": // for container health checks: the image has no shell or curl
-		port, err := wiring.LoadAPIPort(lookup)
+		port, err := wiring.LoadHealthcheckPort(lookup, *role)
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
@@ -64,7 +64,8 @@ func run(ctx context.Context, args []string, lookup env.Lookup) error {
 	return app.Run(ctx)
 }
 
-// healthcheck asks the local API's /ready and fails unless it answers 200.
+// healthcheck asks the local /ready (the API's, or a worker's) and fails
+// unless it answers 200.
 func healthcheck(ctx context.Context, port int) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -299,3 +299,42 @@ func TestDeadMerchantCostsOneProbePerIntervalForTheCluster(t *testing.T) {
 		t.Errorf("receiver after the outage: %d unique, want %d", st.UniqueEvents, n)
 	}
 }
+
+// TestRetentionDeletesOldHistory: the binary's retention pass (it runs at
+// start) deletes a succeeded event older than RETENTION_HOURS with its
+// delivery and attempts, frees its idempotency key, and keeps a recent one.
+func TestRetentionDeletesOldHistory(t *testing.T) {
+	t.Parallel()
+	bins, db, rcv := harness.NewStack(t, nil)
+	env := harness.DispatcherEnv(db, rcv.URL(), map[string]string{"RETENTION_HOURS": "1", "POLL_INTERVAL_MS": "100"})
+	port := harness.FreePort(t)
+	d := harness.StartDispatcherAt(t, bins, "dispatcher-1", port, env)
+	var old, recent struct{ ID string }
+	harness.PostJSONCode(t, d.Base+"/events", map[string]any{"payload": map[string]any{"n": 1}}, &old)
+	harness.PostJSONCode(t, d.Base+"/events", map[string]any{"payload": map[string]any{"n": 2}}, &recent)
+	testkit.Eventually(t, 10*time.Second, "both delivered", func() bool { return db.Counts(t)["succeeded"] == 2 })
+	d.Signal(syscall.SIGTERM)
+	if code := d.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("dispatcher exited %d", code)
+	}
+	// Age one of them by two hours, as the clock would have.
+	age := "UPDATE deliveries SET updated_at = updated_at - interval '2 hours' WHERE id = $1"
+	if db.Kind != harness.KindPostgres {
+		age = "UPDATE deliveries SET updated_at = updated_at - 7200000000 WHERE id = ?"
+	}
+	if _, err := db.SQL.Exec(age, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	d = harness.StartDispatcherAt(t, bins, "dispatcher-2", port, env)
+	var gone map[string]any
+	testkit.Eventually(t, 10*time.Second, "the old event purged", func() bool {
+		return d.GetJSON(t, "/events/"+old.ID, &gone) == http.StatusNotFound
+	})
+	var kept struct{ Status string }
+	if code := d.GetJSON(t, "/events/"+recent.ID, &kept); code != http.StatusOK || kept.Status != "succeeded" {
+		t.Errorf("the recent event: %d %+v; want kept", code, kept)
+	}
+	if n := db.Int(t, "SELECT count(*) FROM delivery_attempts"); n != 1 {
+		t.Errorf("%d attempts left, want the recent event's 1", n)
+	}
+}

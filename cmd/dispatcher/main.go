@@ -1,6 +1,6 @@
 // Command dispatcher runs webhookd: the API and/or the delivery worker
 // (ROLE or -role: all, api, worker), `dispatcher migrate up|down|status`,
-// `dispatcher healthcheck` (exit 0 when the local API is ready), or
+// `dispatcher healthcheck` (exit 0 when the local process is ready), or
 // `dispatcher secret` (the whsec_ secrets merchants give Standard Webhooks
 // libraries).
 package main

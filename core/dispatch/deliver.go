@@ -326,9 +326,14 @@ func (w *Worker) record(ctx context.Context, e core.Delivery, started time.Time,
 }
 
 // report counts and logs a finished attempt, and schedules a wake-up for
-// its retry.
+// its retry. An attempt was sent when it got a status or an error: one
+// ended without a request has neither.
 func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Delivery, out core.Outcome, d core.Decision, recordErr error) {
-	w.metrics.DeliveryFinished(e.Origin, d.Verdict, out.Duration)
+	r := ports.DeliveryReport{Origin: e.Origin, Verdict: d.Verdict, Sent: out.StatusCode != 0 || out.Err != "", Took: out.Duration}
+	if !e.CreatedAt.IsZero() {
+		r.Age = w.clock.Now().Sub(e.CreatedAt)
+	}
+	w.metrics.DeliveryFinished(r)
 	attrs := []slog.Attr{slog.String("verdict", string(d.Verdict)), slog.Int("status_code", out.StatusCode),
 		slog.Int64("duration_ms", out.Duration.Milliseconds()), slog.String("reason", d.Reason)}
 	if d.Error != "" {
@@ -367,6 +372,9 @@ func (w *Worker) park(ctx context.Context, origin string, until time.Time, claim
 		return
 	}
 	w.schedule(until)
+	if n := res.Released + res.Parked; n > 0 {
+		w.metrics.DeliveriesParked(origin, n)
+	}
 	if res.Parked > 0 {
 		w.log.Info("target open: deliveries parked until its probe succeeds", slog.String("origin", origin),
 			slog.Time("probe_at", until), slog.Int("released", res.Released), slog.Int("parked", res.Parked))

@@ -9,7 +9,8 @@ import (
 
 // StartDispatcherAt is StartDispatcher on a chosen port, so that a
 // dispatcher restarted after a crash answers where its producers already
-// post. A ROLE=worker process serves nothing and is not waited for.
+// post. A ROLE=worker process is not waited for (it serves only /health,
+// /ready and /metrics, on METRICS_PORT when that is set).
 func StartDispatcherAt(t testing.TB, bins Binaries, name string, port int, env map[string]string) *Dispatcher {
 	t.Helper()
 	e := maps.Clone(env)
