@@ -73,17 +73,10 @@ func kill9FanOut(t *testing.T, bins harness.Binaries, store string) {
 	load := harness.StartLoad(t, harness.LoadConfig{
 		Bases: []string{d.Base}, Total: total, Rate: rate, Timeout: 2 * time.Minute, EventType: typeOf,
 	})
-	loadStart := time.Now()
-	slot := (7500*time.Millisecond - time.Second) / kills
+	d, leased := killDuring(t, db, load, time.Now(), 7500*time.Millisecond, kills, rng, d, worker, start)
 	bound := 0
-	for k := range kills {
-		at := time.Second + time.Duration(k)*slot + time.Duration(rng.Float64()*float64(slot-1500*time.Millisecond))
-		time.Sleep(time.Until(loadStart.Add(at)))
-		d.Kill()
-		leased := db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND locked_by = $1", worker)
-		bound += leased
-		t.Logf("kill %d at %s: %d accepted so far, %d deliveries leased by %s", k+1, at.Round(time.Millisecond), load.Accepted(), leased, worker)
-		d, worker = start(k + 2)
+	for _, n := range leased {
+		bound += n
 	}
 
 	res := load.Wait()

@@ -3,6 +3,7 @@ package faults
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"syscall"
@@ -239,3 +240,29 @@ func integrity(t *testing.T, db *harness.DB) string {
 
 // secs formats a duration as seconds with one decimal, for summaries.
 func secs(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
+
+// killDuring SIGKILLs the dispatcher d (lease owner worker) kills times
+// while load runs: once in each share of [1 s, end) after loadStart, at a
+// random point that leaves 1.5 s before the next share (time for the
+// restart to work), restarting it with start(k) on the same port each
+// time. It returns the running dispatcher and, per kill, how many
+// deliveries the dead process held leased: every delivery it may have
+// made without recording it (a statement it sent just before dying may
+// still commit, which only loosens that bound).
+func killDuring(t *testing.T, db *harness.DB, load *harness.Load, loadStart time.Time, end time.Duration, kills int,
+	rng *rand.Rand, d *harness.Dispatcher, worker string, start func(k int) (*harness.Dispatcher, string)) (*harness.Dispatcher, []int) {
+	t.Helper()
+	slot := (end - time.Second) / time.Duration(kills)
+	var leasedAtKills []int
+	for k := range kills {
+		at := time.Second + time.Duration(k)*slot + time.Duration(rng.Float64()*float64(slot-1500*time.Millisecond))
+		time.Sleep(time.Until(loadStart.Add(at)))
+		d.Kill()
+		leased := db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND locked_by = $1", worker)
+		leasedAtKills = append(leasedAtKills, leased)
+		t.Logf("kill %d at %s: %d accepted so far, %d deliveries leased by %s",
+			k+1, at.Round(time.Millisecond), load.Accepted(), leased, worker)
+		d, worker = start(k + 2)
+	}
+	return d, leasedAtKills
+}

@@ -49,25 +49,12 @@ func kill9(t *testing.T, bins harness.Binaries, store string) {
 	load := harness.StartLoad(t, harness.LoadConfig{
 		Bases: []string{d.Base}, Total: total, Rate: rate, Timeout: 2 * time.Minute,
 	})
-	loadStart := time.Now()
-	// One kill in each third of [1 s, 11.5 s], at a random point that leaves
-	// at least 1.5 s before the next third (time for the restart to work).
-	slot := (11500*time.Millisecond - time.Second) / kills
+	d, leased := killDuring(t, db, load, time.Now(), 11500*time.Millisecond, kills, rng, d, worker, start)
 	bound := 0
 	var leasedAtKills []string
-	for k := range kills {
-		at := time.Second + time.Duration(k)*slot + time.Duration(rng.Float64()*float64(slot-1500*time.Millisecond))
-		time.Sleep(time.Until(loadStart.Add(at)))
-		d.Kill()
-		// The dead process's leases: every delivery it may have made without
-		// recording it. A statement it sent just before dying may still
-		// commit, which only loosens the bound.
-		leased := db.Int(t, "SELECT count(*) FROM deliveries WHERE status = 'delivering' AND locked_by = $1", worker)
-		bound += leased
-		leasedAtKills = append(leasedAtKills, fmt.Sprint(leased))
-		t.Logf("kill %d at %s: %d accepted so far, %d events leased by %s",
-			k+1, at.Round(time.Millisecond), load.Accepted(), leased, worker)
-		d, worker = start(k + 2)
+	for _, n := range leased {
+		bound += n
+		leasedAtKills = append(leasedAtKills, fmt.Sprint(n))
 	}
 
 	res := load.Wait()
