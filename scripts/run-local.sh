@@ -15,6 +15,10 @@ export ALLOW_PRIVATE_TARGETS=${ALLOW_PRIVATE_TARGETS:-true} # the mock receiver 
 export DISPATCHER_PORT=${DISPATCHER_PORT:-3000}
 export MOCK_RECEIVER_PORT=${MOCK_RECEIVER_PORT:-3001}
 export TARGET_URL=${TARGET_URL:-http://localhost:$MOCK_RECEIVER_PORT/webhook}
+# A published development secret in the whsec_ form, so that an endpoint
+# registered with it is verified by the mock receiver too (it checks every
+# delivery against HMAC_SECRET). Never use it anywhere else.
+export HMAC_SECRET=${HMAC_SECRET:-whsec_bWFrZS1ydW4tZGV2LXNlY3JldC1ub3QtZm9yLXByb2Q=}
 mkdir -p logs
 
 pgdir=""
@@ -60,6 +64,11 @@ make run: webhookd is up — API $base, mock receiver on :$MOCK_RECEIVER_PORT.
   curl -X POST $base/events -H 'Content-Type: application/json' \\
        -d '{"payload": {"order_id": "abc-123", "amount": 99.99}}'
   curl $base/events            curl http://localhost:$MOCK_RECEIVER_PORT/stats?summary=1
+Fan-out to an endpoint the mock receiver verifies (it checks HMAC_SECRET, so give it that secret):
+  curl -X POST $base/endpoints -H 'Content-Type: application/json' \
+       -d '{"url": "$TARGET_URL", "event_types": ["order.paid"], "secret": "$HMAC_SECRET"}'
+  curl -X POST $base/events -H 'Content-Type: application/json' \
+       -d '{"event_type": "order.paid", "payload": {"order_id": "abc-124"}}'
 Logs: logs/dispatcher.log, logs/mock-receiver.log. Ctrl-C stops everything.
 
 MSG
