@@ -65,9 +65,9 @@ make run: webhookd is up — API $base, mock receiver on :$MOCK_RECEIVER_PORT.
        -d '{"payload": {"order_id": "abc-123", "amount": 99.99}}'
   curl $base/events            curl http://localhost:$MOCK_RECEIVER_PORT/stats?summary=1
 Fan-out to an endpoint the mock receiver verifies (it checks HMAC_SECRET, so give it that secret):
-  curl -X POST $base/endpoints -H 'Content-Type: application/json' \
+  curl -X POST $base/endpoints -H 'Content-Type: application/json' \\
        -d '{"url": "$TARGET_URL", "event_types": ["order.paid"], "secret": "$HMAC_SECRET"}'
-  curl -X POST $base/events -H 'Content-Type: application/json' \
+  curl -X POST $base/events -H 'Content-Type: application/json' \\
        -d '{"event_type": "order.paid", "payload": {"order_id": "abc-124"}}'
 Logs: logs/dispatcher.log, logs/mock-receiver.log. Ctrl-C stops everything.
 
