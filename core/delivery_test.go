@@ -136,3 +136,21 @@ func TestReleaseParkReplayAbandon(t *testing.T) {
 		t.Errorf("lost attempt record: %+v", lost)
 	}
 }
+
+func TestEventStatusSumsUpDeliveries(t *testing.T) {
+	t.Parallel()
+	d := func(s core.Status) core.Delivery { return core.Delivery{Status: s} }
+	for _, tc := range []struct {
+		ds   []core.Delivery
+		want core.Status
+	}{
+		{nil, core.StatusSucceeded},
+		{[]core.Delivery{d(core.StatusSucceeded), d(core.StatusDead)}, core.StatusDead},
+		{[]core.Delivery{d(core.StatusDead), d(core.StatusPending), d(core.StatusSucceeded)}, core.StatusPending},
+		{[]core.Delivery{d(core.StatusPending), d(core.StatusDelivering)}, core.StatusDelivering},
+	} {
+		if got := core.EventStatus(tc.ds); got != tc.want {
+			t.Errorf("EventStatus(%v) = %s, want %s", tc.ds, got, tc.want)
+		}
+	}
+}

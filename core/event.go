@@ -73,12 +73,24 @@ func StateOf(ep Endpoint) *EndpointState {
 // any is, else dead if any is, else succeeded (also when there are none:
 // nothing is left to do).
 func EventStatus(ds []Delivery) Status {
-	rank := map[Status]int{StatusSucceeded: 0, StatusDead: 1, StatusPending: 2, StatusDelivering: 3}
 	out := StatusSucceeded
 	for _, d := range ds {
-		if rank[d.Status] > rank[out] {
+		if statusRank(d.Status) > statusRank(out) {
 			out = d.Status
 		}
 	}
 	return out
+}
+
+// statusRank orders statuses by how much is left to do.
+func statusRank(s Status) int {
+	switch s {
+	case StatusDelivering:
+		return 3
+	case StatusPending:
+		return 2
+	case StatusDead:
+		return 1
+	}
+	return 0
 }
