@@ -244,3 +244,42 @@ func TestFailingEndpointIsDisabledAndTheOperatorTold(t *testing.T) {
 		t.Errorf("a disabled endpoint received %d more requests", after-before)
 	}
 }
+
+// TestEndpointRateLimitIsHonoured: an endpoint limited to 5 requests a
+// second gets 40 queued events at that pace (a second's burst, then 5/s),
+// while an unlimited endpoint beside it gets them at once.
+func TestEndpointRateLimitIsHonoured(t *testing.T) {
+	t.Parallel()
+	bins, db, rcv := harness.NewStack(t, nil)
+	d := harness.StartDispatcher(t, bins, "dispatcher", harness.DispatcherEnv(db, rcv.URL(), map[string]string{
+		"ENCRYPTION_KEY": testEncryptionKey, "POLL_INTERVAL_MS": "100",
+	}))
+	slow, fast := harness.StartMerchant(t), harness.StartMerchant(t)
+	createEndpoint(t, d, map[string]any{"url": slow.URL + "/hook", "rate_limit_per_second": 5})
+	createEndpoint(t, d, map[string]any{"url": fast.URL + "/hook"})
+	const n = 40
+	for i := range n {
+		sendEvent(t, d, "order.paid", i)
+	}
+	testkit.Eventually(t, 30*time.Second, "every event at both endpoints", func() bool {
+		return len(slow.Requests()) >= n && len(fast.Requests()) >= n
+	})
+	got := slow.Requests()
+	span := got[n-1].At.Sub(got[0].At)
+	// 5 in the first second's burst, then 35 more at 5/s: at least 7 s.
+	if span < 6*time.Second {
+		t.Errorf("40 requests to an endpoint limited to 5/s arrived within %s, want about 7 s", span)
+	}
+	// A token bucket of 5 filled at 5/s: any k consecutive requests span
+	// at least (k-5)/5 s (one request of slack for timing).
+	for i := range got {
+		for j := i + 6; j < len(got); j++ {
+			k, w := j-i+1, got[j].At.Sub(got[i].At).Seconds()
+			if float64(k) > 5+5*w+1 {
+				t.Fatalf("%d requests within %.2fs (requests %d to %d): more than the burst of 5 plus 5/s", k, w, i, j)
+			}
+		}
+	}
+	fastSpan := fast.Requests()[n-1].At.Sub(fast.Requests()[0].At)
+	t.Logf("limited endpoint: %d requests over %s; unlimited one: over %s", len(got), span.Round(time.Millisecond), fastSpan.Round(time.Millisecond))
+}

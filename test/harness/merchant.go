@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Merchant is an in-test webhook receiver on 127.0.0.1 that answers 200
@@ -31,6 +32,7 @@ type Merchant struct {
 type Received struct {
 	Header http.Header
 	Body   []byte
+	At     time.Time
 }
 
 // StartMerchant starts a Merchant, closed when the test ends.
@@ -44,7 +46,7 @@ func StartMerchant(t testing.TB) *Merchant {
 			return
 		}
 		m.mu.Lock()
-		m.got = append(m.got, Received{Header: r.Header.Clone(), Body: body})
+		m.got = append(m.got, Received{Header: r.Header.Clone(), Body: body, At: time.Now()})
 		m.mu.Unlock()
 		w.WriteHeader(cmp.Or(int(m.Status.Load()), http.StatusOK))
 	}))
