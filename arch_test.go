@@ -39,14 +39,16 @@ var rules = map[string]rule{
 	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
 	"cmd/bench":                  {ours: []string{"core/signing"}, thirdParty: true}, // the benchmark program (make bench)
-	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait", "internal/logfile"}},
+	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait", "internal/logfile", "internal/logfmt"}},
 	// internal/: small helpers shared across the tree, leaves of the graph.
 	// wait and testkit are standard library only, so that core services
-	// may use them; env reads .env files with godotenv.
+	// may use them; env reads .env files with godotenv; logfile rotates
+	// LOG_FILE with lumberjack.
 	"internal/wait":    {},
 	"internal/testkit": {},
 	"internal/env":     {thirdParty: true},
-	"internal/logfile": {},
+	"internal/logfile": {thirdParty: true},
+	"internal/logfmt":  {},
 	"test/":            {ours: []string{"*"}, thirdParty: true}, // test harness and suites
 	"":                 {},                                      // the root: tests only
 }

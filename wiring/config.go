@@ -27,6 +27,7 @@ import (
 	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/env"
+	"github.com/webhookd/webhookd/internal/logfile"
 )
 
 // Version is webhookd's version, sent in User-Agent. Overridden at build
@@ -105,6 +106,9 @@ type SecretsConfig struct {
 type LogConfig struct {
 	Level slog.Level // LOG_LEVEL
 	File  string     // LOG_FILE: also append logs here
+	// Rotation rotates File: LOG_FILE_MAX_MB, LOG_FILE_MAX_BACKUPS,
+	// LOG_FILE_MAX_AGE_DAYS.
+	Rotation logfile.Rotation
 }
 
 // The stores a dispatcher can run on (Config.Store).
@@ -184,7 +188,7 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		Endpoints: endpoints.Config{RotationGrace: endpoints.DefaultRotationGrace},
 		Retention: retention.DefaultConfig(),
 		Metrics:   MetricsConfig{Exporter: prom.DefaultConfig()},
-		Log:       LogConfig{Level: slog.LevelInfo},
+		Log:       LogConfig{Level: slog.LevelInfo, Rotation: logfile.DefaultRotation()},
 	}
 	readDatabase(r, &c.DatabaseConfig)
 
@@ -290,6 +294,9 @@ func LoadConfig(lookup Lookup) (Config, error) {
 	}
 
 	r.String("LOG_FILE", &c.Log.File)
+	r.Int("LOG_FILE_MAX_MB", &c.Log.Rotation.MaxMB, 1, 1<<20)
+	r.Int("LOG_FILE_MAX_BACKUPS", &c.Log.Rotation.MaxBackups, 0, 100_000)
+	r.Int("LOG_FILE_MAX_AGE_DAYS", &c.Log.Rotation.MaxAgeDays, 0, 36_500)
 	if level, ok := r.Value("LOG_LEVEL"); ok {
 		if err := c.Log.Level.UnmarshalText([]byte(level)); err != nil {
 			r.Fail("LOG_LEVEL", "must be debug, info, warn or error")

@@ -266,3 +266,30 @@ func TestOperationalWebhookPassesTheGuard(t *testing.T) {
 		t.Errorf("an allowed private operational URL: %v", err)
 	}
 }
+
+func TestLoadConfigLogFileRotation(t *testing.T) {
+	t.Parallel()
+	cfg, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Log.Rotation; r.MaxMB != 100 || r.MaxBackups != 5 || r.MaxAgeDays != 0 {
+		t.Errorf("default rotation %+v, want 100 MB, 5 backups, no age limit", r)
+	}
+	cfg, err = wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret, "LOG_FILE": "logs/d.log",
+		"LOG_FILE_MAX_MB": "1", "LOG_FILE_MAX_BACKUPS": "0", "LOG_FILE_MAX_AGE_DAYS": "30"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Log.Rotation; cfg.Log.File != "logs/d.log" || r.MaxMB != 1 || r.MaxBackups != 0 || r.MaxAgeDays != 30 {
+		t.Errorf("rotation %+v (file %q) not read", r, cfg.Log.File)
+	}
+	for key, bad := range map[string]string{
+		"LOG_FILE_MAX_MB": "0", "LOG_FILE_MAX_BACKUPS": "-1", "LOG_FILE_MAX_AGE_DAYS": "a week",
+	} {
+		_, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret, key: bad}))
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s=%q: err = %v, want one naming %s", key, bad, err, key)
+		}
+	}
+}

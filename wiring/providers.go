@@ -25,22 +25,24 @@ import (
 	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
 	"github.com/webhookd/webhookd/internal/logfile"
+	"github.com/webhookd/webhookd/internal/logfmt"
 	"github.com/webhookd/webhookd/ports"
 )
 
-// provideLogger logs JSON to stdout and, with LOG_FILE, appends to it too.
+// provideLogger logs JSON lines, durations in milliseconds, to stdout
+// and, with LOG_FILE, appends them to it too, rotated by size.
 func provideLogger(cfg LogConfig) (*slog.Logger, func(), error) {
 	var w io.Writer = os.Stdout
 	cleanup := func() {}
 	if cfg.File != "" {
-		f, err := logfile.Open(cfg.File)
+		f, err := logfile.Open(cfg.File, cfg.Rotation)
 		if err != nil {
 			return nil, nil, err
 		}
 		w = io.MultiWriter(os.Stdout, f)
 		cleanup = func() { f.Close() }
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.Level})), cleanup, nil
+	return slog.New(slog.NewJSONHandler(w, logfmt.Options(cfg.Level))), cleanup, nil
 }
 
 func provideSigner(cfg SigningConfig) (*signing.Signer, error) {

@@ -42,7 +42,7 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 		}
 		group, held := w.rateLimit(group)
 		for until, es := range held {
-			w.hold(ctx, claimsOf(es), until)
+			w.hold(ctx, w.log, claimsOf(es), until)
 		}
 		n, first := w.takeSlots(origin, len(group))
 		excess = append(excess, claimsOf(group[n:])...)
@@ -55,7 +55,7 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 		}
 	}
 	if len(excess) > 0 {
-		w.release(ctx, excess, "per-target in-flight cap reached")
+		w.release(ctx, w.log, excess, "per-target in-flight cap reached")
 	}
 }
 
@@ -109,12 +109,12 @@ func (w *Worker) probed(ctx context.Context, log *slog.Logger, e core.Delivery, 
 		return
 	}
 	if ok {
-		log.Info("target recovered: parked deliveries released", slog.String("origin", e.Origin))
+		log.Info("target recovered: parked deliveries released") // log names the origin
 		w.schedule(now)
 		return
 	}
 	w.schedule(p.Until)
-	log.Info("target still down: parked until the next probe", slog.String("origin", e.Origin), slog.Time("until", p.Until))
+	log.Info("target still down: parked until the next probe", slog.Time("until", p.Until))
 }
 
 // endUnsendable ends, without a request, the deliveries of group that
@@ -147,14 +147,25 @@ func (w *Worker) endpointGone(ctx context.Context, e core.Delivery, now time.Tim
 	w.report(ctx, w.deliveryLog(e), e, core.Outcome{}, d, err)
 }
 
-// deliveryLog is the logger of one delivery's lines.
+// deliveryLog is the logger of one delivery's lines: each carries
+// deliveryAttrs.
 func (w *Worker) deliveryLog(e core.Delivery) *slog.Logger {
-	attrs := []any{slog.String("event_id", string(e.EventID)), slog.Int("attempt", e.AttemptedCount),
-		slog.String("target", core.RedactURL(e.TargetURL))}
+	return w.log.With(deliveryAttrs(e)...)
+}
+
+// deliveryAttrs are the attributes of every log line about a claimed
+// delivery, spelled alike wherever one is logged: event_id, delivery_id,
+// endpoint_id (an endpoint delivery's only), origin, attempt and the
+// target, redacted. attempt is the number of the attempt this claim makes
+// (or made): a claim counts it, so it is AttemptedCount.
+func deliveryAttrs(e core.Delivery) []any {
+	attrs := make([]any, 0, 6)
+	attrs = append(attrs, slog.String("event_id", string(e.EventID)), slog.String("delivery_id", string(e.ID)))
 	if e.EndpointID != "" {
-		attrs = append(attrs, slog.String("delivery_id", string(e.ID)), slog.String("endpoint_id", string(e.EndpointID)))
+		attrs = append(attrs, slog.String("endpoint_id", string(e.EndpointID)))
 	}
-	return w.log.With(attrs...)
+	return append(attrs, slog.String("origin", e.Origin), slog.Int("attempt", e.AttemptedCount),
+		slog.String("target", core.RedactURL(e.TargetURL)))
 }
 
 // keysOf opens the signing keys of an endpoint delivery: the current one,
@@ -241,7 +252,7 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 		// Never send unsigned or wrongly signed: hold the delivery, its
 		// attempt unspent, until the operator restores ENCRYPTION_KEY.
 		log.Error("cannot open the endpoint's secret; delivery held", slog.String("error", err.Error()))
-		w.hold(ctx, []ports.Claim{claimOf(e)}, started.Add(keyRetry))
+		w.hold(ctx, log, []ports.Claim{claimOf(e)}, started.Add(keyRetry))
 		return
 	}
 	out, err := w.sender.Send(ctx, core.Request{
@@ -280,7 +291,7 @@ func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error) {
 		}
 		return
 	}
-	w.release(ctx, []ports.Claim{claimOf(e)}, err.Error())
+	w.release(ctx, w.deliveryLog(e), []ports.Claim{claimOf(e)}, err.Error())
 }
 
 // decide applies the retry policy. A refunded failure (a failed probe)
@@ -385,26 +396,28 @@ func (w *Worker) park(ctx context.Context, origin string, until time.Time, claim
 // before it is tried again.
 const keyRetry = time.Minute
 
-// hold gives claims back, attempts unspent, due at until.
-func (w *Worker) hold(ctx context.Context, claims []ports.Claim, until time.Time) {
+// hold gives claims back, attempts unspent, due at until. log is the
+// delivery's logger when there is one claim, else the worker's.
+func (w *Worker) hold(ctx context.Context, log *slog.Logger, claims []ports.Claim, until time.Time) {
 	sctx, cancel := detached(ctx)
 	defer cancel()
 	if _, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims, Until: until}); err != nil {
-		w.log.Error("could not hold claimed deliveries; their leases will expire", slog.String("error", err.Error()))
+		log.Error("could not hold claimed deliveries; their leases will expire", slog.String("error", err.Error()))
 		return
 	}
 	w.schedule(until)
 }
 
 // release gives claims back to the store, due at once, attempts unspent.
-func (w *Worker) release(ctx context.Context, claims []ports.Claim, why string) {
+// log is the delivery's logger when there is one claim, else the worker's.
+func (w *Worker) release(ctx context.Context, log *slog.Logger, claims []ports.Claim, why string) {
 	sctx, cancel := detached(ctx)
 	defer cancel()
 	res, err := w.store.Release(sctx, ports.ReleaseParams{Worker: w.cfg.WorkerID, Claims: claims})
 	if err != nil {
-		w.log.Error("could not release claimed events; their leases will expire",
+		log.Error("could not release claimed events; their leases will expire",
 			slog.Int("events", len(claims)), slog.String("error", err.Error()))
 		return
 	}
-	w.log.Debug("claims released", slog.Int("released", res.Released), slog.String("why", why))
+	log.Debug("claims released", slog.Int("released", res.Released), slog.String("why", why))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/webhookd/webhookd/internal/logfile"
+	"github.com/webhookd/webhookd/internal/logfmt"
 )
 
 // shutdownGrace bounds the drain on shutdown; Close has already cut every
@@ -74,15 +75,18 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// openLog builds the JSON logger: stdout, plus path appended when set.
+// openLog builds the JSON logger, durations in milliseconds: stdout, plus
+// path appended when set (rotated as the dispatcher's LOG_FILE is by
+// default).
 func openLog(path string, stdout io.Writer) (*slog.Logger, func(), error) {
+	opts := logfmt.Options(slog.LevelInfo)
 	if path == "" {
-		return slog.New(slog.NewJSONHandler(stdout, nil)), func() {}, nil
+		return slog.New(slog.NewJSONHandler(stdout, opts)), func() {}, nil
 	}
-	f, err := logfile.Open(path)
+	f, err := logfile.Open(path, logfile.DefaultRotation())
 	if err != nil {
 		return nil, nil, fmt.Errorf("receiver: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(stdout, f), nil))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(stdout, f), opts))
 	return log, func() { _ = f.Close() }, nil
 }
