@@ -252,6 +252,30 @@ func (e Delivery) Replay(now time.Time) (Delivery, error) {
 	return e, nil
 }
 
+// Recover is Replay for a bulk recovery: the delivery is due at its turn,
+// at (see RecoverPace), and its MAX_DELIVERY_AGE_MS counts from then, so a
+// delivery queued far down a slow recovery still gets its full time.
+func (e Delivery) Recover(now, at time.Time) (Delivery, error) {
+	d, err := e.Replay(now)
+	if err != nil {
+		return e, err
+	}
+	if at.After(now) {
+		d.NextAttemptAt, d.ActiveSince = at, at
+	}
+	return d, nil
+}
+
+// RecoverPace is when the n-th (0-based) delivery recovered for one
+// origin is due: n/ratePerSecond seconds after now. A rate ≤ 0 does not
+// pace.
+func RecoverPace(now time.Time, n int, ratePerSecond float64) time.Time {
+	if ratePerSecond <= 0 || n <= 0 {
+		return now
+	}
+	return now.Add(time.Duration(float64(n) / ratePerSecond * float64(time.Second)))
+}
+
 // Cancel ends a pending delivery without an attempt, because its endpoint
 // was deleted or disabled (why is ErrorEndpointDeleted or
 // ErrorEndpointDisabled). It reports whether anything changed: a

@@ -154,3 +154,41 @@ func TestEventStatusSumsUpDeliveries(t *testing.T) {
 		}
 	}
 }
+
+func TestRecoverIsAPacedReplay(t *testing.T) {
+	t.Parallel()
+	if _, err := pending().Recover(t0, t0.Add(time.Second)); !errors.Is(err, core.ErrConflict) {
+		t.Errorf("recover of a pending delivery: %v", err)
+	}
+	dead := pending()
+	dead.Status, dead.AttemptedCount, dead.LastError, dead.LastStatusCode = core.StatusDead, 10, "boom", 500
+	at := t0.Add(90 * time.Second)
+	r, err := dead.Recover(t0, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != core.StatusPending || r.AttemptedCount != 0 || r.LastError != "" || r.LastStatusCode != 0 ||
+		!r.NextAttemptAt.Equal(at) || !r.ActiveSince.Equal(at) || !r.UpdatedAt.Equal(t0) {
+		t.Errorf("recovered: %+v", r)
+	}
+	// Its turn already come: due now, like a replay.
+	r, _ = dead.Recover(t0, t0.Add(-time.Second))
+	if !r.NextAttemptAt.Equal(t0) || !r.ActiveSince.Equal(t0) {
+		t.Errorf("recovered for the past: %+v", r)
+	}
+}
+
+func TestRecoverPace(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		n    int
+		rate float64
+		want time.Duration
+	}{
+		{0, 20, 0}, {1, 20, 50 * time.Millisecond}, {40, 20, 2 * time.Second}, {3, 0.5, 6 * time.Second}, {5, 0, 0},
+	} {
+		if got := core.RecoverPace(t0, c.n, c.rate).Sub(t0); got != c.want {
+			t.Errorf("RecoverPace(n=%d, rate=%v) = now+%v, want now+%v", c.n, c.rate, got, c.want)
+		}
+	}
+}

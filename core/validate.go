@@ -55,6 +55,17 @@ func ValidateTargetURL(raw string) (origin string, err error) {
 	return Origin(u), nil
 }
 
+// ParseOrigin reads a filter's target origin: an http(s) URL, of which
+// only scheme, host and port count (https://merchant.example and
+// https://merchant.example:443/hooks are one origin).
+func ParseOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || len(raw) > MaxTargetURLLength {
+		return "", invalid("origin", "invalid_origin", "must be an http or https URL like https://merchant.example")
+	}
+	return Origin(u), nil
+}
+
 // Origin returns scheme://host:port of u, lower-cased, with the default
 // port made explicit so that http://a and http://a:80 are one target.
 func Origin(u *url.URL) string {

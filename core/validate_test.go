@@ -107,3 +107,21 @@ func TestParseStatus(t *testing.T) {
 		t.Error("bogus accepted")
 	}
 }
+
+func TestParseOrigin(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"https://Merchant.example":               "https://merchant.example:443",
+		"https://merchant.example:443/hooks?x=1": "https://merchant.example:443",
+		"http://127.0.0.1:8080":                  "http://127.0.0.1:8080",
+	} {
+		if got, err := core.ParseOrigin(raw); err != nil || got != want {
+			t.Errorf("ParseOrigin(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	for _, raw := range []string{"", "merchant.example", "ftp://merchant.example", "https://", "https://%zz"} {
+		if _, err := core.ParseOrigin(raw); !errors.As(err, new(*core.ValidationError)) {
+			t.Errorf("ParseOrigin(%q): %v, want a validation error", raw, err)
+		}
+	}
+}

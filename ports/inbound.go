@@ -23,6 +23,9 @@ type Events interface {
 	// ReplayDelivery sends one succeeded or dead delivery of an event
 	// again.
 	ReplayDelivery(ctx context.Context, event core.EventID, delivery core.DeliveryID) (core.Delivery, error)
+	// Recover sends the finished deliveries a filter matches again, paced
+	// per origin (EventStore.Recover).
+	Recover(ctx context.Context, r RecoverRequest) (RecoverResult, error)
 	// Ready reports whether the store answers.
 	Ready(ctx context.Context) error
 }
@@ -59,3 +62,18 @@ type DeliveryDetail struct {
 	Delivery core.Delivery
 	Attempts []core.Attempt
 }
+
+// RecoverRequest asks for a bulk recovery. RatePerSecond 0 means
+// DefaultRecoverRate; Filter.Status "" means dead.
+type RecoverRequest struct {
+	Filter        RecoverFilter
+	RatePerSecond float64
+}
+
+// Recovery pacing: the default and the most a request may ask for, per
+// origin. A merchant back from an outage gets its backlog at a pace it can
+// take, on top of its endpoint's own rate limit.
+const (
+	DefaultRecoverRate = 20
+	MaxRecoverRate     = 1000
+)

@@ -33,8 +33,9 @@ type EventStore interface {
 	Get(ctx context.Context, id core.DeliveryID) (core.Delivery, error)
 	// Attempts returns a delivery's attempt history, oldest first.
 	Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attempt, error)
-	// List returns a page of events with their deliveries, newest first,
-	// and the total matching.
+	// List returns a page of events with their deliveries, newest first
+	// (created_at, then id, descending), and the number matching, counted
+	// up to ListTotalCap.
 	List(ctx context.Context, f ListFilter) (ListResult, error)
 
 	// Claim leases up to Limit claimable deliveries (see
@@ -80,6 +81,11 @@ type EventStore interface {
 	// Replay makes a succeeded or dead delivery pending again with a fresh
 	// attempt budget; any other status is a *core.ConflictError.
 	Replay(ctx context.Context, p ReplayParams) (core.Delivery, error)
+	// Recover replays, in one transaction, the finished deliveries that
+	// match the filter, oldest event first, each due at its turn in its
+	// origin's pace (core.Delivery.Recover): a recovered merchant is not
+	// flooded.
+	Recover(ctx context.Context, p RecoverParams) (RecoverResult, error)
 
 	// Ping reports whether the store can answer (readiness).
 	Ping(ctx context.Context) error
@@ -102,14 +108,28 @@ type Inserted struct {
 }
 
 // EventRecord is an event and its deliveries, oldest first. The
-// deliveries' Body is not set: it is the event's.
+// deliveries' Body is not set: it is the event's. In a List, BodySize is
+// the event's body length, and the body itself is left out (Event.Body
+// nil) when it is larger than ListBodyMax.
 type EventRecord struct {
 	Event      core.Event
 	Deliveries []core.Delivery
+	BodySize   int
 }
 
 // MaxListLimit is the largest page a List returns.
 const MaxListLimit = 100
+
+// ListBodyMax is the largest body a List returns: a larger event is listed
+// without it (EventRecord.BodySize says how large it is; Event reads it).
+// A page of 100 events therefore holds at most 6.4 MB of bodies, however
+// large the events are.
+const ListBodyMax = 64 << 10
+
+// ListTotalCap bounds the count behind ListResult.Total: matches are
+// counted up to it, never further, so that a list costs the same on a
+// table of any size.
+const ListTotalCap = 10_000
 
 // ListFilter selects a page of events. Page is 1-based; Limit is
 // 1–MaxListLimit. The filters combine (all must hold).
@@ -118,15 +138,74 @@ type ListFilter struct {
 	Status core.Status
 	// EndpointID, when set, keeps events with a delivery to it.
 	EndpointID core.EndpointID
-	EventType  string // "" for all
-	Page       int
-	Limit      int
+	// Origin, when set, keeps events with a delivery to it.
+	Origin    string
+	EventType string // "" for all
+	// Window keeps events created in it (zero ends are open).
+	Window TimeWindow
+	// After, when set, lists the events after it in the list's order
+	// (keyset paging): Page is then 1.
+	After *ListCursor
+	Page  int
+	Limit int
 }
 
-// ListResult is one page and the total number of matching events.
+// TimeWindow is [From, To): From ≤ created_at < To. A zero end is open.
+type TimeWindow struct {
+	From, To time.Time
+}
+
+// Contains reports whether t is in the window.
+func (w TimeWindow) Contains(t time.Time) bool {
+	return (w.From.IsZero() || !t.Before(w.From)) && (w.To.IsZero() || t.Before(w.To))
+}
+
+// ListCursor is an event's place in the list's order (created_at, then
+// id, both descending).
+type ListCursor struct {
+	CreatedAt time.Time
+	ID        core.EventID
+}
+
+// ListResult is one page and the number of matching events: exact when
+// TotalExact, otherwise at least Total (ListTotalCap). Next, when set,
+// is the cursor of the page after this one.
 type ListResult struct {
-	Events []EventRecord
-	Total  int
+	Events     []EventRecord
+	Total      int
+	TotalExact bool
+	Next       *ListCursor
+}
+
+// RecoverMax is the most deliveries one Recover queues; RecoverResult.More
+// says that more matched.
+const RecoverMax = 100_000
+
+// RecoverFilter selects finished deliveries to send again: Status is
+// core.StatusDead or core.StatusSucceeded; the others, when set, narrow
+// it (Window is on the event's creation).
+type RecoverFilter struct {
+	Status     core.Status
+	EndpointID core.EndpointID
+	Origin     string
+	Window     TimeWindow
+}
+
+// RecoverParams are the arguments of EventStore.Recover.
+type RecoverParams struct {
+	Filter RecoverFilter
+	// RatePerSecond paces each origin: its n-th recovered delivery, oldest
+	// event first, is due n/RatePerSecond seconds from now (core.RecoverPace).
+	RatePerSecond float64
+	Limit         int // at most this many (1–RecoverMax)
+	Now           *time.Time
+}
+
+// RecoverResult is what Recover queued, and whether more deliveries
+// matched than Limit allowed.
+type RecoverResult struct {
+	Queued int
+	More   bool
 }
 
 // ClaimParams are the arguments of EventStore.Claim.

@@ -222,6 +222,9 @@ func (f *fakeEvents) Replay(context.Context, core.EventID) (ports.EventRecord, e
 func (f *fakeEvents) ReplayDelivery(context.Context, core.EventID, core.DeliveryID) (core.Delivery, error) {
 	return core.Delivery{}, core.ErrNotFound
 }
+func (f *fakeEvents) Recover(context.Context, ports.RecoverRequest) (ports.RecoverResult, error) {
+	return ports.RecoverResult{}, core.ErrUnavailable
+}
 func (f *fakeEvents) Ready(context.Context) error { return f.ready() }
 
 func TestInternalErrorsAreLoggedNotLeaked(t *testing.T) {

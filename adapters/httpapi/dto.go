@@ -46,6 +46,10 @@ type eventJSON struct {
 	EventType       string          `json:"event_type,omitempty"`
 	EndpointID      string          `json:"endpoint_id,omitempty"` // the one endpoint the producer named
 	Deliveries      []deliveryJSON  `json:"deliveries"`
+	// In a list, an event whose body is larger than ports.ListBodyMax
+	// comes without its payload: GET /events/:id has it.
+	PayloadOmitted bool `json:"payload_omitted,omitempty"`
+	BodyBytes      int  `json:"body_bytes,omitempty"`
 }
 
 // deliveryJSON is one delivery of an event: where it goes and how it

@@ -92,49 +92,6 @@ func (a *api) submit(c *gin.Context) {
 		Message: msg, Deliveries: len(res.Deliveries)})
 }
 
-func (a *api) list(c *gin.Context) {
-	page, limit := pageQuery(c)
-	f, err := listFilter(c)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	f.Page, f.Limit = page, limit
-	res, err := a.events.List(c.Request.Context(), f)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, newPage(res.Events, res.Total, f.Page, f.Limit, newEventJSON))
-}
-
-// listFilter reads GET /events' filters: status, endpoint_id, event_type.
-func listFilter(c *gin.Context) (ports.ListFilter, error) {
-	var f ports.ListFilter
-	if s := c.Query("status"); s != "" {
-		st, err := core.ParseStatus(s)
-		if err != nil {
-			return f, err
-		}
-		f.Status = st
-	}
-	if s := c.Query("endpoint_id"); s != "" {
-		id, err := core.ParseEndpointID(s)
-		if err != nil {
-			return f, &apiError{Status: http.StatusBadRequest, Code: "invalid_endpoint_id",
-				Message: "endpoint_id must be an endpoint's id (a UUID)", Field: "endpoint_id"}
-		}
-		f.EndpointID = id
-	}
-	if s := c.Query("event_type"); s != "" {
-		if err := core.ValidateEventType(s); err != nil {
-			return f, err
-		}
-		f.EventType = s
-	}
-	return f, nil
-}
-
 // pageQuery reads page and limit the seed's way (see clampQuery).
 func pageQuery(c *gin.Context) (page, limit int) {
 	return clampQuery(c.Query("page"), 1, 1, maxPage), clampQuery(c.Query("limit"), defaultLimit, 1, ports.MaxListLimit)

@@ -409,6 +409,20 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(t, 200, apiReq{method: "GET", path: "/events?status=pending&event_type=order.paid&endpoint_id=" + strings.ToUpper(a.ID) + "&page=1&limit=5"})
 	c.call(t, 400, apiReq{method: "GET", path: "/events?status=lost", invalid: true})
 	c.call(t, 400, apiReq{method: "GET", path: "/events?endpoint_id=42", invalid: true})
+	var page struct {
+		NextCursor *string `json:"next_cursor"`
+	}
+	decode(c.call(t, 200, apiReq{method: "GET", path: "/events?limit=1"}), &page)
+	if page.NextCursor == nil {
+		t.Fatal("GET /events?limit=1 of several events: no next_cursor")
+	}
+	c.call(t, 200, apiReq{method: "GET", path: "/events?limit=1&cursor=" + *page.NextCursor})
+	c.call(t, 200, apiReq{method: "GET", path: "/events?origin=https://merchant.example&created_after=2020-01-01T00:00:00Z&created_before=2100-01-01T00:00:00.5Z"})
+	c.call(t, 400, apiReq{method: "GET", path: "/events?cursor=garbage"})
+	c.call(t, 400, apiReq{method: "GET", path: "/events?page=2&cursor=" + *page.NextCursor})
+	c.call(t, 400, apiReq{method: "GET", path: "/events?origin=ftp://merchant.example"})
+	c.call(t, 400, apiReq{method: "GET", path: "/events?created_after=yesterday", invalid: true})
+	c.call(t, 400, apiReq{method: "GET", path: "/events?created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z"})
 
 	// A delivery of the fan-out dies: it has an attempt, and can be replayed.
 	dead := e.complete(t, "w1", deadDecision, attemptRecord())
@@ -427,6 +441,16 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(t, 409, apiReq{method: "POST", path: "/events/" + keyed.ID + "/deliveries/" + keyed.ID + "/retry"})
 	c.call(t, 400, apiReq{method: "POST", path: "/events/" + keyed.ID + "/deliveries/abc/retry", invalid: true})
 	c.call(t, 404, apiReq{method: "POST", path: "/events/" + keyed.ID + "/deliveries/" + unknownID + "/retry"})
+
+	// Bulk recovery of the dead.
+	c.call(t, 202, apiReq{method: "POST", path: "/events/recover", body: `{"endpoint_id":"` + a.ID + `","created_after":"2020-01-01T00:00:00Z","rate_per_second":5}`})
+	c.call(t, 202, apiReq{method: "POST", path: "/events/recover", body: `{"status":"succeeded","origin":"https://merchant.example"}`})
+	c.call(t, 400, apiReq{method: "POST", path: "/events/recover", body: `{}`})
+	c.call(t, 400, apiReq{method: "POST", path: "/events/recover", body: `{"status":"pending","origin":"https://merchant.example"}`, invalid: true})
+	c.call(t, 400, apiReq{method: "POST", path: "/events/recover", body: `{"origin":"https://merchant.example","rate_per_second":0}`, invalid: true})
+	c.call(t, 400, apiReq{method: "POST", path: "/events/recover", body: `{"origin":"https://merchant.example","since":"2020-01-01T00:00:00Z"}`, invalid: true})
+	c.call(t, 413, apiReq{method: "POST", path: "/events/recover", body: pad(`{"origin":"https://merchant.example"}`)})
+	c.call(t, 415, apiReq{method: "POST", path: "/events/recover", body: `origin=x`, contentType: "text/plain", invalid: true})
 
 	c.call(t, 200, apiReq{method: "PATCH", path: "/endpoints/" + a.ID, body: `{"disabled":true}`}) // disabled_reason set
 	c.call(t, 204, apiReq{method: "DELETE", path: "/endpoints/" + b.ID})
@@ -453,6 +477,7 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(t, 503, apiReq{method: "GET", path: "/events/" + keyed.ID})
 	c.call(t, 503, apiReq{method: "POST", path: "/events/" + keyed.ID + "/retry"})
 	c.call(t, 503, apiReq{method: "POST", path: "/events/" + keyed.ID + "/deliveries/" + keyed.ID + "/retry"})
+	c.call(t, 503, apiReq{method: "POST", path: "/events/recover", body: `{"origin":"https://merchant.example"}`})
 	c.call(t, 503, apiReq{method: "POST", path: "/endpoints", body: `{"url":"https://merchant.example/d"}`})
 	c.call(t, 503, apiReq{method: "GET", path: "/endpoints"})
 	c.call(t, 503, apiReq{method: "GET", path: "/endpoints/" + a.ID})

@@ -71,6 +71,7 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 	r.POST("/events", a.submit)
 	r.GET("/events", a.list)
 	r.GET("/events/:id", a.get)
+	r.POST("/events/recover", a.recoverEvents)
 	r.POST("/events/:id/retry", a.retry)
 	r.POST("/events/:id/deliveries/:delivery_id/retry", a.retryDelivery)
 	r.GET("/targets", a.targets)

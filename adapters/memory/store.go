@@ -197,51 +197,6 @@ func (s *Store) Attempts(_ context.Context, id core.DeliveryID) ([]core.Attempt,
 	return slices.Clone(s.attempts[id]), nil
 }
 
-func (s *Store) List(_ context.Context, f ports.ListFilter) (ports.ListResult, error) {
-	if err := s.lock(); err != nil {
-		return ports.ListResult{}, err
-	}
-	defer s.mu.Unlock()
-	var all []*core.Event
-	for _, e := range s.events {
-		if s.matches(e, f) {
-			all = append(all, e)
-		}
-	}
-	slices.SortFunc(all, newestFirst)
-	res := ports.ListResult{Total: len(all)}
-	from := (f.Page - 1) * f.Limit
-	for i := from; i >= 0 && i < len(all) && i < from+f.Limit; i++ {
-		res.Events = append(res.Events, s.record(all[i].ID))
-	}
-	return res, nil
-}
-
-// matches reports whether e passes f: its type, and one delivery that is
-// in the status and to the endpoint asked for.
-func (s *Store) matches(e *core.Event, f ports.ListFilter) bool {
-	if f.EventType != "" && e.EventType != f.EventType {
-		return false
-	}
-	if f.Status == "" && f.EndpointID == "" {
-		return true
-	}
-	for _, id := range s.byEvent[e.ID] {
-		d := s.deliveries[id]
-		if (f.Status == "" || d.Status == f.Status) && (f.EndpointID == "" || d.EndpointID == f.EndpointID) {
-			return true
-		}
-	}
-	return false
-}
-
-func newestFirst(a, b *core.Event) int {
-	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(string(b.ID), string(a.ID))
-}
-
 func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	if err := s.lock(); err != nil {
 		return nil, err

@@ -116,59 +116,6 @@ func (s *Store) Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attemp
 // semi-join: an event matches when one of its deliveries is in the status
 // and to the endpoint asked for. The page's deliveries are read in one more
 // query.
-func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult, error) {
-	if f.EndpointID != "" && !validEndpointID(f.EndpointID) {
-		return ports.ListResult{}, nil // no delivery goes to a malformed id
-	}
-	var rows []eventRow
-	q := s.db.NewSelect().Model(&rows)
-	if f.EventType != "" {
-		q = q.Where("e.event_type = ?", f.EventType)
-	}
-	if f.Status != "" || f.EndpointID != "" {
-		sub := s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("1").Where("d.event_id = e.id")
-		if f.Status != "" {
-			sub = sub.Where("d.status = ?", string(f.Status))
-		}
-		if f.EndpointID != "" {
-			sub = sub.Where("d.endpoint_id = ?", string(f.EndpointID))
-		}
-		q = q.Where("EXISTS (?)", sub)
-	}
-	if f.Page < 1 || f.Limit < 1 {
-		// Nothing to show, but the total is still asked for (and bun
-		// would read Limit(0) as "no limit").
-		n, err := q.Count(ctx)
-		return ports.ListResult{Total: int(n)}, interpretError("list: count", err)
-	}
-	total, err := q.OrderExpr("e.created_at DESC, e.id DESC").
-		Limit(int64(f.Limit)).Offset(int64(f.Page-1) * int64(f.Limit)).
-		ScanAndCount(ctx)
-	if err != nil {
-		return ports.ListResult{}, interpretError("list", err)
-	}
-	res := ports.ListResult{Total: int(total)}
-	if len(rows) == 0 {
-		return res, nil
-	}
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	byEvent, err := s.deliveriesOf(ctx, ids)
-	if err != nil {
-		return ports.ListResult{}, err
-	}
-	for _, r := range rows {
-		rec, err := record(r, byEvent[r.ID])
-		if err != nil {
-			return ports.ListResult{}, err
-		}
-		res.Events = append(res.Events, rec)
-	}
-	return res, nil
-}
-
 // replaySQL resets a finished delivery (mirrors core.Delivery.Replay) and
 // notifies the channel, in one statement: the NOTIFY is delivered only if
 // the update commits. It returns the delivery with its event's body.

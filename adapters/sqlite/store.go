@@ -229,66 +229,6 @@ func (s *Store) Attempts(ctx context.Context, id core.DeliveryID) ([]core.Attemp
 // List pages events newest first. The status and endpoint filters hold
 // for one delivery together ("an event with a dead delivery to this
 // endpoint"), as memory's do.
-func (s *Store) List(ctx context.Context, f ports.ListFilter) (ports.ListResult, error) {
-	var res ports.ListResult
-	err := s.read(ctx, "list", func(ctx context.Context, tx bun.Tx) error {
-		res = ports.ListResult{}
-		var rows []eventRow
-		q := tx.NewSelect().Model(&rows)
-		if f.EventType != "" {
-			q = q.Where("e.event_type = ?", f.EventType)
-		}
-		if f.Status != "" || f.EndpointID != "" {
-			sub := tx.NewSelect().Table("deliveries").Column("event_id")
-			if f.Status != "" {
-				sub = sub.Where("status = ?", string(f.Status))
-			}
-			if f.Status.Finished() {
-				// Redundant, but SQLite can use a partial index only when
-				// the query spells out its condition.
-				sub = sub.Where("status IN ('succeeded', 'dead')")
-			}
-			if f.EndpointID != "" {
-				sub = sub.Where("endpoint_id = ?", string(f.EndpointID))
-			}
-			q = q.Where("e.id IN (?)", sub)
-		}
-		if f.Page < 1 || f.Limit < 1 {
-			// Nothing to show, but the total is still asked for (and bun
-			// would read Limit(0) as "no limit").
-			n, err := q.Count(ctx)
-			res.Total = int(n)
-			return err
-		}
-		total, err := q.OrderExpr("e.created_at DESC, e.id DESC").
-			Limit(int64(f.Limit)).Offset(int64(f.Page-1) * int64(f.Limit)).
-			ScanAndCount(ctx)
-		if err != nil {
-			return err
-		}
-		res.Total = int(total)
-		if len(rows) == 0 {
-			return nil
-		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		byEvent, err := deliveriesOf(ctx, tx, ids...)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			res.Events = append(res.Events, ports.EventRecord{Event: eventToCore(r), Deliveries: byEvent[r.ID]})
-		}
-		return nil
-	})
-	if err != nil {
-		return ports.ListResult{}, err
-	}
-	return res, nil
-}
-
 // Claim, in one write transaction: declares dead the delivering rows
 // whose lease expired during their final attempt (core.Delivery.Abandon),
 // takes the due probes of open targets (claimProbes), then leases the

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -217,6 +216,9 @@ func (b *bench) declare(sr *storeResult, postgres bool) {
 			p := fmt.Sprintf("GET /events?limit=20 with %s rows, 50 requests: ", n)
 			sr.declare(measureDef{key: "list_p50", name: p + "p50", unit: "ms", goal: goal{"<=", 20}})
 			sr.declare(measureDef{key: "list_p99", name: p + "p99", unit: "ms"})
+			sr.declare(measureDef{key: "list_cursor_deep_p50", name: "GET /events?limit=20&cursor= 5,000 rows deep: p50", unit: "ms", goal: goal{"<=", 20}})
+			sr.declare(measureDef{key: "list_page_deep_p50", name: "GET /events?limit=20&page=251 (the same depth by OFFSET): p50", unit: "ms"})
+			sr.declare(measureDef{key: "list_1mib_rss_added_mb", name: "4 clients listing 100 events of 1 MiB, 10 times each: RSS added", unit: "MB", goal: goal{"<=", 200}})
 		}
 	}
 	if postgres && slices.Contains(b.opts.scenarios, "outage") {
@@ -460,70 +462,5 @@ func scLatency(ctx context.Context, rc *runCtx) error {
 		}
 	}
 	rc.checkDelivery("every accepted event delivered", ids)
-	return nil
-}
-
-// scList: N stored events (ROLE=api; on PostgreSQL inserted by SQL unless
-// -list-fill api), then GET /events?limit=20 50 times.
-func scList(ctx context.Context, rc *runCtx) error {
-	n := rc.b.scaled(200000)
-	d, err := rc.start(ctx, "api", nil, true)
-	if err != nil {
-		return err
-	}
-	defer rc.stop(d)
-	if rc.pg != nil && rc.b.opts.listFill == "sql" {
-		db, err := rc.openDB()
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		logf("    inserting %s pending events by SQL (then VACUUM ANALYZE, as autovacuum would)", humanInt(n))
-		if err := fillEvents(ctx, db, n, rc.recv.url+"/webhook", rc.origin()); err != nil {
-			return err
-		}
-	} else {
-		r := runLoad(ctx, loadSpec{label: "list: storing", base: d.base, clients: 64, total: n, prefix: "list"})
-		logf("    stored through the API: %s", r.summary())
-		rc.checkLoad("every POST answered 202", r, n)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	client := newClient(1)
-	defer client.CloseIdleConnections()
-	type page struct {
-		Data  []map[string]any `json:"data"`
-		Total int              `json:"total"`
-	}
-	url := d.base + "/events?limit=20"
-	var first page
-	if err := getJSON(ctx, client, url, &first); err != nil {
-		return err
-	}
-	rc.check("GET /events total = rows stored, first page full", first.Total == n && len(first.Data) == 20,
-		fmt.Sprintf("total %s (want %s), %d rows on the page", humanInt(first.Total), humanInt(n), len(first.Data)))
-	for range 3 { // warm-up
-		if _, err := getBody(ctx, client, url); err != nil {
-			return err
-		}
-	}
-	var lat []time.Duration
-	for range 50 {
-		t0 := time.Now()
-		raw, err := getBody(ctx, client, url)
-		if err != nil {
-			return err
-		}
-		lat = append(lat, time.Since(t0)) // the whole answer read; decoding it is not the server's time
-		var p page
-		if err := json.Unmarshal(raw, &p); err != nil || len(p.Data) != 20 {
-			return fmt.Errorf("GET %s: %d rows, %v", url, len(p.Data), err)
-		}
-	}
-	p50, p99 := ms(percentileDur(lat, 0.50)), ms(percentileDur(lat, 0.99))
-	rc.set("list_p50", p50)
-	rc.set("list_p99", p99)
-	logf("    GET /events?limit=20 over %s rows: p50 %.2f ms, p99 %.2f ms", humanInt(n), p50, p99)
 	return nil
 }

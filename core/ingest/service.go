@@ -182,14 +182,66 @@ func (s *Service) List(ctx context.Context, f ports.ListFilter) (ports.ListResul
 	if f.Page < 1 {
 		return ports.ListResult{}, &core.ValidationError{Field: "page", Code: "invalid_page", Message: "must be at least 1"}
 	}
+	if f.After != nil && f.Page > 1 {
+		return ports.ListResult{}, &core.ValidationError{Field: "cursor", Code: "conflicting_paging",
+			Message: "page a list by cursor or by page number, not both: leave page out with a cursor"}
+	}
 	if f.Limit < 1 || f.Limit > ports.MaxListLimit {
 		return ports.ListResult{}, &core.ValidationError{Field: "limit", Code: "invalid_limit",
 			Message: fmt.Sprintf("must be between 1 and %d", ports.MaxListLimit)}
+	}
+	if err := checkWindow(f.Window); err != nil {
+		return ports.ListResult{}, err
 	}
 	res, err := s.store.List(ctx, f)
 	if err != nil {
 		return ports.ListResult{}, fmt.Errorf("ingest: list: %w", err)
 	}
+	return res, nil
+}
+
+func checkWindow(w ports.TimeWindow) error {
+	if !w.From.IsZero() && !w.To.IsZero() && !w.From.Before(w.To) {
+		return &core.ValidationError{Field: "created_before", Code: "invalid_window",
+			Message: "created_before must be later than created_after"}
+	}
+	return nil
+}
+
+// Recover sends the finished deliveries a filter matches again, dead ones
+// unless it says succeeded, paced per origin. It needs a filter beyond the
+// status, so that no one replays a whole history by mistake.
+func (s *Service) Recover(ctx context.Context, r ports.RecoverRequest) (ports.RecoverResult, error) {
+	f := r.Filter
+	if f.Status == "" {
+		f.Status = core.StatusDead
+	}
+	if !f.Status.Finished() {
+		return ports.RecoverResult{}, &core.ValidationError{Field: "status", Code: "invalid_status",
+			Message: "must be dead or succeeded: only finished deliveries are recovered"}
+	}
+	if f.EndpointID == "" && f.Origin == "" && f.Window.From.IsZero() {
+		return ports.RecoverResult{}, &core.ValidationError{Code: "filter_required",
+			Message: "say what to recover: endpoint_id, origin or created_after (or several)"}
+	}
+	if err := checkWindow(f.Window); err != nil {
+		return ports.RecoverResult{}, err
+	}
+	rate := r.RatePerSecond
+	if rate == 0 {
+		rate = ports.DefaultRecoverRate
+	}
+	if !(rate > 0 && rate <= ports.MaxRecoverRate) { // NaN too
+		return ports.RecoverResult{}, &core.ValidationError{Field: "rate_per_second", Code: "invalid_rate",
+			Message: fmt.Sprintf("must be more than 0 and at most %d", ports.MaxRecoverRate)}
+	}
+	res, err := s.store.Recover(ctx, ports.RecoverParams{Filter: f, RatePerSecond: rate, Limit: ports.RecoverMax})
+	if err != nil {
+		return ports.RecoverResult{}, fmt.Errorf("ingest: recover: %w", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "deliveries recovered", slog.Int("queued", res.Queued), slog.Bool("more", res.More),
+		slog.String("status", string(f.Status)), slog.String("endpoint_id", string(f.EndpointID)),
+		slog.String("origin", f.Origin), slog.Float64("rate_per_second", rate))
 	return res, nil
 }
 
@@ -236,8 +288,15 @@ func (s *Service) ReplayDelivery(ctx context.Context, event core.EventID, delive
 	if err != nil {
 		return core.Delivery{}, fmt.Errorf("ingest: replay delivery %s of %s: %w", delivery, event, err)
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "delivery replayed", slog.String("event_id", string(event)),
-		slog.String("delivery_id", string(delivery)))
+	// Spelled as the dispatcher's delivery lines (dispatch.deliveryAttrs);
+	// attempt is the count the replay left, 0: a new run of attempts.
+	attrs := []slog.Attr{slog.String("event_id", string(event)), slog.String("delivery_id", string(delivery))}
+	if again.EndpointID != "" {
+		attrs = append(attrs, slog.String("endpoint_id", string(again.EndpointID)))
+	}
+	attrs = append(attrs, slog.String("origin", again.Origin), slog.Int("attempt", again.AttemptedCount),
+		slog.String("target", core.RedactURL(again.TargetURL)))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "delivery replayed", attrs...)
 	return again, nil
 }
 

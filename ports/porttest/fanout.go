@@ -347,3 +347,26 @@ func (s suite) fanOutEndpointDeleted(t *testing.T) {
 		t.Errorf("deleting an endpoint deleted an event")
 	}
 }
+
+// fanOutRecoverByEndpoint: a recovery by endpoint queues that endpoint's
+// dead deliveries, none of another endpoint of the same event.
+func (s suite) fanOutRecoverByEndpoint(t *testing.T) {
+	st := s.newStore(t)
+	f := newFanOut(t, st)
+	paid := insertEvent(t, st, NewTypedEvent(t, "order.paid", `{}`), at(0)) // paid, all
+	finish(t, st, at(time.Second), func(core.Delivery) core.Decision { return gone })
+	res := recoverBy(t, st, ports.RecoverParams{Filter: ports.RecoverFilter{Status: core.StatusDead, EndpointID: f.paid.ID},
+		RatePerSecond: 20, Limit: 10, Now: at(time.Minute)})
+	if res.Queued != 1 || res.More {
+		t.Fatalf("recover the paid endpoint: %+v, want 1", res)
+	}
+	for _, d := range paid.Deliveries {
+		want := core.StatusDead
+		if d.EndpointID == f.paid.ID {
+			want = core.StatusPending
+		}
+		if got := get(t, st, d.ID).Status; got != want {
+			t.Errorf("delivery to %s: %s, want %s", d.EndpointID, got, want)
+		}
+	}
+}
