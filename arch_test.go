@@ -36,7 +36,7 @@ var rules = map[string]rule{
 	"adapters/prom":              {ours: []string{"core", "core/retention", "ports"}, thirdParty: true},
 	"migrations":                 {thirdParty: true}, // the SQL, and bun's migrator to apply it
 	"wiring":                     {ours: []string{"*"}, thirdParty: true},
-	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}},
+	"cmd/dispatcher":             {ours: []string{"wiring", "core/signing", "internal/env"}, thirdParty: true}, // the CLI: cobra
 	"cmd/mock-receiver":          {ours: []string{"cmd/mock-receiver/receiver"}},
 	"cmd/bench":                  {ours: []string{"core/signing"}, thirdParty: true}, // the benchmark program (make bench)
 	"cmd/mock-receiver/receiver": {ours: []string{"core/signing", "internal/env", "internal/wait", "internal/logfile", "internal/logfmt"}},

@@ -2,102 +2,150 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
-	"strconv"
-	"time"
+	"strings"
 
-	"github.com/webhookd/webhookd/core/signing"
+	"github.com/spf13/cobra"
+
 	"github.com/webhookd/webhookd/internal/env"
-	"github.com/webhookd/webhookd/wiring"
 )
 
 // run is main without the process: lookup nil means the environment plus
 // ./.env.
-func run(ctx context.Context, args []string, lookup env.Lookup) error {
-	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
-	role := fs.String("role", "", "all, api or worker (overrides ROLE)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func run(ctx context.Context, args []string, lookup env.Lookup, stdout, stderr io.Writer) error {
 	if lookup == nil {
 		var err error
 		if lookup, err = env.WithDotenv(".env"); err != nil {
 			return err
 		}
 	}
-	// The tools read only what they use: migrating needs no signing secret.
-	switch fs.Arg(0) {
-	case "migrate":
-		db, err := wiring.LoadDatabaseConfig(lookup)
-		if err != nil {
-			return fmt.Errorf("configuration:\n%w", err)
-		}
-		return wiring.Migrate(ctx, db, fs.Arg(1), os.Stdout)
-	case "healthcheck": // for container health checks: the image has no shell or curl
-		port, err := wiring.LoadHealthcheckPort(lookup, *role)
-		if err != nil {
-			return fmt.Errorf("configuration:\n%w", err)
-		}
-		return healthcheck(ctx, port)
+	root := newRoot(lookup)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(singleDashRole(args))
+	cmd, err := root.ExecuteContextC(ctx)
+	if u, ok := errors.AsType[*usageError](err); ok && u.cmd == "" && cmd != nil {
+		u.cmd = cmd.CommandPath()
 	}
-	cfg, err := wiring.LoadConfig(lookup)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	if *role != "" {
-		if cfg.Role = wiring.Role(*role); !cfg.Role.RunsAPI() && !cfg.Role.RunsWorker() {
-			return fmt.Errorf("-role %q: must be all, api or worker", *role)
-		}
-	}
-	if fs.Arg(0) == "secret" { // the merchant's Standard Webhooks secret ("whsec_…")
-		return printMerchantSecrets(cfg.Signing, os.Stdout)
-	}
-	app, cleanup, err := wiring.Initialize(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	return app.Run(ctx)
+	return err
 }
 
-// healthcheck asks the local /ready (the API's, or a worker's) and fails
-// unless it answers 200.
-func healthcheck(ctx context.Context, port int) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(port)+"/ready", nil)
-	if err != nil {
-		return err
+// newRoot builds the command tree. With no command it serves.
+func newRoot(lookup env.Lookup) *cobra.Command {
+	var role roleFlag
+	root := &cobra.Command{
+		Use:   "dispatcher",
+		Short: "webhookd: a durable webhook dispatcher",
+		Long: `dispatcher runs webhookd (the API and/or the delivery worker: "dispatcher" alone is
+"dispatcher serve"), migrates its store, and operates a running one through its HTTP API.
+
+The operator commands (events, endpoints) call the API at --api-url, else WEBHOOKD_URL, else
+http://127.0.0.1:$DISPATCHER_PORT, with --token, else WEBHOOKD_TOKEN, else the first of
+API_TOKENS. They print the API's JSON on stdout, and its error on stderr.
+
+Exit status: 0 success, 1 failure, 2 command-line mistake.`,
+		Args: noCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), lookup, string(role))
+		},
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /ready answered %d", resp.StatusCode)
-	}
-	return nil
+	role.register(root)
+	root.AddCommand(newServeCmd(lookup), newMigrateCmd(lookup), newHealthcheckCmd(lookup), newSecretCmd(lookup))
+	client := &clientFlags{lookup: lookup}
+	root.AddCommand(newEventsCmd(client), newEndpointsCmd(client))
+	root.SetHelpCommand(newHelpCmd())
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{err, cmd.CommandPath()} })
+	withEnvHelp(root)
+	quiet(root)
+	return root
 }
 
-// printMerchantSecrets prints, for HMAC_SECRET and each of
-// HMAC_EXTRA_SECRETS, the "whsec_…" form that merchants give a Standard
-// Webhooks library to verify webhook-signature.
-func printMerchantSecrets(cfg wiring.SigningConfig, out io.Writer) error {
-	for i, text := range append([]string{cfg.Secret}, cfg.ExtraSecrets...) {
-		sec, err := signing.ParseSecret(text)
-		if err != nil {
-			return fmt.Errorf("HMAC_SECRET/HMAC_EXTRA_SECRETS: %w", err)
+// quiet leaves reporting errors, and choosing the exit status, to main.
+func quiet(c *cobra.Command) {
+	c.SilenceErrors, c.SilenceUsage = true, true
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return &usageError{err, cmd.CommandPath()}
+			}
+			return nil
 		}
-		name := "HMAC_SECRET"
-		if i > 0 {
-			name = fmt.Sprintf("HMAC_EXTRA_SECRETS[%d]", i-1)
-		}
-		fmt.Fprintf(out, "%s\t%s\n", name, sec.Standard())
 	}
-	return nil
+	for _, sub := range c.Commands() {
+		quiet(sub)
+	}
+}
+
+// usageError is a mistake on the command line: exit status 2. cmd, when
+// known, is the command whose help to suggest.
+type usageError struct {
+	err error
+	cmd string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// usagef is a usageError from a format.
+func usagef(format string, args ...any) error { return &usageError{err: fmt.Errorf(format, args...)} }
+
+// noCommand refuses an argument where only a subcommand may stand:
+// cobra would otherwise run the parent (serve, for the root) or print
+// its help and succeed.
+func noCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return errors.New(msg)
+}
+
+// newGroup is a command that only holds subcommands: alone it prints its
+// help.
+func newGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{Use: use, Short: short, Args: noCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
+	g.AddCommand(subs...)
+	return g
+}
+
+// newHelpCmd replaces cobra's help command, which prints the root's help
+// and succeeds for an unknown topic.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err == nil && len(rest) > 0 {
+				err = noCommand(target, rest)
+			}
+			if err != nil {
+				return &usageError{err, "dispatcher"}
+			}
+			return target.Help()
+		},
+	}
+}
+
+// singleDashRole rewrites the flag package's -role X and -role=X, which
+// the old command line took, to --role: pflag would read -role as -r -o
+// -l -e. The result is never nil: given nil, cobra would read os.Args.
+func singleDashRole(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "-role" || strings.HasPrefix(a, "-role=") {
+			a = "-" + a
+		}
+		out = append(out, a)
+	}
+	return out
 }

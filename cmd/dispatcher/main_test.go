@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,12 +21,12 @@ func TestRunFailsFastNamingTheVariable(t *testing.T) {
 		v, ok := map[string]string{"MAX_ATTEMPTS": "zero", "BATCH_SIZE": "-3"}[k]
 		return v, ok
 	}
-	err := run(t.Context(), nil, lookup)
+	err := run(t.Context(), nil, lookup, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "MAX_ATTEMPTS") || !strings.Contains(err.Error(), "BATCH_SIZE") {
 		t.Fatalf("run = %v, want an error naming MAX_ATTEMPTS and BATCH_SIZE", err)
 	}
 	secretOnly := func(k string) (string, bool) { return harness.Secret, k == "HMAC_SECRET" }
-	if err := run(t.Context(), []string{"-role", "boss"}, secretOnly); err == nil ||
+	if err := run(t.Context(), []string{"-role", "boss"}, secretOnly, io.Discard, io.Discard); err == nil ||
 		!strings.Contains(err.Error(), "role") {
 		t.Fatalf("run -role boss = %v, want an error about the role", err)
 	}
