@@ -30,6 +30,7 @@ var rules = map[string]rule{
 	"core/ingest":                {ours: []string{"core", "ports"}},
 	"core/dispatch":              {ours: []string{"core", "core/secretbox", "ports", "internal/wait"}},
 	"core/retention":             {ours: []string{"core", "internal/wait", "ports"}},
+	"core/activity":              {ours: []string{"core", "ports"}},
 	"adapters/":                  {ours: []string{"core", "core/signing", "ports", "internal/wait"}, thirdParty: true},
 	"adapters/postgres":          {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},
 	"adapters/sqlite":            {ours: []string{"core", "ports", "migrations", "internal/wait"}, thirdParty: true},

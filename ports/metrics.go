@@ -26,8 +26,11 @@ type Metrics interface {
 
 // DeliveryReport is one finished attempt, as DeliveryFinished gets it.
 type DeliveryReport struct {
-	Origin  string
-	Verdict core.Verdict
+	Origin string
+	// EndpointID is the delivery's endpoint; "" for a delivery to an
+	// event's target_url.
+	EndpointID core.EndpointID
+	Verdict    core.Verdict
 	// Sent reports whether an HTTP request was made. It was not for a
 	// delivery ended without one (expired, its endpoint gone): Took is 0.
 	Sent bool

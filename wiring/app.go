@@ -34,6 +34,9 @@ type App struct {
 	// Metrics reads the queue's size for /metrics in the background, in
 	// every role.
 	Metrics Runner
+	// Activity flushes this process's per-minute counts to the store, in
+	// every role (the API counts events accepted, the worker deliveries).
+	Activity Runner
 	// Retention deletes finished history beside the worker.
 	Retention *retention.Runner
 	Log       *slog.Logger
@@ -73,6 +76,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.Metrics != nil {
 		g.Go(func() error { return a.Metrics.Run(gctx) })
+	}
+	if a.Activity != nil {
+		g.Go(func() error { return a.Activity.Run(gctx) })
 	}
 	if a.Role.RunsWorker() {
 		g.Go(func() error { return a.Worker.Run(gctx) })

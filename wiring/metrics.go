@@ -3,6 +3,7 @@ package wiring
 import (
 	"database/sql"
 	"fmt"
+	"github.com/webhookd/webhookd/core/activity"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,18 @@ func provideMetrics(cfg MetricsConfig, stats ports.Stats, pools dbPools, log *sl
 		return nil, fmt.Errorf("METRICS_REFRESH_MS: %w", err)
 	}
 	return m, nil
+}
+
+// provideActivity counts what this process does, minute by minute, into
+// the store's activity table (the dashboard's chart and success rates).
+func provideActivity(store ports.ActivityStore, clk ports.Clock, log *slog.Logger) *activity.Counter {
+	return activity.New(store, clk, activity.Config{}, log)
+}
+
+// provideCoreMetrics gives the core both recorders: Prometheus (this
+// process, scraped) and the activity counter (the cluster, in the store).
+func provideCoreMetrics(m *prom.Metrics, c *activity.Counter) ports.Metrics {
+	return activity.Tee{m, c}
 }
 
 // Ops is the server of /health, /ready and /metrics alone, for a process

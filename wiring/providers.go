@@ -18,6 +18,7 @@ import (
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/core/activity"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/endpoints"
 	"github.com/webhookd/webhookd/core/ingest"
@@ -184,9 +185,9 @@ func provideRetention(p ports.Purger, clk ports.Clock, log *slog.Logger, cfg ret
 }
 
 func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, ops *Ops, w *dispatch.Worker, m *prom.Metrics,
-	ret *retention.Runner, log *slog.Logger, bg Runner) *App {
-	return &App{Role: role, Server: srv, Listener: ln, Ops: ops, Worker: w, Metrics: m, Retention: ret, Log: log, Background: bg,
-		grace: cfg.ShutdownGrace}
+	act *activity.Counter, ret *retention.Runner, log *slog.Logger, bg Runner) *App {
+	return &App{Role: role, Server: srv, Listener: ln, Ops: ops, Worker: w, Metrics: m, Activity: act, Retention: ret, Log: log,
+		Background: bg, grace: cfg.ShutdownGrace}
 }
 
 // noBackground is the Runner of stores that need no background loop.

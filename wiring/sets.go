@@ -7,7 +7,6 @@ import (
 	"github.com/webhookd/webhookd/adapters/clock"
 	"github.com/webhookd/webhookd/adapters/memory"
 	"github.com/webhookd/webhookd/adapters/postgres"
-	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/core/endpoints"
@@ -37,7 +36,8 @@ var coreSet = wire.NewSet(
 	wire.Bind(new(ports.TargetGate), new(*breaker.Sender)),
 	wire.Bind(new(ports.TargetHealth), new(*breaker.Sender)),
 	provideMetrics,
-	wire.Bind(new(ports.Metrics), new(*prom.Metrics)),
+	provideActivity,
+	provideCoreMetrics,
 	provideOps,
 	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideSecretBox,
@@ -59,6 +59,7 @@ var memorySet = wire.NewSet(
 	wire.Bind(new(ports.Purger), new(*memory.Store)),
 	wire.Bind(new(ports.Wakeup), new(*memory.Store)),
 	wire.Bind(new(ports.Stats), new(*memory.Store)),
+	wire.Bind(new(ports.ActivityStore), new(*memory.Store)),
 	noPools,
 	noBackground,
 )
@@ -72,6 +73,7 @@ var postgresSet = wire.NewSet(
 	wire.Bind(new(ports.EndpointStore), new(*postgres.Store)),
 	wire.Bind(new(ports.Purger), new(*postgres.Store)),
 	wire.Bind(new(ports.Stats), new(*postgres.Store)),
+	wire.Bind(new(ports.ActivityStore), new(*postgres.Store)),
 	postgresPools,
 	postgres.NewListener,
 	wire.Bind(new(ports.Wakeup), new(*postgres.Listener)),
@@ -89,6 +91,7 @@ var sqliteSet = wire.NewSet(
 	wire.Bind(new(ports.Purger), new(*sqlite.Store)),
 	wire.Bind(new(ports.Wakeup), new(*sqlite.Store)),
 	wire.Bind(new(ports.Stats), new(*sqlite.Store)),
+	wire.Bind(new(ports.ActivityStore), new(*sqlite.Store)),
 	sqlitePools,
 	noBackground,
 	wire.InterfaceValue(new(ports.Clock), clock.System{}),

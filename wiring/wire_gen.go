@@ -44,6 +44,8 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		cleanup()
 		return nil, nil, err
 	}
+	counter := provideActivity(store, clock, logger)
+	portsMetrics := provideCoreMetrics(metrics, counter)
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
 	listener, cleanup3, err := provideNetListener(httpConfig)
@@ -59,7 +61,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		cleanup()
 		return nil, nil, err
 	}
-	service, err := provideIngest(store, clock, metrics, logger, ingestConfig, addressPolicy)
+	service, err := provideIngest(store, clock, portsMetrics, logger, ingestConfig, addressPolicy)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -99,7 +101,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
-	breakerSender, err := provideBreaker(sender, breakerConfig, clock, metrics, logger)
+	breakerSender, err := provideBreaker(sender, breakerConfig, clock, portsMetrics, logger)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -124,7 +126,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		Gate:      breakerSender,
 		Clock:     clock,
 		Wakeup:    store,
-		Metrics:   metrics,
+		Metrics:   portsMetrics,
 		Box:       box,
 		Endpoints: store,
 	}
@@ -149,7 +151,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	wiringRunner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, wiringRunner)
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, wiringRunner)
 	return app, func() {
 		cleanup5()
 		cleanup4()
@@ -189,6 +191,8 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
+	counter := provideActivity(store, portsClock, logger)
+	portsMetrics := provideCoreMetrics(metrics, counter)
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
 	listener, cleanup3, err := provideNetListener(httpConfig)
@@ -204,7 +208,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	service, err := provideIngest(store, portsClock, metrics, logger, ingestConfig, addressPolicy)
+	service, err := provideIngest(store, portsClock, portsMetrics, logger, ingestConfig, addressPolicy)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -244,7 +248,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
-	breakerSender, err := provideBreaker(sender, breakerConfig, portsClock, metrics, logger)
+	breakerSender, err := provideBreaker(sender, breakerConfig, portsClock, portsMetrics, logger)
 	if err != nil {
 		cleanup4()
 		cleanup3()
@@ -270,7 +274,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		Gate:      breakerSender,
 		Clock:     portsClock,
 		Wakeup:    postgresListener,
-		Metrics:   metrics,
+		Metrics:   portsMetrics,
 		Box:       box,
 		Endpoints: store,
 	}
@@ -294,7 +298,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, postgresListener)
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, postgresListener)
 	return app, func() {
 		cleanup5()
 		cleanup4()
@@ -326,6 +330,8 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		cleanup()
 		return nil, nil, err
 	}
+	counter := provideActivity(store, clk, logger)
+	portsMetrics := provideCoreMetrics(metrics, counter)
 	config := cfg.Ingest
 	addressConfig := cfg.Addresses
 	listener, cleanup2, err := provideNetListener(httpConfig)
@@ -339,7 +345,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		cleanup()
 		return nil, nil, err
 	}
-	service, err := provideIngest(store, clk, metrics, logger, config, addressPolicy)
+	service, err := provideIngest(store, clk, portsMetrics, logger, config, addressPolicy)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -374,7 +380,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	breakerConfig := cfg.Breaker
-	breakerSender, err := provideBreaker(sender, breakerConfig, clk, metrics, logger)
+	breakerSender, err := provideBreaker(sender, breakerConfig, clk, portsMetrics, logger)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -397,7 +403,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		Gate:      breakerSender,
 		Clock:     clk,
 		Wakeup:    store,
-		Metrics:   metrics,
+		Metrics:   portsMetrics,
 		Box:       box,
 		Endpoints: store,
 	}
@@ -420,7 +426,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	wiringRunner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, runner, logger, wiringRunner)
+	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, wiringRunner)
 	return app, func() {
 		cleanup4()
 		cleanup3()

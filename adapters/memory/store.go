@@ -37,6 +37,9 @@ type Store struct {
 
 	// endpoints is the EndpointStore's table (endpoints.go), under mu too.
 	endpoints map[core.EndpointID]*core.Endpoint
+	// activity is the ActivityStore's table (activity.go), under mu too;
+	// made by its first add.
+	activity map[activityKey]ports.ActivityCount
 
 	wake *wait.Signal
 }

@@ -21,3 +21,10 @@ func TestEndpointStoreContract(t *testing.T) {
 		return memory.NewStore(memory.NewClock(porttest.T0))
 	})
 }
+
+func TestActivityStoreContract(t *testing.T) {
+	t.Parallel()
+	porttest.RunActivityStore(t, func(t *testing.T) ports.ActivityStore {
+		return memory.NewStore(memory.NewClock(porttest.T0))
+	})
+}

@@ -24,3 +24,12 @@ func TestEndpointStoreContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestActivityStoreContract(t *testing.T) {
+	t.Parallel()
+	requireDB(t)
+	porttest.RunActivityStore(t, func(t *testing.T) ports.ActivityStore {
+		s, _, _ := newTestStore(t)
+		return s
+	})
+}

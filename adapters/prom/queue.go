@@ -143,3 +143,25 @@ func (m *Metrics) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// QueueSnapshot is the last reading of the queue gauges: what /metrics
+// shows, for the dashboard. ok is false before the first reading (or
+// without a store); OpenTargets counts the targets rows.
+type QueueSnapshot struct {
+	Stats       ports.QueueStats
+	OpenTargets int
+	At          time.Time
+	Finished    bool // Stats.Succeeded and Dead were read
+}
+
+// Queue returns the last reading of the queue gauges, never reading the
+// store.
+func (m *Metrics) Queue() (QueueSnapshot, bool) {
+	if m.queue == nil {
+		return QueueSnapshot{}, false
+	}
+	q := m.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueSnapshot{Stats: q.snap, OpenTargets: q.targets, At: q.at, Finished: q.finished}, !q.at.IsZero()
+}

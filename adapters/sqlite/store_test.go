@@ -339,3 +339,10 @@ func TestEndpointStoreContract(t *testing.T) {
 		return NewStore(newTestDB(t), memory.NewClock(porttest.T0))
 	})
 }
+
+func TestActivityStoreContract(t *testing.T) {
+	t.Parallel()
+	porttest.RunActivityStore(t, func(t *testing.T) ports.ActivityStore {
+		return NewStore(newTestDB(t), memory.NewClock(porttest.T0))
+	})
+}

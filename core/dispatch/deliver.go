@@ -340,7 +340,8 @@ func (w *Worker) record(ctx context.Context, e core.Delivery, started time.Time,
 // its retry. An attempt was sent when it got a status or an error: one
 // ended without a request has neither.
 func (w *Worker) report(ctx context.Context, log *slog.Logger, e core.Delivery, out core.Outcome, d core.Decision, recordErr error) {
-	r := ports.DeliveryReport{Origin: e.Origin, Verdict: d.Verdict, Sent: out.StatusCode != 0 || out.Err != "", Took: out.Duration}
+	r := ports.DeliveryReport{Origin: e.Origin, EndpointID: e.EndpointID, Verdict: d.Verdict,
+		Sent: out.StatusCode != 0 || out.Err != "", Took: out.Duration}
 	if !e.CreatedAt.IsZero() {
 		r.Age = w.clock.Now().Sub(e.CreatedAt)
 	}

@@ -1,0 +1,2 @@
+-- The activity chart's history goes: the counters start over.
+DROP TABLE activity;

@@ -1,0 +1,54 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+)
+
+// ActivityStore keeps what the cluster did, minute by minute: events
+// accepted and attempts by outcome, for the whole cluster and per
+// endpoint. Every process adds its own counts every few seconds (one
+// upsert per minute and endpoint it saw); the dashboard reads an hour of
+// them without counting any queue table. Every store implements it.
+type ActivityStore interface {
+	// AddActivity adds counts to the stored ones, key by key (Minute,
+	// EndpointID), in one transaction: several processes add into the
+	// same minute, concurrently, and none of their counts is lost. The
+	// store truncates each Minute to the minute, UTC (so 10:00:59.9 adds
+	// to 10:00), and sums counts given twice for one key. A count of
+	// nothing (all four zero) stores no row; so does an empty call.
+	AddActivity(ctx context.Context, counts []ActivityCount) error
+	// Activity returns the stored counts of the minutes that start in
+	// [From, To), oldest first (then by EndpointID): the cluster's
+	// (EndpointID "") when EndpointIDs is empty, else those endpoints'
+	// only (a minute an endpoint did nothing has no row). Minute comes
+	// back in UTC.
+	Activity(ctx context.Context, q ActivityQuery) ([]ActivityCount, error)
+	// PurgeActivity deletes the minutes that start strictly before before,
+	// the cluster's and every endpoint's, and returns how many rows went.
+	PurgeActivity(ctx context.Context, before time.Time) (int, error)
+}
+
+// ActivityCount is what happened in one minute, for the cluster
+// (EndpointID "") or for one endpoint. Minute is the minute's start, UTC,
+// truncated to the minute (AddActivity truncates what it is given).
+type ActivityCount struct {
+	Minute     time.Time
+	EndpointID core.EndpointID
+	Accepted   int64 // events stored and answered 202 (cluster rows only)
+	Delivered  int64 // attempts that succeeded
+	Retried    int64 // attempts that failed and will be retried
+	Dead       int64 // deliveries that ended dead (or expired)
+}
+
+// ActivityQuery selects the minutes Activity returns.
+type ActivityQuery struct {
+	From, To    time.Time
+	EndpointIDs []core.EndpointID
+}
+
+// ActivityRetention is how long minutes are kept: the counter that feeds
+// the store (core/activity) purges those older.
+const ActivityRetention = 24 * time.Hour
