@@ -1,6 +1,8 @@
 package wiring
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/webhookd/webhookd/adapters/breaker"
+	"github.com/webhookd/webhookd/adapters/dashboard"
 	"github.com/webhookd/webhookd/adapters/httpapi"
 	"github.com/webhookd/webhookd/adapters/httpsender"
 	"github.com/webhookd/webhookd/adapters/prom"
@@ -129,13 +132,38 @@ func provideEndpoints(store ports.EndpointStore, box *secretbox.Box, clk ports.C
 // provideRouter is the API, serving /metrics too unless METRICS_PORT
 // moves it to a port of its own.
 func provideRouter(events ports.Events, eps ports.Endpoints, targets ports.TargetHealth, opts httpapi.Options, metrics MetricsConfig,
-	m *prom.Metrics, log *slog.Logger) *gin.Engine {
+	m *prom.Metrics, dash *dashboard.Dashboard, log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	opts.Logger, opts.Targets, opts.Endpoints = log, targets, eps
+	opts.Logger, opts.Targets, opts.Endpoints, opts.Dashboard = log, targets, eps, dash
 	if !metrics.Separate {
 		opts.Metrics = m.Handler()
 	}
 	return httpapi.NewRouter(events, opts)
+}
+
+// provideDashboard serves /dashboard on the API port: its login takes
+// API_TOKENS, and its sessions and CSRF tokens are signed with a key
+// derived from HMAC_SECRET, so that every replica behind a load balancer
+// accepts the others' cookies, and rotating HMAC_SECRET ends every
+// session. It shows the queue gauges /metrics shows (never counting a
+// queue table per page view) and the activity every process records.
+func provideDashboard(events ports.Events, eps ports.Endpoints, act ports.ActivityStore, stats ports.Stats,
+	breakers ports.TargetHealth, m *prom.Metrics, clk ports.Clock, log *slog.Logger, api httpapi.Options,
+	sign SigningConfig) (*dashboard.Dashboard, error) {
+	key := hmac.New(sha256.New, []byte(sign.Secret))
+	key.Write([]byte("webhookd dashboard session key v1"))
+	queue := func() (dashboard.QueueReading, bool) {
+		q, ok := m.Queue()
+		st := q.Stats
+		return dashboard.QueueReading{Pending: st.Pending, Delivering: st.Delivering, Succeeded: st.Succeeded, Dead: st.Dead,
+			Finished: q.Finished, Estimated: st.Estimated, OldestDue: st.OldestDue, OpenTargets: q.OpenTargets, At: q.At}, ok
+	}
+	d, err := dashboard.New(dashboard.Deps{Events: events, Endpoints: eps, Activity: act, Queue: queue, Targets: stats.Targets,
+		Breakers: breakers, Clock: clk, Logger: log}, dashboard.Config{Tokens: api.APITokens, SessionKey: key.Sum(nil)})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	return d, nil
 }
 
 // provideNetListener binds the API port at construction, so that a port

@@ -42,6 +42,7 @@ var coreSet = wire.NewSet(
 	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideSecretBox,
 	provideEndpoints, wire.Bind(new(ports.Endpoints), new(*endpoints.Service)),
+	provideDashboard,
 	provideRouter,
 	provideNetListener,
 	provideServer,

@@ -110,7 +110,15 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
+	dashboard, err := provideDashboard(service, endpointsService, store, store, breakerSender, metrics, clock, logger, options, signingConfig)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, dashboard, logger)
 	server := provideServer(engine, logger)
 	ops, cleanup5, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
 	if err != nil {
@@ -257,7 +265,15 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
+	dashboard, err := provideDashboard(service, endpointsService, store, store, breakerSender, metrics, portsClock, logger, options, signingConfig)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, dashboard, logger)
 	server := provideServer(engine, logger)
 	ops, cleanup5, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
 	if err != nil {
@@ -388,7 +404,14 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	options := cfg.API
-	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, logger)
+	dashboard, err := provideDashboard(service, endpointsService, store, store, breakerSender, metrics, clk, logger, options, signingConfig)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, dashboard, logger)
 	server := provideServer(engine, logger)
 	ops, cleanup4, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
 	if err != nil {

@@ -71,11 +71,13 @@ func (a *api) requestLog() gin.HandlerFunc {
 	}
 }
 
-// auth requires a bearer token from tokens on every path but the probes.
-// With no tokens configured the API is open. Tokens are compared as
-// SHA-256 digests in constant time, so neither a token's content nor its
-// length leaks through timing.
-func (a *api) auth(tokens []string) gin.HandlerFunc {
+// auth requires a bearer token from tokens on every path but the probes
+// and, when a dashboard is mounted, /dashboard and /dashboard/…: the
+// dashboard asks for a token itself, through its login form. With no
+// tokens configured the API is open. Tokens are compared as SHA-256
+// digests in constant time, so neither a token's content nor its length
+// leaks through timing.
+func (a *api) auth(tokens []string, dashboard bool) gin.HandlerFunc {
 	if len(tokens) == 0 {
 		return func(c *gin.Context) { c.Next() }
 	}
@@ -88,7 +90,7 @@ func (a *api) auth(tokens []string) gin.HandlerFunc {
 		}
 	}
 	return func(c *gin.Context) {
-		if p := c.Request.URL.Path; p == "/health" || p == "/ready" {
+		if p := c.Request.URL.Path; p == "/health" || p == "/ready" || dashboard && isDashboardPath(p) {
 			c.Next()
 			return
 		}
@@ -98,6 +100,17 @@ func (a *api) auth(tokens []string) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// dashboardPath is where Options.Dashboard is mounted.
+const dashboardPath = "/dashboard"
+
+// isDashboardPath reports whether p is the dashboard's: /dashboard itself
+// or under /dashboard/ (not /dashboardx). The router sends exactly these
+// paths to the dashboard, which cleans them itself (a /dashboard/../x
+// is redirected to /x, where this check applies again).
+func isDashboardPath(p string) bool {
+	return p == dashboardPath || strings.HasPrefix(p, dashboardPath+"/")
 }
 
 func validBearer(header string, digests [][sha256.Size]byte) bool {

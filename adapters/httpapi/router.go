@@ -36,6 +36,11 @@ type Options struct {
 	// behind the token like every route but the probes; nil leaves the
 	// route out.
 	Metrics http.Handler
+	// Dashboard, when set, serves /dashboard and everything under it
+	// (HTML, not the API: the OpenAPI document leaves it out). It does its
+	// own authentication (a login form and a session cookie), so the
+	// bearer token is not asked for there; nil leaves the routes out.
+	Dashboard http.Handler
 	// Logger receives server errors, panics and (at debug level) one line
 	// per request. nil discards.
 	Logger *slog.Logger
@@ -85,6 +90,11 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 		r.GET("/endpoints/:id/secret", a.endpointSecret)
 		r.POST("/endpoints/:id/secret/rotate", a.rotateEndpointSecret)
 	}
+	if opts.Dashboard != nil {
+		h := gin.WrapH(opts.Dashboard)
+		r.Any(dashboardPath, h)
+		r.Any(dashboardPath+"/*path", h)
+	}
 	return r
 }
 
@@ -96,6 +106,7 @@ func NewRouter(events ports.Events, opts Options) *gin.Engine {
 // ports.Events.Ready does.
 func NewOpsRouter(ready func(context.Context) error, opts Options) *gin.Engine {
 	opts.setDefaults()
+	opts.Dashboard = nil // never on the operator's port
 	a := &api{isReady: ready, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	return a.engine(opts)
 }
@@ -107,7 +118,7 @@ func (a *api) engine(opts Options) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	// Recovery first so that a panic anywhere below, auth included, still
 	// gets a JSON 500.
-	r.Use(a.recovery(), a.requestLog(), a.auth(opts.APITokens))
+	r.Use(a.recovery(), a.requestLog(), a.auth(opts.APITokens, opts.Dashboard != nil))
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 	r.GET("/health", a.health)
