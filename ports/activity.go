@@ -1,7 +1,10 @@
 package ports
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
@@ -52,3 +55,37 @@ type ActivityQuery struct {
 // ActivityRetention is how long minutes are kept: the counter that feeds
 // the store (core/activity) purges those older.
 const ActivityRetention = 24 * time.Hour
+
+// MergeActivity is counts as a store adds them: minutes truncated to the
+// minute, UTC; each key (EndpointID, Minute) once, its counts summed; none
+// without a count; sorted by key, so that concurrent adders lock shared
+// rows in one order.
+func MergeActivity(counts []ActivityCount) []ActivityCount {
+	type key struct {
+		endpoint core.EndpointID
+		minute   int64
+	}
+	at := make(map[key]int, len(counts))
+	var out []ActivityCount
+	for _, c := range counts {
+		if c.Accepted == 0 && c.Delivered == 0 && c.Retried == 0 && c.Dead == 0 {
+			continue
+		}
+		c.Minute = c.Minute.UTC().Truncate(time.Minute)
+		k := key{c.EndpointID, c.Minute.Unix()}
+		i, seen := at[k]
+		if !seen {
+			at[k] = len(out)
+			out = append(out, c)
+			continue
+		}
+		out[i].Accepted += c.Accepted
+		out[i].Delivered += c.Delivered
+		out[i].Retried += c.Retried
+		out[i].Dead += c.Dead
+	}
+	slices.SortFunc(out, func(a, b ActivityCount) int {
+		return cmp.Or(strings.Compare(string(a.EndpointID), string(b.EndpointID)), a.Minute.Compare(b.Minute))
+	})
+	return out
+}

@@ -2,6 +2,9 @@ package ports
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
@@ -165,6 +168,40 @@ func (w TimeWindow) Contains(t time.Time) bool {
 type ListCursor struct {
 	CreatedAt time.Time
 	ID        core.EventID
+}
+
+// listCursorVersion leads a cursor's text, so that its form can change.
+const listCursorVersion = "v1"
+
+// String is the cursor's text form, opaque to clients: base64url of
+// "v1:<created_at in Unix nanoseconds>:<id>" (the API's next_cursor).
+func (c ListCursor) String() string {
+	raw := listCursorVersion + ":" + strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + ":" + string(c.ID)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// ParseListCursor reads a cursor's text form; anything else is a
+// *core.ValidationError (invalid_cursor).
+func ParseListCursor(s string) (ListCursor, error) {
+	bad := &core.ValidationError{Field: "cursor", Code: "invalid_cursor",
+		Message: "is not a cursor of this list: send a next_cursor back unchanged, or start from the first page"}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return ListCursor{}, bad
+	}
+	parts := strings.Split(string(raw), ":")
+	if len(parts) != 3 || parts[0] != listCursorVersion {
+		return ListCursor{}, bad
+	}
+	ns, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return ListCursor{}, bad
+	}
+	id, err := core.ParseEventID(parts[2])
+	if err != nil {
+		return ListCursor{}, bad
+	}
+	return ListCursor{CreatedAt: time.Unix(0, ns).UTC(), ID: id}, nil
 }
 
 // ListResult is one page and the number of matching events: exact when

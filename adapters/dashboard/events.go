@@ -1,12 +1,10 @@
 package dashboard
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -113,7 +111,7 @@ func listFilter(q url.Values) (ports.ListFilter, url.Values, map[string]string, 
 		links.Set("created_before", f.Window.To.Format(time.RFC3339Nano))
 	}
 	if s := raw("cursor"); s != "" {
-		cur, err := decodeCursor(s)
+		cur, err := ports.ParseListCursor(s)
 		if err != nil {
 			return f, nil, form, err
 		}
@@ -169,7 +167,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		for k, v := range links {
 			next[k] = v
 		}
-		next.Set("cursor", encodeCursor(*res.Next))
+		next.Set("cursor", res.Next.String())
 		data.Next = Prefix + "/events?" + next.Encode()
 	}
 	d.render(w, r, page{Name: "events", Title: "Events", Data: data})
@@ -192,38 +190,6 @@ func (d *Dashboard) recoverDefaults(r *http.Request, form map[string]string) rec
 // recoverDefaultWindow is how far back the events page's recover form
 // reaches when the list names no endpoint, origin or start.
 const recoverDefaultWindow = 24 * time.Hour
-
-// A cursor is the API's: "v1:" then the event's created_at in Unix
-// nanoseconds and its id, base64url without padding. A next_cursor from
-// GET /events works here, and the other way round.
-const cursorVersion = "v1"
-
-func encodeCursor(c ports.ListCursor) string {
-	raw := cursorVersion + ":" + strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + ":" + string(c.ID)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeCursor(s string) (ports.ListCursor, error) {
-	bad := &core.ValidationError{Field: "cursor", Code: "invalid_cursor",
-		Message: "is not a cursor of this list: start again from the first page"}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 || parts[0] != cursorVersion {
-		return ports.ListCursor{}, bad
-	}
-	ns, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	id, err := core.ParseEventID(parts[2])
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	return ports.ListCursor{CreatedAt: time.Unix(0, ns).UTC(), ID: id}, nil
-}
 
 type eventData struct {
 	Event      core.Event

@@ -1,13 +1,10 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,7 +37,7 @@ func (a *api) list(c *gin.Context) {
 	}
 	out := eventPageJSON{pageJSON: newPage(res.Events, res.Total, f.Page, f.Limit, newListedEventJSON), TotalExact: res.TotalExact}
 	if res.Next != nil {
-		next := encodeCursor(*res.Next)
+		next := res.Next.String()
 		out.NextCursor = &next
 	}
 	writeJSON(c, http.StatusOK, out)
@@ -94,7 +91,7 @@ func listFilter(c *gin.Context) (ports.ListFilter, error) {
 		return f, err
 	}
 	if s := c.Query("cursor"); s != "" {
-		cur, err := decodeCursor(s)
+		cur, err := ports.ParseListCursor(s)
 		if err != nil {
 			return f, err
 		}
@@ -131,37 +128,6 @@ func parseWindow(after, before string) (ports.TimeWindow, error) {
 		*p.to = t.UTC()
 	}
 	return w, nil
-}
-
-// A cursor is opaque to clients: "v1:" then the event's created_at in
-// Unix nanoseconds and its id, base64url without padding.
-const cursorVersion = "v1"
-
-func encodeCursor(c ports.ListCursor) string {
-	raw := cursorVersion + ":" + strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + ":" + string(c.ID)
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-func decodeCursor(s string) (ports.ListCursor, error) {
-	bad := &apiError{Status: http.StatusBadRequest, Code: "invalid_cursor", Field: "cursor",
-		Message: "cursor must be a next_cursor from an earlier GET /events, unchanged"}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 || parts[0] != cursorVersion {
-		return ports.ListCursor{}, bad
-	}
-	ns, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	id, err := core.ParseEventID(parts[2])
-	if err != nil {
-		return ports.ListCursor{}, bad
-	}
-	return ports.ListCursor{CreatedAt: time.Unix(0, ns).UTC(), ID: id}, nil
 }
 
 var recoverFields = []string{"status", "endpoint_id", "origin", "created_after", "created_before", "rate_per_second"}

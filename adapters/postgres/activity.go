@@ -1,10 +1,7 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -16,7 +13,7 @@ import (
 var _ ports.ActivityStore = (*Store)(nil)
 
 // addActivitySQL adds a batch of counts in one statement, hence one
-// transaction. The rows come sorted by key (activityRows) and are
+// transaction. The rows come sorted by key (ports.MergeActivity) and are
 // inserted in that order (ORDER BY ord): every dispatcher adding at once
 // locks the rows it shares with another in the same order, so that one
 // waits for the other's commit and neither deadlocks. A batch holds each
@@ -45,7 +42,7 @@ type addActivityArgs struct {
 
 // AddActivity adds counts in one statement (addActivitySQL).
 func (s *Store) AddActivity(ctx context.Context, counts []ports.ActivityCount) error {
-	rows := activityRows(counts)
+	rows := ports.MergeActivity(counts)
 	if len(rows) == 0 {
 		return nil
 	}
@@ -62,39 +59,6 @@ func (s *Store) AddActivity(ctx context.Context, counts []ports.ActivityCount) e
 		return interpretError("add activity", err)
 	}
 	return nil
-}
-
-// activityRows is counts as the rows to add: minutes truncated to the
-// minute, UTC, each key once (its counts summed), none without a count,
-// sorted by key (endpoint, then minute).
-func activityRows(counts []ports.ActivityCount) []ports.ActivityCount {
-	type key struct {
-		endpoint core.EndpointID
-		minute   int64
-	}
-	at := make(map[key]int, len(counts))
-	var out []ports.ActivityCount
-	for _, c := range counts {
-		if c.Accepted == 0 && c.Delivered == 0 && c.Retried == 0 && c.Dead == 0 {
-			continue
-		}
-		c.Minute = c.Minute.UTC().Truncate(time.Minute)
-		k := key{c.EndpointID, c.Minute.Unix()}
-		i, seen := at[k]
-		if !seen {
-			at[k] = len(out)
-			out = append(out, c)
-			continue
-		}
-		out[i].Accepted += c.Accepted
-		out[i].Delivered += c.Delivered
-		out[i].Retried += c.Retried
-		out[i].Dead += c.Dead
-	}
-	slices.SortFunc(out, func(a, b ports.ActivityCount) int {
-		return cmp.Or(strings.Compare(string(a.EndpointID), string(b.EndpointID)), a.Minute.Compare(b.Minute))
-	})
-	return out
 }
 
 // activitySQL reads one range of the primary key (endpoint_id, minute) per

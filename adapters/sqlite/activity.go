@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -31,7 +30,7 @@ SET accepted = activity.accepted + excluded.accepted,
 // AddActivity adds counts in one write transaction of the group commit:
 // the only writer meanwhile, so concurrent adders follow each other.
 func (s *Store) AddActivity(ctx context.Context, counts []ports.ActivityCount) error {
-	rows := activityRows(counts)
+	rows := ports.MergeActivity(counts)
 	if len(rows) == 0 {
 		return nil
 	}
@@ -48,39 +47,6 @@ func (s *Store) AddActivity(ctx context.Context, counts []ports.ActivityCount) e
 		}
 		return nil
 	})
-}
-
-// activityRows is counts as the rows to add: minutes truncated to the
-// minute, UTC, each key once (its counts summed), none without a count,
-// sorted by key.
-func activityRows(counts []ports.ActivityCount) []ports.ActivityCount {
-	type key struct {
-		endpoint core.EndpointID
-		minute   int64
-	}
-	at := make(map[key]int, len(counts))
-	var out []ports.ActivityCount
-	for _, c := range counts {
-		if c.Accepted == 0 && c.Delivered == 0 && c.Retried == 0 && c.Dead == 0 {
-			continue
-		}
-		c.Minute = c.Minute.UTC().Truncate(time.Minute)
-		k := key{c.EndpointID, c.Minute.Unix()}
-		i, seen := at[k]
-		if !seen {
-			at[k] = len(out)
-			out = append(out, c)
-			continue
-		}
-		out[i].Accepted += c.Accepted
-		out[i].Delivered += c.Delivered
-		out[i].Retried += c.Retried
-		out[i].Dead += c.Dead
-	}
-	slices.SortFunc(out, func(a, b ports.ActivityCount) int {
-		return cmp.Or(strings.Compare(string(a.EndpointID), string(b.EndpointID)), a.Minute.Compare(b.Minute))
-	})
-	return out
 }
 
 // activitySQL reads one range of the primary key (endpoint_id, minute) per
