@@ -39,7 +39,7 @@ func scList(ctx context.Context, rc *runCtx) error {
 		}
 		defer db.Close()
 		logf("    inserting %s pending events by SQL (then VACUUM ANALYZE, as autovacuum would)", humanInt(n))
-		if err := fillEvents(ctx, db, n, rc.recv.url+"/webhook", rc.origin()); err != nil {
+		if err := fillEvents(ctx, db, n, rc.recv.url+"/webhook", rc.origin(), "pending"); err != nil {
 			return err
 		}
 	} else {

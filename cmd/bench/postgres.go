@@ -215,10 +215,11 @@ func copyInsertRate(ctx context.Context, db *sql.DB, clients int, dur time.Durat
 	return float64(rows.Load()) / el.Seconds(), nil
 }
 
-// fillEvents inserts n valid pending target_url events straight into the
-// tables (what ROLE=api would have stored: the event, and its one delivery
-// under the event's id), oldest first, in chunks.
-func fillEvents(ctx context.Context, db *sql.DB, n int, target, origin string) error {
+// fillEvents inserts n valid target_url events straight into the tables
+// (what ROLE=api would have stored: the event, and its one delivery under
+// the event's id), their deliveries in status (pending, or succeeded as
+// finished history), oldest first, in chunks.
+func fillEvents(ctx context.Context, db *sql.DB, n int, target, origin, status string) error {
 	const q = `WITH ev AS (
     INSERT INTO events (id, target_url, origin, body, created_at)
     SELECT s.id, $1, $2,
@@ -229,14 +230,14 @@ func fillEvents(ctx context.Context, db *sql.DB, n int, target, origin string) e
     RETURNING id, target_url, origin, created_at
 )
 INSERT INTO deliveries (id, event_id, target_url, origin, status, created_at, updated_at, next_attempt_at, active_since)
-SELECT id, id, target_url, origin, 'pending', created_at, created_at, created_at, created_at FROM ev`
+SELECT id, id, target_url, origin, $6::text, created_at, created_at, created_at, created_at FROM ev`
 	const chunk = 50000
 	for lo := 1; lo <= n; lo += chunk {
 		hi := min(lo+chunk-1, n)
-		if _, err := db.ExecContext(ctx, q, target, origin, n, lo, hi); err != nil {
+		if _, err := db.ExecContext(ctx, q, target, origin, n, lo, hi, status); err != nil {
 			return fmt.Errorf("fill events %d-%d: %w", lo, hi, err)
 		}
-		logf("    filled %s/%s events by SQL", humanInt(hi), humanInt(n))
+		logf("    filled %s/%s %s events by SQL", humanInt(hi), humanInt(n), status)
 	}
 	_, err := db.ExecContext(ctx, "VACUUM ANALYZE events, deliveries")
 	return err

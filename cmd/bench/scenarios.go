@@ -165,9 +165,10 @@ var scenarioFuncs = map[string]func(context.Context, *runCtx) error{
 	"latency": scLatency,
 	"list":    scList,
 	"outage":  scOutage,
+	"claim":   scClaimCost,
 }
 
-var allScenarios = []string{"ingest", "e2e", "drain", "latency", "list", "outage"}
+var allScenarios = []string{"ingest", "e2e", "drain", "latency", "list", "outage", "claim"}
 
 var ingestClients = []int{32, 64}
 
@@ -227,7 +228,16 @@ func (b *bench) declare(sr *storeResult, postgres bool) {
 		sr.declare(measureDef{key: "outage_dead", name: "outage: dead tuples after 60 s parked", unit: "rows"})
 		sr.declare(measureDef{key: "outage_probes", name: "outage: requests made in 60 s (BREAKER_OPEN_MS=5000)", unit: "requests"})
 	}
-	sr.declare(measureDef{key: "claim_cost", name: "claim cost vs table size", notMeasured: true})
+	if postgres && slices.Contains(b.opts.scenarios, "claim") {
+		sizes := claimCostSizes(b)
+		backlog := humanInt(b.scaled(20000))
+		for i, size := range sizes {
+			sr.declare(measureDef{key: fmt.Sprintf("claim_rate_%d", i), unit: "deliveries/s",
+				name: fmt.Sprintf("claim cost: %s pending drained beside %s finished", backlog, humanInt(size))})
+		}
+		sr.declare(measureDef{key: "claim_cost_ratio", unit: "×", goal: goal{"<=", 1.5},
+			name: fmt.Sprintf("claim cost: rate beside %s ÷ rate beside %s finished", humanInt(sizes[0]), humanInt(sizes[1]))})
+	}
 }
 
 func e2eKey(rate float64, what string) string {
