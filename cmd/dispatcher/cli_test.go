@@ -57,13 +57,15 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "--help"}, []string{"--role"}, true},
 		{[]string{"help", "serve"}, []string{"--role"}, true},
 		{[]string{"-role", "api", "--help"}, root, true},
-		{[]string{"migrate", "--help"}, []string{"up", "down", "status"}, false},
+		{[]string{"migrate", "--help"}, []string{"up", "down", "status", "DATABASE_URL", "DB_CONNECT_TIMEOUT_MS  30000"}, false},
+		{[]string{"migrate", "status", "--help"}, []string{"DATABASE_URL", "DATABASE_SCHEMA  public"}, false},
 		{[]string{"events", "--help"}, []string{"list", "get", "retry", "recover", "--api-url", "--token"}, false},
 		{[]string{"help", "events"}, []string{"list", "get", "retry", "recover"}, false},
 		{[]string{"events"}, []string{"list", "get", "retry", "recover"}, false},
-		{[]string{"events", "list", "--help"}, []string{"--status", "--endpoint", "--origin", "--after", "--all", "WEBHOOKD_URL"}, false},
-		{[]string{"endpoints", "--help"}, []string{"list", "create", "rotate-secret"}, false},
-		{[]string{"healthcheck", "--help"}, []string{"--role"}, false},
+		{[]string{"events", "list", "--help"}, []string{"--status", "--endpoint", "--origin", "--after", "--all", "WEBHOOKD_URL", "WEBHOOKD_TOKEN", "API_TOKENS"}, false},
+		{[]string{"endpoints", "--help"}, []string{"list", "create", "rotate-secret", "WEBHOOKD_URL  http://127.0.0.1:$DISPATCHER_PORT"}, false},
+		{[]string{"healthcheck", "--help"}, []string{"--role", "METRICS_PORT", "DISPATCHER_PORT  3000"}, false},
+		{[]string{"secret", "--help"}, []string{"HMAC_SECRET", "HMAC_EXTRA_SECRETS"}, false},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -72,6 +74,13 @@ func TestHelp(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
 			for _, w := range tc.want {
+				// "NAME  DEFAULT": a row of the environment table.
+				if name, def, row := strings.Cut(w, "  "); row {
+					if !regexp.MustCompile(`(?m)^\s+` + name + `\s+` + regexp.QuoteMeta(def) + `\s+\S`).MatchString(out) {
+						t.Errorf("the help lacks the row %s %s:\n%s", name, def, out)
+					}
+					continue
+				}
 				if !strings.Contains(out, w) {
 					t.Errorf("the help does not mention %s:\n%s", w, out)
 				}
