@@ -61,6 +61,7 @@ bin/dispatcher healthcheck >/dev/null || { echo "make run: the dispatcher did no
 cat <<MSG
 
 make run: webhookd is up — API $base, mock receiver on :$MOCK_RECEIVER_PORT.
+  Dashboard: $base/dashboard      CLI: bin/dispatcher --help (e.g. bin/dispatcher events list)
   curl -X POST $base/events -H 'Content-Type: application/json' \\
        -d '{"payload": {"order_id": "abc-123", "amount": 99.99}}'
   curl $base/events            curl http://localhost:$MOCK_RECEIVER_PORT/stats?summary=1
