@@ -56,6 +56,28 @@ type ActivityQuery struct {
 // the store (core/activity) purges those older.
 const ActivityRetention = 24 * time.Hour
 
+// EndpointKeys are the endpoint ids of the rows q reads: "" (the
+// cluster's rows) when EndpointIDs is empty.
+func (q ActivityQuery) EndpointKeys() []core.EndpointID {
+	if len(q.EndpointIDs) == 0 {
+		return []core.EndpointID{""}
+	}
+	return q.EndpointIDs
+}
+
+// CeilMinute is t rounded up to a whole minute, UTC. A stored minute
+// starts on a whole minute, so it starts before t exactly when it starts
+// before CeilMinute(t): stores compare with it whatever their clock's
+// resolution (PostgreSQL's and SQLite's microsecond would cut t's
+// nanoseconds the wrong way).
+func CeilMinute(t time.Time) time.Time {
+	m := t.UTC().Truncate(time.Minute)
+	if m.Before(t) {
+		m = m.Add(time.Minute)
+	}
+	return m
+}
+
 // MergeActivity is counts as a store adds them: minutes truncated to the
 // minute, UTC; each key (EndpointID, Minute) once, its counts summed; none
 // without a count; sorted by key, so that concurrent adders lock shared

@@ -25,18 +25,14 @@ func (s *Store) AddActivity(_ context.Context, counts []ports.ActivityCount) err
 		return err
 	}
 	defer s.mu.Unlock()
-	for _, c := range counts {
-		if c.Accepted == 0 && c.Delivered == 0 && c.Retried == 0 && c.Dead == 0 {
-			continue
-		}
+	for _, c := range ports.MergeActivity(counts) {
 		if s.activity == nil {
 			s.activity = make(map[activityKey]ports.ActivityCount)
 		}
-		m := c.Minute.UTC().Truncate(time.Minute)
-		k := activityKey{m.Unix(), c.EndpointID}
+		k := activityKey{c.Minute.Unix(), c.EndpointID}
 		row, ok := s.activity[k]
 		if !ok {
-			row = ports.ActivityCount{Minute: m, EndpointID: c.EndpointID}
+			row = ports.ActivityCount{Minute: c.Minute, EndpointID: c.EndpointID}
 		}
 		row.Accepted += c.Accepted
 		row.Delivered += c.Delivered
@@ -53,10 +49,7 @@ func (s *Store) Activity(_ context.Context, q ports.ActivityQuery) ([]ports.Acti
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	eps := q.EndpointIDs
-	if len(eps) == 0 {
-		eps = []core.EndpointID{""}
-	}
+	eps := q.EndpointKeys()
 	var out []ports.ActivityCount
 	for _, row := range s.activity {
 		if !row.Minute.Before(q.From) && row.Minute.Before(q.To) && slices.Contains(eps, row.EndpointID) {

@@ -83,15 +83,9 @@ func (s *Store) Activity(ctx context.Context, q ports.ActivityQuery) ([]ports.Ac
 	if !q.From.Before(q.To) {
 		return nil, nil
 	}
-	eps := []string{""}
-	if len(q.EndpointIDs) > 0 {
-		eps = make([]string, len(q.EndpointIDs))
-		for i, id := range q.EndpointIDs {
-			eps[i] = string(id)
-		}
-	}
 	var rows []activityRow
-	if err := s.db.NewRaw(activitySQL, bun.In(eps), ceilMicro(q.From), ceilMicro(q.To)).Scan(ctx, &rows); err != nil {
+	err := s.db.NewRaw(activitySQL, bun.In(q.EndpointKeys()), ports.CeilMinute(q.From), ports.CeilMinute(q.To)).Scan(ctx, &rows)
+	if err != nil {
 		return nil, interpretError("activity", err)
 	}
 	out := make([]ports.ActivityCount, len(rows))
@@ -105,7 +99,7 @@ func (s *Store) Activity(ctx context.Context, q ports.ActivityQuery) ([]ports.Ac
 // PurgeActivity deletes through activity_minute_idx: a day's rows are
 // kept, a minute's (or, after a pause, a few) go.
 func (s *Store) PurgeActivity(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.NewRaw(`DELETE FROM activity WHERE minute < ?`, ceilMicro(before)).Exec(ctx)
+	res, err := s.db.NewRaw(`DELETE FROM activity WHERE minute < ?`, ports.CeilMinute(before)).Exec(ctx)
 	if err != nil {
 		return 0, interpretError("purge activity", err)
 	}
@@ -114,15 +108,4 @@ func (s *Store) PurgeActivity(ctx context.Context, before time.Time) (int, error
 		return 0, interpretError("purge activity", err)
 	}
 	return int(n), nil
-}
-
-// ceilMicro is t rounded up to PostgreSQL's resolution, the microsecond,
-// UTC: a stored minute (a whole microsecond) is before t exactly when it
-// is before that. Sent as is, t would be cut to the microsecond below.
-func ceilMicro(t time.Time) time.Time {
-	u := t.UTC().Truncate(time.Microsecond)
-	if u.Before(t) {
-		u = u.Add(time.Microsecond)
-	}
-	return u
 }

@@ -70,19 +70,10 @@ func (s *Store) Activity(ctx context.Context, q ports.ActivityQuery) ([]ports.Ac
 	if !q.From.Before(q.To) {
 		return nil, nil
 	}
-	eps := []string{""}
-	if len(q.EndpointIDs) > 0 {
-		eps = make([]string, len(q.EndpointIDs))
-		for i, id := range q.EndpointIDs {
-			eps[i] = string(id)
-		}
-	}
-	// A minute starts on a whole microsecond: the first one at or after
-	// From is the first whose start is not before it.
-	from, to := ceilMicros(q.From), ceilMicros(q.To)
+	from, to := ports.CeilMinute(q.From).UnixMicro(), ports.CeilMinute(q.To).UnixMicro()
 	var rows []activityRow
 	err := s.read(ctx, "activity", func(ctx context.Context, tx bun.Tx) error {
-		return tx.NewRaw(activitySQL, bun.In(eps), from, to).Scan(ctx, &rows)
+		return tx.NewRaw(activitySQL, bun.In(q.EndpointKeys()), from, to).Scan(ctx, &rows)
 	})
 	if err != nil {
 		return nil, err
@@ -99,7 +90,7 @@ func (s *Store) Activity(ctx context.Context, q ports.ActivityQuery) ([]ports.Ac
 func (s *Store) PurgeActivity(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.write(ctx, "purge activity", func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM activity WHERE minute < ?`, ceilMicros(before))
+		res, err := tx.ExecContext(ctx, `DELETE FROM activity WHERE minute < ?`, ports.CeilMinute(before).UnixMicro())
 		if err != nil {
 			return err
 		}
@@ -110,14 +101,4 @@ func (s *Store) PurgeActivity(ctx context.Context, before time.Time) (int, error
 		return 0, err
 	}
 	return int(n), nil
-}
-
-// ceilMicros is t in the schema's microseconds, rounded up: a stored
-// minute (whole microseconds) is before t exactly when it is before that.
-func ceilMicros(t time.Time) int64 {
-	us := t.UnixMicro()
-	if t.After(time.UnixMicro(us)) {
-		us++
-	}
-	return us
 }
