@@ -174,25 +174,21 @@ func parseRecoverRequest(top map[string]json.RawMessage) (ports.RecoverRequest, 
 	if err := checkFields(top, recoverFields); err != nil {
 		return r, err
 	}
-	str := func(name string) (string, error) {
+	// The string members, in recoverFields' order, so that the first
+	// mistake reported does not depend on map order.
+	vals := make(map[string]string, len(recoverFields))
+	for _, name := range recoverFields[:5] {
 		raw, ok := top[name]
 		if !ok || isNull(raw) {
-			return "", nil
+			continue
 		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
-			return "", fieldError(name, "invalid_"+name, name+" must be a string")
+			return r, fieldError(name, "invalid_"+name, name+" must be a string")
 		}
-		return s, nil
+		vals[name] = s
 	}
-	var vals [5]string
-	for i, name := range recoverFields[:5] {
-		var err error
-		if vals[i], err = str(name); err != nil {
-			return r, err
-		}
-	}
-	status, endpoint, origin, after, before := vals[0], vals[1], vals[2], vals[3], vals[4]
+	status, endpoint, origin, after, before := vals["status"], vals["endpoint_id"], vals["origin"], vals["created_after"], vals["created_before"]
 	var err error
 	if status != "" {
 		if r.Filter.Status, err = core.ParseStatus(status); err != nil {
