@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
 )
@@ -198,7 +200,22 @@ type claimArgs struct {
 }
 
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
-	args := &claimArgs{
+	args := newClaimArgs(p)
+	var rows []deliveryRow
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, claimPlanSQL); err != nil {
+			return err
+		}
+		return tx.NewRaw(claimSQL, args).Scan(ctx, &rows)
+	})
+	if err != nil {
+		return nil, interpretError("claim", err)
+	}
+	return deliveriesToCore(rows)
+}
+
+func newClaimArgs(p ports.ClaimParams) *claimArgs {
+	return &claimArgs{
 		Now:          dbNow{p.Now},
 		Worker:       p.Worker,
 		Limit:        max(p.Limit, 0), // 0 still abandons, as the contract asks
@@ -211,12 +228,20 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 		LostVerdict:  string(core.VerdictLost),
 		LostReason:   core.ReasonLostFinalAttempt,
 	}
-	var rows []deliveryRow
-	if err := s.db.NewRaw(claimSQL, args).Scan(ctx, &rows); err != nil {
-		return nil, interpretError("claim", err)
-	}
-	return deliveriesToCore(rows)
 }
+
+// claimPlanSQL keeps the claim on its ordered index scans whatever the
+// table's statistics say. A queue's statistics are wrong exactly when it
+// matters: a burst of 30,000 events lands between two autovacuum analyses
+// (or in a new install's never-analysed tables), the planner believes the
+// pending index holds a few dozen rows and the events table a handful, so
+// it fetches every due row with a bitmap scan and sorts them all to keep
+// the oldest n, and reads the bodies by scanning events whole (measured:
+// 47 ms per claim of 100 among 30,000; under 3 ms with both off). Every
+// part of the claim has an index path reading only the rows it needs; no
+// part of it wants a bitmap or sequential scan. set_config(…, true) lasts
+// until the claim's transaction ends.
+const claimPlanSQL = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
 
 // completeSQL records an attempt's decision and the attempt itself in one
 // statement (mirrors core.Delivery.Complete), guarded by the claim: if the
