@@ -29,8 +29,10 @@ type App struct {
 	Listener net.Listener // the API's bound socket, so Addr is known before Run
 	// Ops serves /health, /ready and /metrics alone: on METRICS_PORT, or
 	// for ROLE=worker on the API's socket. nil when the API serves them.
-	Ops    *Ops
-	Worker *dispatch.Worker
+	Ops *Ops
+	// Profiler serves net/http/pprof on loopback (PPROF_PORT); nil when unset.
+	Profiler *Profiler
+	Worker   *dispatch.Worker
 	// Metrics reads the queue's size for /metrics in the background, in
 	// every role.
 	Metrics Runner
@@ -73,6 +75,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.Ops != nil {
 		a.serve(gctx, g, "metrics and probes", a.Ops.Server, a.Ops.Listener)
+	}
+	if a.Profiler != nil {
+		a.serve(gctx, g, "profiler", a.Profiler.Server, a.Profiler.Listener)
 	}
 	if a.Metrics != nil {
 		g.Go(func() error { return a.Metrics.Run(gctx) })

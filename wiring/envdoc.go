@@ -32,6 +32,7 @@ func EnvVars() []EnvVar {
 		{"DISPATCHER_PORT", "3000", "API port (a worker without METRICS_PORT serves /health, /ready, /metrics there)"},
 		{"METRICS_PORT", "", "serve /metrics, /health and /ready on this port, without a token (unset: /metrics on the API port)"},
 		{"METRICS_REFRESH_MS", "5000", "how often the queue's size is read for /metrics"},
+		{"PPROF_PORT", "", "serve Go's profiler (/debug/pprof/) on 127.0.0.1:PORT, loopback only (unset: off)"},
 		{"API_TOKENS", "", "comma-separated bearer tokens; when set, the API requires one"},
 		{"MAX_CONNECTIONS", "1024", "concurrent client connections; more wait in the kernel's backlog"},
 		{"MAX_PAYLOAD_BYTES", "1048576", "largest request body (413 above)"},

@@ -212,9 +212,9 @@ func provideRetention(p ports.Purger, clk ports.Clock, log *slog.Logger, cfg ret
 	return r, nil
 }
 
-func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, ops *Ops, w *dispatch.Worker, m *prom.Metrics,
-	act *activity.Counter, ret *retention.Runner, log *slog.Logger, bg Runner) *App {
-	return &App{Role: role, Server: srv, Listener: ln, Ops: ops, Worker: w, Metrics: m, Activity: act, Retention: ret, Log: log,
+func provideApp(role Role, cfg HTTPConfig, srv *http.Server, ln net.Listener, ops *Ops, prof *Profiler, w *dispatch.Worker,
+	m *prom.Metrics, act *activity.Counter, ret *retention.Runner, log *slog.Logger, bg Runner) *App {
+	return &App{Role: role, Server: srv, Listener: ln, Ops: ops, Profiler: prof, Worker: w, Metrics: m, Activity: act, Retention: ret, Log: log,
 		Background: bg, grace: cfg.ShutdownGrace}
 }
 

@@ -39,6 +39,7 @@ var coreSet = wire.NewSet(
 	provideActivity,
 	provideCoreMetrics,
 	provideOps,
+	provideProfiler,
 	provideIngest, wire.Bind(new(ports.Events), new(*ingest.Service)),
 	provideSecretBox,
 	provideEndpoints, wire.Bind(new(ports.Endpoints), new(*endpoints.Service)),

@@ -128,6 +128,15 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		cleanup()
 		return nil, nil, err
 	}
+	profiler, cleanup6, err := provideProfiler(metricsConfig, logger)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	ports := dispatch.Ports{
 		Store:     store,
 		Sender:    breakerSender,
@@ -141,6 +150,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -151,6 +161,7 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 	retentionConfig := cfg.Retention
 	runner, err := provideRetention(store, clock, logger, retentionConfig, metrics)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -159,8 +170,9 @@ func InitializeSQLiteApp(ctx context.Context, cfg Config) (*App, func(), error) 
 		return nil, nil, err
 	}
 	wiringRunner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, wiringRunner)
+	app := provideApp(role, httpConfig, server, listener, ops, profiler, worker, metrics, counter, runner, logger, wiringRunner)
 	return app, func() {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -283,6 +295,15 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
+	profiler, cleanup6, err := provideProfiler(metricsConfig, logger)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	postgresListener := postgres.NewListener(db, config, logger)
 	ports := dispatch.Ports{
 		Store:     store,
@@ -297,6 +318,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -307,6 +329,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	retentionConfig := cfg.Retention
 	runner, err := provideRetention(store, portsClock, logger, retentionConfig, metrics)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -314,8 +337,9 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, postgresListener)
+	app := provideApp(role, httpConfig, server, listener, ops, profiler, worker, metrics, counter, runner, logger, postgresListener)
 	return app, func() {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -420,6 +444,14 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		cleanup()
 		return nil, nil, err
 	}
+	profiler, cleanup5, err := provideProfiler(metricsConfig, logger)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	dispatchPorts := dispatch.Ports{
 		Store:     store,
 		Sender:    breakerSender,
@@ -433,6 +465,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(dispatchPorts, logger, dispatchConfig)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -442,6 +475,7 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 	retentionConfig := cfg.Retention
 	runner, err := provideRetention(store, clk, logger, retentionConfig, metrics)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -449,8 +483,9 @@ func InitializeMemoryApp(ctx context.Context, cfg Config, clk ports.Clock) (*App
 		return nil, nil, err
 	}
 	wiringRunner := noBackground()
-	app := provideApp(role, httpConfig, server, listener, ops, worker, metrics, counter, runner, logger, wiringRunner)
+	app := provideApp(role, httpConfig, server, listener, ops, profiler, worker, metrics, counter, runner, logger, wiringRunner)
 	return app, func() {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
