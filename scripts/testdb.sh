@@ -19,7 +19,9 @@
 # Example: eval "$(scripts/testdb.sh start)"; go test ./...; scripts/testdb.sh stop "$PGTEST_DIR"
 #
 # The cluster trades durability for speed (fsync off) and trusts every local
-# connection: never point anything but tests at it. PostgreSQL refuses to run
+# connection: never point anything but tests at it. TESTDB_DURABLE=1 keeps
+# PostgreSQL's durable defaults instead (fsync, synchronous_commit and
+# full_page_writes on), for benchmarks whose figures must be real commits. PostgreSQL refuses to run
 # as root, so as root the server tools run as the `postgres` OS user.
 set -euo pipefail
 
@@ -104,8 +106,12 @@ cmd_start() {
 	local opts
 	for attempt in 1 2 3 4 5; do
 		port=$(random_free_port)
+		local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		if [[ "${TESTDB_DURABLE:-}" == 1 ]]; then
+			durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+		fi
 		opts="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir \
--c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+-c max_connections=200 $durability \
 -c shared_buffers=128MB -c log_min_messages=warning"
 		if as_pg "$pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s start -o "$opts" >&2; then
 			printf '%s\n' "$opts" >"$dir/$OPTS"

@@ -13,8 +13,9 @@
 //
 // PostgreSQL is DATABASE_URL when that is a postgres:// URL (each scenario
 // run in a fresh DATABASE_SCHEMA, dropped afterwards), else a throwaway
-// cluster from scripts/testdb.sh (fsync=off: not durable), stopped at the
-// end, also on Ctrl-C.
+// cluster from scripts/testdb.sh with PostgreSQL's durable settings
+// (TESTDB_DURABLE=1: fsync, synchronous_commit on), stopped at the end, also
+// on Ctrl-C.
 package main
 
 import (

@@ -44,8 +44,9 @@ func startPostgres(ctx context.Context) (*pgEnv, error) {
 		if _, err := os.Stat("scripts/testdb.sh"); err != nil {
 			return nil, errors.New("no DATABASE_URL and no scripts/testdb.sh here (run from the repository root)")
 		}
-		logf("PostgreSQL: starting a throwaway cluster (scripts/testdb.sh start)")
+		logf("PostgreSQL: starting a throwaway durable cluster (TESTDB_DURABLE=1 scripts/testdb.sh start)")
 		cmd := exec.Command("bash", "scripts/testdb.sh", "start")
+		cmd.Env = append(os.Environ(), "TESTDB_DURABLE=1") // every commit flushed, as in production
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		// Its own process group, so that a Ctrl-C reaches the bench only,
@@ -99,7 +100,7 @@ func exportValue(line, name string) (string, bool) {
 
 func (p *pgEnv) describe() string {
 	if p.dir != "" {
-		return fmt.Sprintf("PostgreSQL %s: throwaway cluster (scripts/testdb.sh), fsync=%s, synchronous_commit=%s: commits are NOT durable, so ingest here is faster than on a real server",
+		return fmt.Sprintf("PostgreSQL %s: throwaway cluster (TESTDB_DURABLE=1 scripts/testdb.sh), fsync=%s, synchronous_commit=%s",
 			p.version, p.fsync, p.syncCommit)
 	}
 	return fmt.Sprintf("PostgreSQL %s: the given DATABASE_URL %s, fsync=%s, synchronous_commit=%s",

@@ -44,14 +44,10 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 		for until, es := range held {
 			w.hold(ctx, w.log, claimsOf(es), until)
 		}
-		n, first := w.takeSlots(origin, len(group))
-		excess = append(excess, claimsOf(group[n:])...)
-		for i, e := range group[:n] {
-			seq := first + uint64(i)
-			wg.Go(func() {
-				defer w.freeSlot(e.Origin)
-				w.deliver(ctx, e, seq)
-			})
+		start, first, rest := w.admit(origin, group)
+		excess = append(excess, claimsOf(rest)...)
+		for i, e := range start {
+			w.start(ctx, e, first+uint64(i), wg)
 		}
 	}
 	if len(excess) > 0 {
@@ -216,36 +212,12 @@ func claimOf(e core.Delivery) ports.Claim {
 	return ports.Claim{ID: e.ID, Attempt: e.AttemptedCount, Seq: e.ClaimSeq}
 }
 
-// takeSlots reserves up to n delivery slots for origin, within its
-// window, and returns how many it took and the window's number of the
-// first.
-func (w *Worker) takeSlots(origin string, n int) (int, uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := w.clock.Now()
-	n = min(n, max(w.windows.limit(origin, now)-w.perOrigin[origin], 0))
-	w.inFlight += n
-	w.perOrigin[origin] += n
-	return n, w.windows.start(origin, n, now)
-}
-
-// freeSlot ends one delivery to origin and wakes the loop if it waits for
-// a slot.
-func (w *Worker) freeSlot(origin string) {
-	w.mu.Lock()
-	w.inFlight--
-	if w.perOrigin[origin]--; w.perOrigin[origin] <= 0 {
-		delete(w.perOrigin, origin)
-	}
-	w.mu.Unlock()
-	w.freed.Notify()
-}
-
 // deliver makes one attempt, the seq-th request of its target's window,
-// and records its outcome: send, decide, record, report.
-func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
+// and records its outcome: send, decide, record, report. It calls
+// answered once the request is over.
+func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64, answered func()) {
 	log := w.deliveryLog(e)
-	log.Info("pickup")
+	log.Debug("pickup")
 	started := w.clock.Now()
 	keys, err := w.keysOf(e, started)
 	if err != nil {
@@ -259,12 +231,13 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 		EventID: e.EventID, TargetURL: e.TargetURL, Origin: e.Origin, Body: e.Body, Attempt: e.AttemptedCount, Keys: keys,
 	})
 	if err != nil {
-		w.notSent(ctx, e, err)
+		w.notSent(ctx, e, err, answered)
 		return
 	}
 	w.mu.Lock()
 	w.windows.observe(e.Origin, seq, out, w.clock.Now())
 	w.mu.Unlock()
+	answered()
 	if e.Probe {
 		out.Probe = true // the cluster's probe of an open target: a failure only confirms the outage
 	}
@@ -281,16 +254,21 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64) {
 }
 
 // notSent handles an attempt the Sender refused to make: the target's
-// breaker is open (park it), or our own shutdown cancelled the attempt
-// (release the event, due at once, its attempt unspent).
-func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error) {
+// breaker is open (park it, with what was claimed ahead behind it, which
+// would be refused alike), or our own shutdown cancelled the attempt
+// (release the event, due at once, its attempt unspent). It calls
+// answered once nothing queued can start into an open breaker.
+func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error, answered func()) {
 	if open, ok := errors.AsType[*core.TargetOpenError](err); ok {
-		w.park(ctx, e.Origin, open.Until, []ports.Claim{claimOf(e)})
+		parked := append([]core.Delivery{e}, w.takeAhead(e.Origin, false)...)
+		answered()
+		w.park(ctx, e.Origin, open.Until, claimsOf(parked))
 		if e.Probe {
 			w.probed(ctx, w.deliveryLog(e), e, false)
 		}
 		return
 	}
+	answered()
 	w.release(ctx, w.deliveryLog(e), []ports.Claim{claimOf(e)}, err.Error())
 }
 
@@ -321,6 +299,9 @@ func (w *Worker) record(ctx context.Context, e core.Delivery, started time.Time,
 		Decision: d,
 	}
 	leaseEnd := started.Add(w.cfg.Lease) // the lease was taken at claim time, a little earlier
+	if e.LeaseExpiresAt != nil {
+		leaseEnd = *e.LeaseExpiresAt // as the claim wrote it (it may have waited ahead)
+	}
 	backoff := 200 * time.Millisecond
 	for {
 		sctx, cancel := detached(ctx)

@@ -56,17 +56,18 @@ func (ws windows) limit(origin string, now time.Time) int {
 	return int(ws.get(origin, now).size)
 }
 
-// claimCap is how many events of any one target a claim may take: the
-// most free slots any known target has, and the initial window for a
-// target not seen yet.
-func (ws windows) claimCap(inFlight map[string]int, now time.Time) int {
+// claimCap is how many events of any one target a claim may take, when
+// a worker may hold factor windows of each (ahead.go): the most room any
+// known target has (factor windows less held), and factor initial
+// windows for a target not seen yet.
+func (ws windows) claimCap(held map[string]int, factor int, now time.Time) int {
 	if ws.fixed {
-		return int(ws.max)
+		return factor * int(ws.max)
 	}
-	most := int(ws.initial)
+	most := factor * int(ws.initial)
 	for origin, w := range ws.byOrigin {
 		if now.Sub(w.lastUsed) <= windowIdle {
-			most = max(most, int(w.size)-inFlight[origin])
+			most = max(most, factor*int(w.size)-held[origin])
 		}
 	}
 	return most

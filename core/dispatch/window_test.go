@@ -27,13 +27,15 @@ func (s *switchable) respond(context.Context, core.Request) (core.Outcome, error
 
 // adaptiveFixture has 300 due events for one target, windows from 2 to 16
 // and a batch larger than any window, so that each RunOnce sends exactly
-// the target's window.
+// the target's window: a lease with no room beyond one attempt turns
+// claiming ahead off (ahead_test.go covers it).
 func adaptiveFixture(t *testing.T) (*fixture, *switchable) {
 	t.Helper()
 	s := &switchable{}
 	s.set(core.Outcome{StatusCode: 200})
 	f := newFixture(t, s.respond, func(c *dispatch.Config) {
 		c.InitialWindow, c.PerTarget, c.BatchSize, c.Concurrency = 2, 16, 40, 64
+		c.Lease = c.AttemptTimeout + time.Second
 	})
 	for range 300 {
 		f.add(t, targetA)
@@ -113,6 +115,7 @@ func TestFixedWindow(t *testing.T) {
 	s.set(core.Outcome{Err: "connection refused"})
 	f := newFixture(t, s.respond, func(c *dispatch.Config) {
 		c.InitialWindow, c.PerTarget, c.BatchSize, c.Concurrency, c.FixedWindow = 2, 16, 40, 64, true
+		c.Lease = c.AttemptTimeout + time.Second // no claiming ahead: a round is one window
 	})
 	for range 100 {
 		f.add(t, targetA)

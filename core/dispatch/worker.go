@@ -212,7 +212,13 @@ type Worker struct {
 
 	mu        sync.Mutex
 	inFlight  int
-	perOrigin map[string]int
+	perOrigin map[string]int // requests in flight per target
+	// ahead: deliveries claimed ahead of a free slot, per target, oldest
+	// first (ahead.go); nAhead counts them all.
+	ahead     map[string][]core.Delivery
+	nAhead    int
+	aheadWait time.Duration // how long one may wait there; 0: claiming ahead is off
+	stopping  bool          // shutting down: nothing more is queued or started from a queue
 	windows   windows
 	rates     rateLimits
 	// rateBlocked: origins left out of claims until then, because a
@@ -248,7 +254,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	return &Worker{
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
-		perOrigin: make(map[string]int), rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
+		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWaitOf(cfg), rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
 		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
 		freed:   wait.NewSignal(),
 		kick:    wait.NewSignal(),
@@ -326,6 +332,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.log.Info("worker stopping: no more claims", slog.Int("in_flight", w.InFlight()),
 		slog.Int64("grace_ms", w.cfg.ShutdownGrace.Milliseconds()))
+	if left := w.takeAhead("", true); len(left) > 0 {
+		w.release(delivering, w.log, claimsOf(left), "shutting down: claimed ahead, never sent")
+	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -394,11 +403,12 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	if !w.soonest.IsZero() && !w.soonest.After(w.clock.Now()) {
 		w.soonest = time.Time{} // this claim picks up whatever was scheduled
 	}
-	b := batch{limit: min(w.cfg.BatchSize, w.cfg.Concurrency-w.inFlight)}
+	b := batch{limit: min(w.cfg.BatchSize, w.cfg.Concurrency-w.inFlight-w.nAhead)}
 	now := w.clock.Now()
+	held := w.held()
 	var full []string
-	for origin, n := range w.perOrigin {
-		if n >= w.windows.limit(origin, now) {
+	for origin, n := range held {
+		if n >= w.holdable(origin, now) {
 			full = append(full, origin)
 		}
 	}
@@ -411,7 +421,7 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	}
 	w.windows.forget(now)
 	w.rates.forget(now)
-	perOrigin := w.windows.claimCap(w.perOrigin, now)
+	perOrigin := w.windows.claimCap(held, w.heldWindows(), now)
 	w.mu.Unlock()
 	// Limited: only a freed slot (or a grown window) lets a claim take more.
 	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit

@@ -231,9 +231,11 @@ func TestDeliversConcurrentlyWithinBounds(t *testing.T) {
 	}
 }
 
+// TestPerTargetCapReleasesExcess: without claiming ahead (a lease with
+// no room for it), a target gets its window per round and nothing more.
 func TestPerTargetCapReleasesExcess(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, status(200), func(c *dispatch.Config) { c.PerTarget = 2 })
+	f := newFixture(t, status(200), func(c *dispatch.Config) { c.PerTarget, c.Lease = 2, c.AttemptTimeout+time.Second })
 	var as []core.Delivery
 	for range 5 {
 		as = append(as, f.add(t, targetA))
@@ -717,5 +719,58 @@ func TestDeliveryLogsRedactTheTarget(t *testing.T) {
 	out := logs.String()
 	if !strings.Contains(out, "a.example/hook") || strings.Contains(out, "pa55word") || strings.Contains(out, "s3cret") {
 		t.Errorf("delivery log: %s", out)
+	}
+}
+
+// slowCompletes holds every Complete until release is closed.
+type slowCompletes struct {
+	*memory.Store
+	release chan struct{}
+}
+
+func (s *slowCompletes) Complete(ctx context.Context, p ports.CompleteParams) error {
+	<-s.release
+	return s.Store.Complete(ctx, p)
+}
+
+// TestTargetSlotIsFreedByTheAnswer: a target's window counts requests at
+// the merchant, not outcomes being recorded. With a window of one and the
+// store slow to record, the second request starts once the first is
+// answered, while the first's outcome is still being written, and the
+// merchant never has two at once.
+func TestTargetSlotIsFreedByTheAnswer(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := &slowCompletes{Store: memory.NewStore(clk), release: make(chan struct{})}
+	var atMerchant, most, requests atomic.Int32
+	respond := func(context.Context, core.Request) (core.Outcome, error) {
+		n := atMerchant.Add(1)
+		defer atMerchant.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		requests.Add(1)
+		return core.Outcome{StatusCode: 200, Duration: time.Millisecond}, nil
+	}
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(respond), Clock: clk, Wakeup: st.Store},
+		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow = 1, 1 }))
+	for i := range 3 {
+		insertDelivery(t, st.Store, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	testkit.Eventually(t, 5*time.Second, "all three requests made while no outcome is recorded",
+		func() bool { return requests.Load() == 3 })
+	if got := countStatus(t, st.Store, core.StatusSucceeded); got != 0 {
+		t.Fatalf("%d outcomes recorded before the store was let through", got)
+	}
+	close(st.release)
+	testkit.Eventually(t, 5*time.Second, "all 3 recorded", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == 3 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := most.Load(); m != 1 {
+		t.Errorf("the merchant had %d requests at once; its window is 1", m)
 	}
 }

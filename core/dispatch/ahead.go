@@ -1,0 +1,188 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/webhookd/webhookd/core"
+)
+
+// Claiming ahead. A target's window bounds its requests in flight; the
+// worker also holds up to one more window of its deliveries claimed
+// ahead, queued in claim order. When a request to the target is answered,
+// the next queued delivery starts at once, in the answering goroutine's
+// wake, without waiting for a round trip to the store. Claims are then
+// made in batches as the queues run low, instead of one claim per freed
+// slot (one claim of one or two rows every few milliseconds held a drain
+// to one merchant near 700 deliveries/s whatever the window).
+//
+// A delivery waits in a queue at most aheadWait, half the lease's room
+// beyond one attempt: past that it is released unspent, so that it is
+// never sent with too little of its lease left. Claiming ahead is off
+// when the lease leaves less than minAheadWait of such room.
+//
+// Concurrency bounds what a worker holds: deliveries in flight plus those
+// claimed ahead.
+
+// aheadWindows is how many windows of a target a worker may hold: one in
+// flight, one claimed ahead.
+const aheadWindows = 2
+
+// minAheadWait is the shortest queueing time worth claiming ahead for.
+const minAheadWait = time.Second
+
+// aheadWaitOf is how long a delivery may wait claimed ahead under cfg; 0
+// turns claiming ahead off.
+func aheadWaitOf(cfg Config) time.Duration {
+	d := (cfg.Lease - cfg.AttemptTimeout) / 2
+	if d < minAheadWait {
+		return 0
+	}
+	return d
+}
+
+// heldWindows is how many windows of a target this worker may hold.
+func (w *Worker) heldWindows() int {
+	if w.aheadWait > 0 {
+		return aheadWindows
+	}
+	return 1
+}
+
+// holdable is how many of origin's deliveries this worker may hold (in
+// flight and claimed ahead). The caller holds w.mu.
+func (w *Worker) holdable(origin string, now time.Time) int {
+	return w.heldWindows() * w.windows.limit(origin, now)
+}
+
+// held counts each origin's deliveries this worker holds. The caller
+// holds w.mu.
+func (w *Worker) held() map[string]int {
+	out := make(map[string]int, len(w.perOrigin)+len(w.ahead))
+	for origin, n := range w.perOrigin {
+		out[origin] += n
+	}
+	for origin, q := range w.ahead {
+		out[origin] += len(q)
+	}
+	return out
+}
+
+// admit splits a claimed group of origin's deliveries: those to start
+// now (free slots in its window), with the window's number of the first,
+// those queued ahead, and the excess to release. Queueing happens before
+// any of the group starts, so an answer always finds what was queued.
+func (w *Worker) admit(origin string, group []core.Delivery) (start []core.Delivery, first uint64, excess []core.Delivery) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.clock.Now()
+	n := min(len(group), max(w.windows.limit(origin, now)-w.perOrigin[origin], 0))
+	if len(w.ahead[origin]) > 0 {
+		n = 0 // older deliveries are queued: they go first
+	}
+	start, rest := group[:n], group[n:]
+	w.inFlight += n
+	w.perOrigin[origin] += n
+	first = w.windows.start(origin, n, now)
+	if !w.stopping {
+		room := w.holdable(origin, now) - w.perOrigin[origin] - len(w.ahead[origin])
+		k := min(max(room, 0), len(rest))
+		if k > 0 {
+			w.ahead[origin] = append(w.ahead[origin], rest[:k]...)
+			w.nAhead += k
+			rest = rest[k:]
+		}
+	}
+	return start, first, rest
+}
+
+// start runs one delivery, the seq-th request of its target's window, in
+// a goroutine of wg; its answer frees the target's slot (and starts what
+// was queued behind it), its end a slot of Concurrency.
+func (w *Worker) start(ctx context.Context, e core.Delivery, seq uint64, wg *sync.WaitGroup) {
+	wg.Go(func() {
+		answered := sync.OnceFunc(func() { w.targetAnswered(ctx, e.Origin, wg) })
+		defer w.deliveryDone()
+		defer answered()
+		w.deliver(ctx, e, seq, answered)
+	})
+}
+
+// targetAnswered frees origin's slot in its window: the request is over
+// (answered, failed, or never made). Recording the outcome is the
+// database's work, not the merchant's, so it does not hold the slot. The
+// deliveries queued ahead for origin start in the slots now free; those
+// that waited too long are released.
+func (w *Worker) targetAnswered(ctx context.Context, origin string, wg *sync.WaitGroup) {
+	type next struct {
+		e   core.Delivery
+		seq uint64
+	}
+	var starts []next
+	var stale []core.Delivery
+	w.mu.Lock()
+	if w.perOrigin[origin]--; w.perOrigin[origin] <= 0 {
+		delete(w.perOrigin, origin)
+	}
+	now := w.clock.Now()
+	for len(w.ahead[origin]) > 0 && !w.stopping && w.perOrigin[origin] < w.windows.limit(origin, now) {
+		e := w.popAhead(origin)
+		if e.LeaseExpiresAt != nil && now.Add(w.cfg.AttemptTimeout+w.aheadWait).After(*e.LeaseExpiresAt) {
+			stale = append(stale, e)
+			continue
+		}
+		w.inFlight++
+		w.perOrigin[origin]++
+		starts = append(starts, next{e, w.windows.start(origin, 1, now)})
+	}
+	w.mu.Unlock()
+	for _, s := range starts {
+		w.start(ctx, s.e, s.seq, wg)
+	}
+	if len(stale) > 0 {
+		w.release(ctx, w.log, claimsOf(stale), "claimed ahead too long: lease too short to send")
+	}
+	w.freed.Notify()
+}
+
+// popAhead takes origin's oldest queued delivery. The caller holds w.mu.
+func (w *Worker) popAhead(origin string) core.Delivery {
+	q := w.ahead[origin]
+	e := q[0]
+	if len(q) == 1 {
+		delete(w.ahead, origin)
+	} else {
+		w.ahead[origin] = q[1:]
+	}
+	w.nAhead--
+	return e
+}
+
+// takeAhead empties origin's queue ("" empties every queue) and returns
+// what it held; stop also keeps anything from being queued or started
+// from a queue again (shutdown).
+func (w *Worker) takeAhead(origin string, stop bool) []core.Delivery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopping = w.stopping || stop
+	var out []core.Delivery
+	for o, q := range w.ahead {
+		if origin == "" || o == origin {
+			out = append(out, q...)
+			w.nAhead -= len(q)
+			delete(w.ahead, o)
+		}
+	}
+	return out
+}
+
+// deliveryDone frees one of Concurrency's slots: the delivery is over,
+// its outcome recorded (or given up). It wakes the loop if it waits for a
+// slot.
+func (w *Worker) deliveryDone() {
+	w.mu.Lock()
+	w.inFlight--
+	w.mu.Unlock()
+	w.freed.Notify()
+}

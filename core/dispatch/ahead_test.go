@@ -1,0 +1,185 @@
+package dispatch_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webhookd/webhookd/adapters/memory"
+	"github.com/webhookd/webhookd/core"
+	"github.com/webhookd/webhookd/core/dispatch"
+	"github.com/webhookd/webhookd/internal/testkit"
+	"github.com/webhookd/webhookd/ports/porttest"
+)
+
+// concurrency counts requests at the merchant and remembers the most at
+// once.
+type concurrency struct{ now, most, total atomic.Int32 }
+
+func (c *concurrency) enter() {
+	n := c.now.Add(1)
+	c.total.Add(1)
+	for m := c.most.Load(); n > m && !c.most.CompareAndSwap(m, n); m = c.most.Load() {
+	}
+}
+
+func (c *concurrency) leave() { c.now.Add(-1) }
+
+// TestClaimAheadSendsTwoWindowsPerClaim: a worker holds a target's window
+// in flight and one more claimed ahead, so one claim feeds two windows'
+// worth of requests, and the merchant still never has more than its
+// window at once.
+func TestClaimAheadSendsTwoWindowsPerClaim(t *testing.T) {
+	t.Parallel()
+	var c concurrency
+	respond := func(context.Context, core.Request) (core.Outcome, error) {
+		c.enter()
+		defer c.leave()
+		time.Sleep(time.Millisecond) // let the window fill
+		return core.Outcome{StatusCode: 200, Duration: time.Millisecond}, nil
+	}
+	f := newFixture(t, respond, func(c *dispatch.Config) { c.PerTarget, c.InitialWindow = 2, 2 })
+	var all []core.Delivery
+	for range 10 {
+		all = append(all, f.add(t, targetA))
+	}
+	if n := f.runOnce(t); n != 4 {
+		t.Errorf("claimed %d, want 4: a window of 2 in flight and 2 ahead", n)
+	}
+	if got := c.total.Load(); got != 4 {
+		t.Errorf("one round sent %d requests, want all 4 it claimed", got)
+	}
+	for f.runOnce(t) > 0 {
+	}
+	for _, e := range all {
+		if got := f.get(t, e.ID); got.Status != core.StatusSucceeded || got.AttemptedCount != 1 {
+			t.Errorf("%s: %s after %d attempts, want succeeded after 1", e.ID, got.Status, got.AttemptedCount)
+		}
+	}
+	if m := c.most.Load(); m > 2 {
+		t.Errorf("the merchant had %d requests at once; its window is 2", m)
+	}
+}
+
+// TestClaimedAheadTooLongIsReleasedUnspent: a delivery that waited in the
+// queue past half the lease's room beyond one attempt is not sent with
+// the little lease it has left: it goes back to the store, due at once,
+// its attempt unspent, and the next claim sends it.
+func TestClaimedAheadTooLongIsReleasedUnspent(t *testing.T) {
+	t.Parallel()
+	var clk *memory.Clock
+	var requests atomic.Int32
+	respond := func(context.Context, core.Request) (core.Outcome, error) {
+		if requests.Add(1) == 1 {
+			clk.Advance(6 * time.Second) // a slow merchant: the queued one waits 6 s
+		}
+		return core.Outcome{StatusCode: 200}, nil
+	}
+	// Lease 10 s beyond a 10 s attempt: a delivery may wait 5 s ahead.
+	f := newFixture(t, respond, func(c *dispatch.Config) {
+		c.PerTarget, c.InitialWindow, c.Lease = 1, 1, c.AttemptTimeout+10*time.Second
+	})
+	clk = f.clock
+	first := f.add(t, targetA)
+	f.clock.Advance(time.Millisecond) // claimed, and sent, in this order
+	second := f.add(t, targetA)
+	if n := f.runOnce(t); n != 2 {
+		t.Fatalf("claimed %d, want 2 (one in flight, one ahead)", n)
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("%d requests, want 1: the second waited too long to be sent", got)
+	}
+	if got := f.get(t, first.EventID); got.Status != core.StatusSucceeded {
+		t.Errorf("first: %s", got.Status)
+	}
+	if got := f.get(t, second.EventID); got.Status != core.StatusPending || got.AttemptedCount != 0 || got.NextAttemptAt.After(f.clock.Now()) {
+		t.Errorf("second: %s, %d attempts, due %s; want pending, unspent, due now", got.Status, got.AttemptedCount, got.NextAttemptAt)
+	}
+	f.runOnce(t)
+	if got := f.get(t, second.EventID); got.Status != core.StatusSucceeded || got.AttemptedCount != 1 {
+		t.Errorf("second, next round: %s after %d attempts, want succeeded after 1", got.Status, got.AttemptedCount)
+	}
+}
+
+// TestOpenTargetParksWhatIsQueuedBehindIt: when a target's breaker
+// refuses a request, the deliveries queued behind it are parked with it
+// in the same call, not sent one by one into the open breaker.
+func TestOpenTargetParksWhatIsQueuedBehindIt(t *testing.T) {
+	t.Parallel()
+	until := porttest.T0.Add(30 * time.Second)
+	var requests atomic.Int32
+	open := func(_ context.Context, d core.Request) (core.Outcome, error) {
+		requests.Add(1)
+		return core.Outcome{}, &core.TargetOpenError{Target: d.Origin, Until: until}
+	}
+	f := newFixture(t, open, func(c *dispatch.Config) { c.PerTarget, c.InitialWindow = 1, 1 })
+	var all []core.Delivery
+	for range 3 {
+		all = append(all, f.add(t, targetA))
+	}
+	if n := f.runOnce(t); n != 2 {
+		t.Fatalf("claimed %d, want 2 (one in flight, one ahead)", n)
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("%d requests refused by the breaker, want 1: the queued one is parked with the first", got)
+	}
+	for _, e := range all {
+		got := f.get(t, e.EventID)
+		if got.Status != core.StatusPending || got.AttemptedCount != 0 || !got.NextAttemptAt.After(f.clock.Now()) {
+			t.Errorf("%s: %s, %d attempts, due %s; want parked (pending, unspent, due later)", e.ID, got.Status, got.AttemptedCount,
+				got.NextAttemptAt)
+		}
+	}
+}
+
+// TestShutdownReleasesWhatWasClaimedAhead: on SIGTERM a worker sends
+// nothing more from its queues; what they held goes back to the store at
+// once, unspent, for another worker, while the request in flight
+// finishes.
+func TestShutdownReleasesWhatWasClaimedAhead(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := memory.NewStore(clk)
+	started := make(chan struct{}, 10)
+	finish := make(chan struct{})
+	var requests atomic.Int32
+	snd := memory.NewSender(func(context.Context, core.Request) (core.Outcome, error) {
+		requests.Add(1)
+		started <- struct{}{}
+		<-finish
+		return core.Outcome{StatusCode: 200}, nil
+	})
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: snd, Clock: clk, Wakeup: st}, config(func(c *dispatch.Config) {
+		c.PerTarget, c.InitialWindow, c.ShutdownGrace = 1, 1, 5*time.Second
+	}))
+	first := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{"n":1}`))
+	clk.Advance(time.Millisecond) // claimed, and sent, in this order
+	second := insertDelivery(t, st, porttest.NewEvent(t, targetA, `{"n":2}`))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	testkit.Eventually(t, 5*time.Second, "the second claimed ahead", func() bool {
+		got, _ := st.Get(t.Context(), second.EventID)
+		return got.Status == core.StatusDelivering
+	})
+	cancel()
+	testkit.Eventually(t, 5*time.Second, "the second released while the first is in flight", func() bool {
+		got, _ := st.Get(t.Context(), second.EventID)
+		return got.Status == core.StatusPending
+	})
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Get(t.Context(), first.EventID); got.Status != core.StatusSucceeded {
+		t.Errorf("the one in flight: %s, want succeeded", got.Status)
+	}
+	if got, _ := st.Get(t.Context(), second.EventID); got.Status != core.StatusPending || got.AttemptedCount != 0 {
+		t.Errorf("the one claimed ahead: %s after %d attempts, want pending, unspent", got.Status, got.AttemptedCount)
+	}
+	if got := requests.Load(); got != 1 {
+		t.Errorf("%d requests, want 1: nothing starts from a queue after SIGTERM", got)
+	}
+}
