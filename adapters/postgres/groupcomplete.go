@@ -38,7 +38,12 @@ WITH input AS (
         locked_by = NULL, lease_expires_at = NULL,
         last_status_code = NULLIF(s.last_code, 0), last_error = NULLIF(s.last_error, ''), updated_at = s.at_time
     FROM stamped s
-    WHERE d.id = s.id AND d.status = 'delivering' AND d.locked_by = s.worker AND d.claim_seq = s.seq
+    -- A lease (locked_by and lease_expires_at set) means delivering
+    -- (deliveries_lease_check). Saying it so rather than status =
+    -- 'delivering' keeps the planner off the delivering partial index (a
+    -- scan of every row in flight, per batch) and on the primary key, one
+    -- lookup per row, whatever its estimates.
+    WHERE d.id = s.id AND d.locked_by = s.worker AND d.lease_expires_at IS NOT NULL AND d.claim_seq = s.seq
     RETURNING s.ord, d.status, d.next_attempt_at
 ), recorded AS (
     INSERT INTO delivery_attempts (delivery_id, number, worker, started_at, duration_ms, status_code,
@@ -53,25 +58,8 @@ SELECT s.ord, done.ord IS NOT NULL AS completed, EXISTS (SELECT 1 FROM deliverie
 FROM stamped s LEFT JOIN done USING (ord)
 ORDER BY s.ord`
 
-type completeBatchArgs struct {
-	IDs        []string  `bun:"ids,array"`
-	Workers    []string  `bun:",array"`
-	Seqs       []int64   `bun:",array"`
-	Attempts   []int     `bun:",array"`
-	Statuses   []string  `bun:",array"`
-	Refunds    []bool    `bun:",array"`
-	RetryUs    []int64   `bun:"retry_us,array"`
-	LastCodes  []int     `bun:",array"`
-	LastErrors []string  `bun:",array"`
-	Started    []string  `bun:",array"`
-	Durations  []float64 `bun:",array"`
-	Codes      []int     `bun:",array"`
-	Errors     []string  `bun:",array"`
-	Responses  []string  `bun:",array"`
-	Verdicts   []string  `bun:",array"`
-	Reasons    []string  `bun:",array"`
-	Ats        []string  `bun:",array"` // "" for the database's now()
-}
+// newCompleteQuery is completeBatchSQL prepared (prepared.go).
+func newCompleteQuery() *preparedQuery { return newPreparedQuery(completeBatchSQL, nil) }
 
 type completeResult struct {
 	Ord       int64
@@ -80,29 +68,32 @@ type completeResult struct {
 }
 
 func (s *Store) completeBatch(ctx context.Context, batch []*completeCall) {
-	var a completeBatchArgs
-	for _, c := range batch {
+	n := len(batch)
+	ids, workers, statuses, lastErrors := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	started, errs, responses, verdicts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	reasons, ats := make([]string, n), make([]string, n)
+	seqs, retryUs := make([]int64, n), make([]int64, n)
+	attempts, lastCodes, codes := make([]int, n), make([]int, n), make([]int, n)
+	refunds, durations := make([]bool, n), make([]float64, n)
+	for i, c := range batch {
 		p, d, rec := c.p, c.p.Decision, c.p.Record
-		a.IDs = append(a.IDs, string(p.Claim.ID))
-		a.Workers = append(a.Workers, p.Worker)
-		a.Seqs = append(a.Seqs, p.Claim.Seq)
-		a.Attempts = append(a.Attempts, p.Claim.Attempt)
-		a.Statuses = append(a.Statuses, string(d.Status))
-		a.Refunds = append(a.Refunds, d.Refund)
-		a.RetryUs = append(a.RetryUs, d.RetryIn.Microseconds())
-		a.LastCodes = append(a.LastCodes, d.StatusCode)
-		a.LastErrors = append(a.LastErrors, core.StorableText(d.Error))
-		a.Started = append(a.Started, timeText(&rec.StartedAt))
-		a.Durations = append(a.Durations, durationMS(rec.Duration))
-		a.Codes = append(a.Codes, rec.StatusCode)
-		a.Errors = append(a.Errors, core.StorableText(rec.Error))
-		a.Responses = append(a.Responses, core.StorableText(rec.Response))
-		a.Verdicts = append(a.Verdicts, string(d.Verdict))
-		a.Reasons = append(a.Reasons, core.StorableText(d.Reason))
-		a.Ats = append(a.Ats, timeText(p.Now))
+		ids[i], workers[i], seqs[i], attempts[i] = string(p.Claim.ID), p.Worker, p.Claim.Seq, p.Claim.Attempt
+		statuses[i], refunds[i], retryUs[i] = string(d.Status), d.Refund, d.RetryIn.Microseconds()
+		lastCodes[i], lastErrors[i] = d.StatusCode, core.StorableText(d.Error)
+		started[i], durations[i], codes[i] = timeText(&rec.StartedAt), durationMS(rec.Duration), rec.StatusCode
+		errs[i], responses[i] = core.StorableText(rec.Error), core.StorableText(rec.Response)
+		verdicts[i], reasons[i] = string(d.Verdict), core.StorableText(d.Reason)
+		ats[i] = timeText(p.Now) // "" for the database's now()
+	}
+	params := map[string]any{
+		"ids": arrayParam(ids), "workers": arrayParam(workers), "seqs": arrayParam(seqs), "attempts": arrayParam(attempts),
+		"statuses": arrayParam(statuses), "refunds": arrayParam(refunds), "retry_us": arrayParam(retryUs),
+		"last_codes": arrayParam(lastCodes), "last_errors": arrayParam(lastErrors), "started": arrayParam(started),
+		"durations": arrayParam(durations), "codes": arrayParam(codes), "errors": arrayParam(errs),
+		"responses": arrayParam(responses), "verdicts": arrayParam(verdicts), "reasons": arrayParam(reasons), "ats": arrayParam(ats),
 	}
 	var rows []completeResult
-	if err := s.db.NewRaw(completeBatchSQL, &a).Scan(ctx, &rows); err != nil || len(rows) != len(batch) {
+	if err := s.completions.scan(ctx, s.db, params, &rows); err != nil || len(rows) != len(batch) {
 		if err == nil {
 			err = fmt.Errorf("postgres: complete: %d results for %d outcomes", len(rows), len(batch))
 		}

@@ -3,7 +3,9 @@ package postgres
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,15 +157,9 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 		ANALYZE events, deliveries, targets`); err != nil {
 		t.Fatal(err)
 	}
-	args := &claimArgs{Now: dbNow{nil}, Worker: "w1", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
-		MaxAbandon: maxAbandonPerClaim, Exclude: []string{"https://other.example:443"},
-		LostError: core.ErrorLostFinalAttempt, LostVerdict: string(core.VerdictLost)}
-
-	var text []string
-	if err := db.NewRaw("EXPLAIN "+claimSQL, args).Scan(ctx, &text); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("EXPLAIN claim, %d finished + 5 due rows:\n%s", finished, strings.Join(text, "\n"))
+	args := claimParams(ports.ClaimParams{Worker: "w1", Limit: 10, Lease: time.Minute, MaxAttempts: 10,
+		ExcludeOrigins: []string{"https://other.example:443"}})
+	t.Logf("EXPLAIN claim, %d finished + 5 due rows:\n%s", finished, explainClaimText(t, db, args))
 	checkClaimPlan(t, explainClaim(t, db, "", args))
 	checkProbePlan(t, explainClaim(t, db, "", args))
 
@@ -182,11 +178,7 @@ func TestClaimPlanIgnoresFinishedRows(t *testing.T) {
 	// A backlog the statistics have not seen (no ANALYZE since): the plan
 	// must not turn into "fetch every pending row, then sort".
 	bulkDue(t, s, 20_000)
-	text = nil
-	if err := db.NewRaw("EXPLAIN "+claimSQL, args).Scan(ctx, &text); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("EXPLAIN claim, with 20,000 more due rows not analyzed:\n%s", strings.Join(text, "\n"))
+	t.Logf("EXPLAIN claim, with 20,000 more due rows not analyzed:\n%s", explainClaimText(t, db, args))
 	checkClaimPlan(t, explainClaim(t, db, "", args))
 	checkProbePlan(t, explainClaim(t, db, "", args))
 }
@@ -274,9 +266,7 @@ func TestProbePlanReadsOnlyItsTarget(t *testing.T) {
 		VALUES ('https://down1.example:443', now() - interval '1 second', now(), now())`); err != nil {
 		t.Fatal(err)
 	}
-	args := &claimArgs{Now: dbNow{nil}, Worker: "w1", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
-		MaxAbandon: maxAbandonPerClaim, Exclude: []string{}, LostError: core.ErrorLostFinalAttempt,
-		LostVerdict: string(core.VerdictLost)}
+	args := claimParams(ports.ClaimParams{Worker: "w1", Limit: 10, Lease: time.Minute, MaxAttempts: 10})
 	for _, stats := range []string{"before ANALYZE", "after ANALYZE"} {
 		if stats == "after ANALYZE" {
 			if _, err := db.ExecContext(ctx, `ANALYZE events, deliveries`); err != nil {
@@ -297,20 +287,58 @@ func TestProbePlanReadsOnlyItsTarget(t *testing.T) {
 	}
 }
 
-// explainClaim explains the claim as Store.Claim runs it (with
-// claimPlanSQL, in a transaction it rolls back); options are EXPLAIN's,
-// before FORMAT JSON ("ANALYZE, BUFFERS, " runs it).
-func explainClaim(t *testing.T, db *bun.DB, options string, args *claimArgs) planNode {
+// explainClaim explains the claim as Store.Claim runs it: prepared, its
+// generic plan, after claimPlanSQL, in a transaction it rolls back.
+// options are EXPLAIN's, before FORMAT JSON ("ANALYZE, BUFFERS, " runs it).
+func explainClaim(t *testing.T, db *bun.DB, options string, params map[string]any) planNode {
 	t.Helper()
-	tx, err := db.BeginTx(t.Context(), nil)
+	var js []byte
+	explainPreparedClaim(t, db, "EXPLAIN ("+options+"FORMAT JSON)", params, &js)
+	var out []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(js, &out); err != nil || len(out) != 1 {
+		t.Fatalf("EXPLAIN JSON: %v", err)
+	}
+	return out[0].Plan
+}
+
+// explainClaimText is the claim's plan as EXPLAIN prints it, for the log.
+func explainClaimText(t *testing.T, db *bun.DB, params map[string]any) string {
+	t.Helper()
+	var lines []string
+	explainPreparedClaim(t, db, "EXPLAIN", params, &lines)
+	return strings.Join(lines, "\n")
+}
+
+var explained atomic.Int64
+
+func explainPreparedClaim(t *testing.T, db *bun.DB, explain string, params map[string]any, dest any) {
+	t.Helper()
+	ctx := t.Context()
+	q := newClaimQuery()
+	args, err := q.args(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(t.Context(), claimPlanSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, claimPlanSQL); err != nil {
 		t.Fatal(err)
 	}
-	return explainJSON(t, tx, "EXPLAIN ("+options+"FORMAT JSON) "+claimSQL, args)
+	// PREPARE outlives the transaction: a name of its own, deallocated.
+	name := fmt.Sprintf("explained_claim_%d", explained.Add(1))
+	if _, err := tx.ExecContext(ctx, "PREPARE "+name+" AS "+q.text); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = tx.ExecContext(ctx, "DEALLOCATE "+name) }()
+	execute := explain + " EXECUTE " + name + "(" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ")"
+	if err := tx.NewRaw(execute, args...).Scan(ctx, dest); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestClaimPlanOnANeverAnalyzedBacklog: a backlog that lands in a fresh
@@ -322,7 +350,7 @@ func TestClaimPlanOnANeverAnalyzedBacklog(t *testing.T) {
 	t.Parallel()
 	s, db, _ := newTestStore(t)
 	bulkDue(t, s, 30_000)
-	args := newClaimArgs(ports.ClaimParams{Worker: "w1", Limit: 100, Lease: time.Minute, MaxAttempts: 10})
+	args := claimParams(ports.ClaimParams{Worker: "w1", Limit: 100, Lease: time.Minute, MaxAttempts: 10})
 	checkClaimPlan(t, explainClaim(t, db, "", args))
 	root := explainClaim(t, db, "ANALYZE, BUFFERS, ", args)
 	if root.ActualRows != 100 {

@@ -79,11 +79,13 @@ func TestPurgeNeverWaits(t *testing.T) {
 	// delivery; a replay under way holds one finished delivery; another
 	// purge holds one event.
 	claiming := begin(t, db)
-	args := &claimArgs{Now: dbNow{&later}, Worker: "w2", Limit: 10, Lease: interval(time.Minute), MaxAttempts: 10,
-		MaxAbandon: maxAbandonPerClaim, Exclude: []string{}, LostError: core.ErrorLostFinalAttempt,
-		LostVerdict: string(core.VerdictLost)}
 	var claimed []deliveryRow
-	if err := claiming.NewRaw(claimSQL, args).Scan(ctx, &claimed); err != nil || len(claimed) != 1 {
+	args := claimParams(ports.ClaimParams{Now: &later, Worker: "w2", Limit: 10, Lease: time.Minute, MaxAttempts: 10})
+	stmt, err := s.claims.prepared(ctx, s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.claims.scanStmt(ctx, s.db, claiming.StmtContext(ctx, stmt), args, &claimed); err != nil || len(claimed) != 1 {
 		t.Fatalf("claim in a transaction: %d rows, %v", len(claimed), err)
 	}
 	replaying := begin(t, db)

@@ -19,12 +19,14 @@ type Store struct {
 	channel   string
 	inserts   *batcher[ports.InsertParams, ports.Inserted]
 	completes *batcher[ports.CompleteParams, struct{}]
+	// The hot statements, prepared (prepared.go).
+	claims, completions *preparedQuery
 }
 
 // NewStore returns a Store over db, which must have been opened (and
 // migrated) with the same cfg.
 func NewStore(db *bun.DB, cfg Config) *Store {
-	s := &Store{db: db, channel: cfg.Channel()}
+	s := &Store{db: db, channel: cfg.Channel(), claims: newClaimQuery(), completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
 	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
 	return s

@@ -109,8 +109,9 @@ func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	d := harness.StartDispatcher(t, bins, "dispatcher-1", env("shutdown-b-1"))
 	res := harness.StartLoad(t, harness.LoadConfig{Bases: []string{d.Base}, Total: total}).Wait()
 	checkLoad(t, res, total)
-	testkit.Eventually(t, 10*time.Second, "16 requests hanging at the receiver", func() bool {
-		return rcv.Stats(t, false).Requests >= perTgt && db.Counts(t)["delivering"] == perTgt
+	// A window in flight, and one more claimed ahead (core/dispatch/ahead.go).
+	testkit.Eventually(t, 10*time.Second, "16 requests hanging at the receiver, 16 more claimed ahead", func() bool {
+		return rcv.Stats(t, false).Requests >= perTgt && db.Counts(t)["delivering"] == 2*perTgt
 	})
 	held := ids(t, db, "SELECT CAST(id AS TEXT) FROM deliveries WHERE status = 'delivering' AND locked_by = 'shutdown-b-1'")
 
@@ -125,8 +126,8 @@ func shutdownReleases(t *testing.T, bins harness.Binaries, store string) {
 	if code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
-	if len(held) != perTgt || inFlight != perTgt {
-		t.Fatalf("%d events leased and %d in flight at the SIGTERM, want %d", len(held), inFlight, perTgt)
+	if len(held) != 2*perTgt || inFlight != perTgt {
+		t.Fatalf("%d events leased and %d in flight at the SIGTERM, want %d and %d", len(held), inFlight, 2*perTgt, perTgt)
 	}
 	if live != 0 {
 		t.Errorf("after the stop %d events are delivering with a live lease, want 0", live)
