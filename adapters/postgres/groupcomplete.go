@@ -41,8 +41,8 @@ WITH input AS (
     -- A lease (locked_by and lease_expires_at set) means delivering
     -- (deliveries_lease_check). Saying it so rather than status =
     -- 'delivering' keeps the planner off the delivering partial index (a
-    -- scan of every row in flight, per batch) and on the primary key, one
-    -- lookup per row, whatever its estimates.
+    -- scan of every row in flight, per batch) and on the primary key: one
+    -- lookup per row.
     WHERE d.id = s.id AND d.locked_by = s.worker AND d.lease_expires_at IS NOT NULL AND d.claim_seq = s.seq
     RETURNING s.ord, d.status, d.next_attempt_at
 ), recorded AS (

@@ -2,12 +2,9 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
@@ -186,17 +183,11 @@ LEFT JOIN targets t ON t.origin = c.origin
 LEFT JOIN forgotten f ON f.origin = c.origin
 ORDER BY ch.probe DESC, ch.probe_origin, ch.due, c.id`
 
-// Claim leases due deliveries (claimSQL), as a prepared statement
-// (prepared.go) in a transaction that first sets claimPlanSQL.
+// Claim leases due deliveries (claimSQL), prepared and on index scans
+// (prepared.go).
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	var rows []deliveryRow
-	err := s.claims.inTx(ctx, s.db, func(ctx context.Context, tx bun.Tx, claim *sql.Stmt) error {
-		if _, err := tx.ExecContext(ctx, claimPlanSQL); err != nil {
-			return err
-		}
-		return s.claims.scanStmt(ctx, s.db, claim, claimParams(p), &rows)
-	})
-	if err != nil {
+	if err := s.claims.scan(ctx, s.db, claimParams(p), &rows); err != nil {
 		return nil, interpretError("claim", err)
 	}
 	return deliveriesToCore(rows)
@@ -223,22 +214,6 @@ func claimParams(p ports.ClaimParams) map[string]any {
 		"lost_reason":    core.ReasonLostFinalAttempt,
 	}
 }
-
-// claimPlanSQL keeps the claim on its ordered index scans whatever the
-// table's statistics say. A queue's statistics are wrong exactly when it
-// matters: a burst of 30,000 events lands between two autovacuum analyses
-// (or in a new install's never-analysed tables), the planner believes the
-// pending index holds a few dozen rows and the events table a handful, so
-// it fetches every due row with a bitmap scan and sorts them all to keep
-// the oldest n, and reads the bodies by scanning events whole (measured:
-// 47 ms per claim of 100 among 30,000; under 3 ms with both off). Every
-// part of the claim has an index path reading only the rows it needs; no
-// part of it wants a bitmap or sequential scan. The prepared claim runs
-// its generic plan (plan_cache_mode), planned once per connection, which
-// these settings make the same index scans. set_config(…, true) lasts
-// until the claim's transaction ends.
-const claimPlanSQL = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), " +
-	"set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 // completeSQL records an attempt's decision and the attempt itself in one
 // statement (mirrors core.Delivery.Complete), guarded by the claim: if the

@@ -86,13 +86,15 @@ const minDefaultConcurrency = 64
 // time to record the outcome, through a short database outage.
 const LeaseMargin = 30 * time.Second
 
-// DefaultConfig returns the seed's settings: 10 events per claim, a 5 s
-// poll, 10 s attempts, and the default retry policy. Concurrency and Lease
+// DefaultConfig returns the defaults: the seed's 5 s poll and 10 s
+// attempts, 100 events per claim (the seed's 10 made claims the limit of
+// a busy worker; windows and claiming ahead bound what a claim takes of
+// any one target), and the default retry policy. Concurrency and Lease
 // are left zero: they derive from BatchSize and AttemptTimeout when the
 // worker is built.
 func DefaultConfig() Config {
 	return Config{
-		BatchSize:      10,
+		BatchSize:      100,
 		PerTarget:      16,
 		InitialWindow:  2,
 		MaxAge:         DefaultMaxAge,

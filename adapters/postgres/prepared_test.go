@@ -1,0 +1,30 @@
+package postgres
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestPreparedParamsRoundTrip: what the prepared statements send as array
+// texts comes back from PostgreSQL exactly: quotes, backslashes, commas,
+// braces, NULL-looking words, empty strings, non-ASCII text.
+func TestPreparedParamsRoundTrip(t *testing.T) {
+	t.Parallel()
+	_, db, _ := newTestStore(t)
+	q := newPreparedQuery(`SELECT t FROM unnest(?texts::text[], ?nums::bigint[]) AS u (t, n) ORDER BY n`, nil)
+	texts := []string{"", `a"b`, `back\slash`, "{braces},commas", "NULL", " spaced ", "ünïcødé ✓", `\x41`, "'quote'"}
+	nums := make([]int64, len(texts))
+	for i := range texts {
+		nums[i] = int64(i)
+	}
+	var got []string
+	if err := q.scan(t.Context(), db, map[string]any{"texts": arrayParam(texts), "nums": arrayParam(nums)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, texts) {
+		t.Errorf("texts:\n got %q\nwant %q", got, texts)
+	}
+	if _, err := q.args(map[string]any{"texts": "{}"}); err == nil {
+		t.Error("args without a value for every name: no error")
+	}
+}
