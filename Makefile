@@ -11,7 +11,7 @@ TEST_PKGS = $$($(GO) list ./... | grep -v /test/faults)
 RACE = $$([ "$$($(GO) env CGO_ENABLED)" = 1 ] && echo -race || echo "make: no C compiler, so tests run without -race" >&2)
 
 .PHONY: build run run-pg test test-short test-faults wire check-generated lint fmt clean
-.PHONY: fuzz bench postman
+.PHONY: fuzz bench bench-micro postman
 
 build: ## build bin/dispatcher and bin/mock-receiver
 	$(GO) build -trimpath -o $(BIN)/dispatcher ./cmd/dispatcher
@@ -39,6 +39,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s; see scripts/fuzz.
 
 bench: build ## run the benchmarks (minutes; never part of make test)
 	$(GO) run ./cmd/bench $(BENCH_ARGS)
+
+bench-micro: ## go test -bench: signing, the API path, a claim and its completions on PostgreSQL
+	bash scripts/testdb.sh run -- $(GO) test -run '^$$' -bench . -benchmem -count 3 ./core/signing ./adapters/httpapi ./adapters/postgres
 
 test-short: ## unit tests only: -short skips everything that needs PostgreSQL or builds the binaries
 	$(GO) test -count=1 -short $(PKGS)

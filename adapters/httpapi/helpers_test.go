@@ -41,7 +41,7 @@ type env struct {
 	endpoints *endpoints.Service // nil unless built by newEndpointsEnv
 }
 
-func newEnv(t *testing.T, opts httpapi.Options) *env {
+func newEnv(t testing.TB, opts httpapi.Options) *env {
 	t.Helper()
 	clock := memory.NewClock(start)
 	store := memory.NewStore(clock)

@@ -18,7 +18,7 @@ import (
 
 // bulkDue inserts n target_url events, each with its pending delivery due
 // a second ago (database time).
-func bulkDue(t *testing.T, s *Store, n int) {
+func bulkDue(t testing.TB, s *Store, n int) {
 	t.Helper()
 	_, err := s.db.ExecContext(t.Context(), `
 		WITH ev AS (
