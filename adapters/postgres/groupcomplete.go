@@ -59,7 +59,7 @@ FROM stamped s LEFT JOIN done USING (ord)
 ORDER BY s.ord`
 
 // newCompleteQuery is completeBatchSQL prepared (prepared.go).
-func newCompleteQuery() *preparedQuery { return newPreparedQuery(completeBatchSQL, nil) }
+func newCompleteQuery() *preparedQuery { return newPreparedQuery(completeBatchSQL, planGeneric, nil) }
 
 type completeResult struct {
 	Ord       int64

@@ -14,35 +14,52 @@ import (
 )
 
 // The hot statements (the claim, the group completion) run as server-side
-// prepared statements: parsed and planned once per connection, not on
-// every call. bun formats its arguments into the SQL text, so PostgreSQL
-// plans each call afresh, and planning the claim cost more than running
-// it (pg_stat_statements during a drain: 3.5 ms of planning and 2.8 ms of
-// execution per claim). Each is written with bun's ?name placeholders, as
-// every other statement here, and turned into $1…$n once.
+// prepared statements, written with bun's ?name placeholders as every
+// other statement here and turned into $1…$n once: parsed once per
+// connection, and the completion planned once per connection too
+// (planGeneric; it cost 0.7 ms of planning per call for 0.8 ms of work).
+//
+// Each runs in a transaction that first sets its plan settings
+// (planSettings): index scans whatever the tables' statistics say. A
+// queue's statistics are wrong exactly when it matters: a burst lands
+// between two autovacuum analyses (or in a new install's never-analysed
+// tables), and the planner, believing the pending index holds a few dozen
+// rows, fetched every due row with a bitmap scan and sorted them all to
+// keep the oldest n (47 ms per claim of 100 among 30,000), or read a table
+// whole where a key lookup was wanted. Every part of these statements has
+// an index path reading only the rows it needs; no part wants a bitmap or
+// sequential scan. The settings last until the transaction ends
+// (set_config(…, true)): no other statement's plan, nor the plans
+// PostgreSQL caches for foreign-key checks made elsewhere, is affected (a
+// generic plan forced for a whole connection froze one such check, made on
+// a young table, into scanning deliveries whole for every attempt
+// recorded: 43 ms per completion).
+//
+// The claim is planned per call (planCustom): its generic plan, made
+// without the values, read the due deliveries through the per-origin index
+// and sorted them all (74 ms per claim among 33,000 pending), where the
+// planner with the values reads n rows off the due index. 2–3 ms of
+// planning per claim of up to BATCH_SIZE is the price of that certainty.
 
-// The prepared statements run in a transaction that first sets
-// indexScansSQL: their generic plan (plan_cache_mode), made once per
-// connection at the first run, and index scans whatever the tables'
-// statistics say. A queue's statistics are wrong exactly when it matters:
-// a burst lands between two autovacuum analyses (or in a new install's
-// never-analysed tables), and the planner, believing the pending index
-// holds a few dozen rows, fetched every due row with a bitmap scan and
-// sorted them all to keep the oldest n (47 ms per claim of 100 among
-// 30,000), or read a table whole where a key lookup was wanted. Every part
-// of these statements has an index path reading only the rows it needs;
-// no part wants a bitmap or sequential scan. The settings last until the
-// transaction ends (set_config(…, true)), so no other statement's plan,
-// nor the plans PostgreSQL caches for foreign-key checks made elsewhere,
-// is forced generic (one such, made on a young table, scanned deliveries
-// whole for every attempt recorded: 43 ms per completion).
-const indexScansSQL = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), " +
-	"set_config('plan_cache_mode', 'force_generic_plan', true)"
+// plan is how a prepared statement is planned.
+type plan string
+
+const (
+	planGeneric plan = "force_generic_plan" // once per connection
+	planCustom  plan = "force_custom_plan"  // per call, with its values
+)
+
+// planSettings is the SQL run first in a prepared statement's transaction.
+func planSettings(p plan) string {
+	return "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), " +
+		"set_config('plan_cache_mode', '" + string(p) + "', true)"
+}
 
 // preparedQuery is one such statement.
 type preparedQuery struct {
-	text  string   // the SQL, $i in place of each name
-	names []string // names[i-1] is $i's name
+	text     string   // the SQL, $i in place of each name
+	names    []string // names[i-1] is $i's name
+	settings string   // planSettings of its plan
 
 	mu   sync.Mutex
 	stmt *sql.Stmt // prepared on the pool (database/sql prepares it on each connection it uses)
@@ -53,8 +70,8 @@ var placeholder = regexp.MustCompile(`\?([a-z_]+)`)
 // newPreparedQuery numbers query's ?name placeholders in order of first
 // use. wrap gives the SQL around a name's parameter where the parameter is
 // not the value itself ("coalesce(%s::timestamptz, now())").
-func newPreparedQuery(query string, wrap map[string]string) *preparedQuery {
-	p := &preparedQuery{}
+func newPreparedQuery(query string, pl plan, wrap map[string]string) *preparedQuery {
+	p := &preparedQuery{settings: planSettings(pl)}
 	index := map[string]int{}
 	p.text = placeholder.ReplaceAllStringFunc(query, func(m string) string {
 		name := m[1:]
@@ -105,14 +122,14 @@ func (p *preparedQuery) args(named map[string]any) ([]any, error) {
 }
 
 // scan runs the statement with named's values, in a transaction on
-// index scans (indexScansSQL), and scans its rows into dest as bun would.
+// its plan settings, and scans its rows into dest as bun would.
 func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]any, dest any) error {
 	stmt, err := p.prepared(ctx, db) // before the transaction holds a connection
 	if err != nil {
 		return err
 	}
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, indexScansSQL); err != nil {
+		if _, err := tx.ExecContext(ctx, p.settings); err != nil {
 			return err
 		}
 		return p.scanStmt(ctx, db, tx.StmtContext(ctx, stmt), named, dest)

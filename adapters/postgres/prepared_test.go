@@ -11,7 +11,7 @@ import (
 func TestPreparedParamsRoundTrip(t *testing.T) {
 	t.Parallel()
 	_, db, _ := newTestStore(t)
-	q := newPreparedQuery(`SELECT t FROM unnest(?texts::text[], ?nums::bigint[]) AS u (t, n) ORDER BY n`, nil)
+	q := newPreparedQuery(`SELECT t FROM unnest(?texts::text[], ?nums::bigint[]) AS u (t, n) ORDER BY n`, planGeneric, nil)
 	texts := []string{"", `a"b`, `back\slash`, "{braces},commas", "NULL", " spaced ", "ünïcødé ✓", `\x41`, "'quote'"}
 	nums := make([]int64, len(texts))
 	for i := range texts {

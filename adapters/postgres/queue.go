@@ -195,7 +195,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 
 // newClaimQuery is claimSQL prepared.
 func newClaimQuery() *preparedQuery {
-	return newPreparedQuery(claimSQL, map[string]string{"now": nowWrap, "lease": intervalWrap})
+	return newPreparedQuery(claimSQL, planCustom, map[string]string{"now": nowWrap, "lease": intervalWrap})
 }
 
 // claimParams are claimSQL's values for p.

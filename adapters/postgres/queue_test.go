@@ -288,7 +288,7 @@ func TestProbePlanReadsOnlyItsTarget(t *testing.T) {
 }
 
 // explainClaim explains the claim as Store.Claim runs it: prepared, its
-// generic plan, after indexScansSQL, in a transaction it rolls back.
+// plan settings, in a transaction it rolls back.
 // options are EXPLAIN's, before FORMAT JSON ("ANALYZE, BUFFERS, " runs it).
 func explainClaim(t *testing.T, db *bun.DB, options string, params map[string]any) planNode {
 	t.Helper()
@@ -319,7 +319,7 @@ func explainPreparedClaim(t *testing.T, db *bun.DB, explain string, params map[s
 }
 
 // explainPrepared runs explain (EXPLAIN and its options) on q as the
-// store runs it: prepared, its generic plan, after indexScansSQL, in a
+// store runs it: prepared, after its plan settings, in a
 // transaction it rolls back.
 func explainPrepared(t *testing.T, db *bun.DB, q *preparedQuery, explain string, params map[string]any, dest any) {
 	t.Helper()
@@ -333,7 +333,7 @@ func explainPrepared(t *testing.T, db *bun.DB, q *preparedQuery, explain string,
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, indexScansSQL); err != nil {
+	if _, err := tx.ExecContext(ctx, q.settings); err != nil {
 		t.Fatal(err)
 	}
 	// PREPARE outlives the transaction: a name of its own, deallocated.
@@ -352,7 +352,7 @@ func explainPrepared(t *testing.T, db *bun.DB, q *preparedQuery, explain string,
 // is made once per connection, at its first run, and kept while the table
 // grows. Made on an empty table it must still look each delivery up by
 // primary key once the table holds thousands: a plan made without
-// indexScansSQL scanned all of deliveries per batch (43 ms at 20,000).
+// its plan settings scanned all of deliveries per batch (43 ms at 20,000).
 func TestCompletionPlanOnAYoungTable(t *testing.T) {
 	t.Parallel()
 	s, db, _ := newTestStore(t)
@@ -380,7 +380,7 @@ func TestCompletionPlanOnAYoungTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		if _, err := tx.ExecContext(ctx, indexScansSQL); err != nil {
+		if _, err := tx.ExecContext(ctx, q.settings); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.NewRaw(query, args...).Scan(ctx, dest); err != nil {
