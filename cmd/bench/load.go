@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -265,14 +266,38 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) error 
 }
 
 // eventsTotal is GET /events' total: the events stored.
+// eventsTotal is how many events the API lists. Its total is exact up to
+// 10,000 (total_exact); past that the pages are counted, following the
+// cursor.
 func eventsTotal(ctx context.Context, base string) (int, error) {
-	var page struct {
-		Total int `json:"total"`
+	type page struct {
+		Data       []json.RawMessage `json:"data"`
+		Total      int               `json:"total"`
+		TotalExact bool              `json:"total_exact"`
+		NextCursor *string           `json:"next_cursor"`
 	}
 	client := newClient(1)
 	defer client.CloseIdleConnections()
-	err := getJSON(ctx, client, base+"/events?limit=1", &page)
-	return page.Total, err
+	var first page
+	if err := getJSON(ctx, client, base+"/events?limit=1", &first); err != nil || first.TotalExact {
+		return first.Total, err
+	}
+	n, next := 0, ""
+	for {
+		var p page
+		u := base + "/events?limit=100"
+		if next != "" {
+			u += "&cursor=" + url.QueryEscape(next)
+		}
+		if err := getJSON(ctx, client, u, &p); err != nil {
+			return n, err
+		}
+		n += len(p.Data)
+		if p.NextCursor == nil {
+			return n, nil
+		}
+		next = *p.NextCursor
+	}
 }
 
 func percentileDur(d []time.Duration, p float64) time.Duration {
