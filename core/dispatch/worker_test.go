@@ -742,13 +742,10 @@ func TestTargetSlotIsFreedByTheAnswer(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := &slowCompletes{Store: memory.NewStore(clk), release: make(chan struct{})}
-	var atMerchant, most, requests atomic.Int32
+	var c concurrency
 	respond := func(context.Context, core.Request) (core.Outcome, error) {
-		n := atMerchant.Add(1)
-		defer atMerchant.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
-		requests.Add(1)
+		c.enter()
+		defer c.leave()
 		return core.Outcome{StatusCode: 200, Duration: time.Millisecond}, nil
 	}
 	w := newWorker(t, dispatch.Ports{Store: st, Sender: memory.NewSender(respond), Clock: clk, Wakeup: st.Store},
@@ -760,7 +757,7 @@ func TestTargetSlotIsFreedByTheAnswer(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	testkit.Eventually(t, 5*time.Second, "all three requests made while no outcome is recorded",
-		func() bool { return requests.Load() == 3 })
+		func() bool { return c.total.Load() == 3 })
 	if got := countStatus(t, st.Store, core.StatusSucceeded); got != 0 {
 		t.Fatalf("%d outcomes recorded before the store was let through", got)
 	}
@@ -770,7 +767,7 @@ func TestTargetSlotIsFreedByTheAnswer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if m := most.Load(); m != 1 {
+	if m := c.most.Load(); m != 1 {
 		t.Errorf("the merchant had %d requests at once; its window is 1", m)
 	}
 }
