@@ -163,12 +163,6 @@ func nowParam(t *time.Time) any {
 	return t.UTC()
 }
 
-// nowWrap is dbNow's SQL for a prepared statement.
-const nowWrap = "coalesce(%s::timestamptz, now())"
-
-// intervalWrap is interval's SQL for a parameter given in microseconds.
-const intervalWrap = "(%s::bigint * interval '1 microsecond')"
-
 // arrayParam is the text of a PostgreSQL array of v's elements: strings
 // quoted and escaped, numbers and booleans as they are.
 func arrayParam[T string | int | int64 | float64 | bool](v []T) string {
