@@ -36,7 +36,7 @@ import (
 type Config struct {
 	WorkerID    string // unique per process: the lease owner; default host-pid-random
 	BatchSize   int    // max events per claim (BATCH_SIZE)
-	Concurrency int    // max deliveries in flight (WORKER_CONCURRENCY); default max(64, BatchSize)
+	Concurrency int    // max deliveries in flight and claimed ahead (WORKER_CONCURRENCY); default max(64, BatchSize)
 	PerTarget   int    // max deliveries in flight per origin (MAX_IN_FLIGHT_PER_TARGET)
 	// InitialWindow is the in-flight window of a target with no recent
 	// success; answers grow it up to PerTarget (see window.go).
@@ -256,7 +256,8 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	return &Worker{
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
-		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWaitOf(cfg), rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
+		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWaitOf(cfg),
+		rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
 		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
 		freed:   wait.NewSignal(),
 		kick:    wait.NewSignal(),
