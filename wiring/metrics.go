@@ -9,10 +9,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/uptrace/bun"
 	"golang.org/x/net/netutil"
 
 	"github.com/webhookd/webhookd/adapters/httpapi"
+	"github.com/webhookd/webhookd/adapters/postgres"
 	"github.com/webhookd/webhookd/adapters/prom"
 	"github.com/webhookd/webhookd/adapters/sqlite"
 	"github.com/webhookd/webhookd/ports"
@@ -22,7 +22,7 @@ import (
 // metrics.
 type dbPools map[string]*sql.DB
 
-func postgresPools(db *bun.DB) dbPools { return dbPools{"postgres": db.DB} }
+func postgresPools(s *postgres.Store) dbPools { return s.Pools() }
 
 func sqlitePools(db *sqlite.DB) dbPools {
 	return dbPools{"sqlite_write": db.Write.DB, "sqlite_read": db.Read.DB}

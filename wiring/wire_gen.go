@@ -201,12 +201,18 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	store := postgres.NewStore(db, config)
+	store, cleanup3, err := postgres.NewStore(db, config)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	portsClock := _wireClockSystemValue
 	metricsConfig := cfg.Metrics
-	wiringDbPools := postgresPools(db)
+	wiringDbPools := postgresPools(store)
 	metrics, err := provideMetrics(metricsConfig, store, wiringDbPools, logger)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -215,14 +221,16 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	portsMetrics := provideCoreMetrics(metrics, counter)
 	ingestConfig := cfg.Ingest
 	addressConfig := cfg.Addresses
-	listener, cleanup3, err := provideNetListener(httpConfig)
+	listener, cleanup4, err := provideNetListener(httpConfig)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	addressPolicy, err := provideAddressPolicy(addressConfig, listener)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -230,6 +238,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	service, err := provideIngest(store, portsClock, portsMetrics, logger, ingestConfig, addressPolicy)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -238,6 +247,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	secretsConfig := cfg.Secrets
 	box, err := provideSecretBox(secretsConfig)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -246,6 +256,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	endpointsConfig := cfg.Endpoints
 	endpointsService, err := provideEndpoints(store, box, portsClock, logger, endpointsConfig, addressPolicy)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -255,13 +266,15 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	signingConfig := cfg.Signing
 	signer, err := provideSigner(signingConfig)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	sender, cleanup4, err := provideHTTPSender(httpsenderConfig, addressPolicy, signer, portsClock)
+	sender, cleanup5, err := provideHTTPSender(httpsenderConfig, addressPolicy, signer, portsClock)
 	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -270,6 +283,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	breakerConfig := cfg.Breaker
 	breakerSender, err := provideBreaker(sender, breakerConfig, portsClock, portsMetrics, logger)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -279,6 +293,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	options := cfg.API
 	dashboard, err := provideDashboard(service, endpointsService, store, store, breakerSender, metrics, portsClock, logger, options, signingConfig)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -287,16 +302,18 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	engine := provideRouter(service, endpointsService, breakerSender, options, metricsConfig, metrics, dashboard, logger)
 	server := provideServer(engine, logger)
-	ops, cleanup5, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
+	ops, cleanup6, err := provideOps(role, metricsConfig, options, listener, service, metrics, logger)
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	profiler, cleanup6, err := provideProfiler(metricsConfig, logger)
+	profiler, cleanup7, err := provideProfiler(metricsConfig, logger)
 	if err != nil {
+		cleanup6()
 		cleanup5()
 		cleanup4()
 		cleanup3()
@@ -318,6 +335,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	dispatchConfig := cfg.Dispatch
 	worker, err := provideWorker(ports, logger, dispatchConfig)
 	if err != nil {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()
@@ -329,6 +347,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	retentionConfig := cfg.Retention
 	runner, err := provideRetention(store, portsClock, logger, retentionConfig, metrics)
 	if err != nil {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()
@@ -339,6 +358,7 @@ func InitializeApp(ctx context.Context, cfg Config) (*App, func(), error) {
 	}
 	app := provideApp(role, httpConfig, server, listener, ops, profiler, worker, metrics, counter, runner, logger, postgresListener)
 	return app, func() {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()

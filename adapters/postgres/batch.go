@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,14 @@ const (
 	maxBatch     = 500
 	maxLeaders   = 4
 	batchTimeout = 30 * time.Second
+	// completionLeaders is the completions' own bound. Outcomes come in
+	// one by one as answers arrive; with four leaders each statement
+	// found about 4 of them queued (0.66 ms a statement, 164 µs per
+	// outcome), with one about 13 (74 µs per outcome): a 50,000 backlog
+	// drained at 3,098/s rather than 2,317/s. Nobody waits on a
+	// completion but its own delivery's goroutine: the target's slot was
+	// freed by the answer.
+	completionLeaders = 1
 )
 
 // call is one caller's request and, once done is closed, its answer.
@@ -32,9 +41,10 @@ type call[P, R any] struct {
 }
 
 type batcher[P, R any] struct {
-	mu      sync.Mutex
-	pending []*call[P, R]
-	leaders int
+	maxLeaders int // how many batches may run at once; 0: maxLeaders
+	mu         sync.Mutex
+	pending    []*call[P, R]
+	leaders    int
 	// run writes a batch and sets every call's res or err.
 	run     func(ctx context.Context, batch []*call[P, R])
 	batches atomic.Int64 // statements run: fewer than calls under load
@@ -44,7 +54,7 @@ func (b *batcher[P, R]) do(ctx context.Context, p P) (R, error) {
 	c := &call[P, R]{ctx: ctx, p: p, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	lead := b.leaders < maxLeaders
+	lead := b.leaders < cmp.Or(b.maxLeaders, maxLeaders)
 	if lead {
 		b.leaders++
 	}

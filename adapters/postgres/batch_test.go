@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -273,5 +274,47 @@ func TestCompleteBatchGuardsEachRow(t *testing.T) {
 		if wantAtts := map[bool]int{true: 1, false: 0}[want == core.StatusSucceeded]; len(atts) != wantAtts {
 			t.Errorf("event %d: %d attempts recorded, want %d", i, len(atts), wantAtts)
 		}
+	}
+}
+
+// A batcher runs at most its maxLeaders batches at once, and each batch
+// takes every call queued when it starts: calls arriving while one batch
+// runs share the next.
+func TestBatcherBoundsItsLeaders(t *testing.T) {
+	t.Parallel()
+	for _, leaders := range []int{1, 3} {
+		var mu sync.Mutex
+		running, most, sizes := 0, 0, []int{}
+		b := &batcher[int, int]{maxLeaders: leaders, run: func(_ context.Context, batch []*call[int, int]) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			sizes = append(sizes, len(batch))
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			for _, c := range batch {
+				c.res = c.p * 2
+			}
+			mu.Lock()
+			running--
+			mu.Unlock()
+		}}
+		const n = 200
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if got, err := b.do(t.Context(), i); err != nil || got != 2*i {
+					t.Errorf("call %d = %d, %v", i, got, err)
+				}
+			})
+		}
+		wg.Wait()
+		if most > leaders || most < 1 {
+			t.Errorf("maxLeaders %d: %d batches ran at once", leaders, most)
+		}
+		if len(sizes) >= n {
+			t.Errorf("maxLeaders %d: %d calls in %d batches: none shared", leaders, n, len(sizes))
+		}
+		t.Logf("maxLeaders %d: %d calls in %d batches, at most %d at once", leaders, n, len(sizes), most)
 	}
 }

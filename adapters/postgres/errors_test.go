@@ -82,7 +82,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	s := NewStore(db, cfg)
+	s := newStoreOn(t, db, cfg)
 	ctx := t.Context()
 	_, insertErr := s.Insert(ctx, ports.InsertParams{Event: porttest.NewEvent(t, "https://m.example/x", `{}`)})
 	_, claimErr := s.Claim(ctx, ports.ClaimParams{Worker: "w", Limit: 1, Lease: time.Second, MaxAttempts: 1})

@@ -59,7 +59,7 @@ FROM stamped s LEFT JOIN done USING (ord)
 ORDER BY s.ord`
 
 // newCompleteQuery is completeBatchSQL prepared (prepared.go).
-func newCompleteQuery() *preparedQuery { return newPreparedQuery(completeBatchSQL, planGeneric, nil) }
+func newCompleteQuery() *preparedQuery { return newPreparedQuery(completeBatchSQL, nil) }
 
 type completeResult struct {
 	Ord       int64
@@ -93,7 +93,7 @@ func (s *Store) completeBatch(ctx context.Context, batch []*completeCall) {
 		"responses": arrayParam(responses), "verdicts": arrayParam(verdicts), "reasons": arrayParam(reasons), "ats": arrayParam(ats),
 	}
 	var rows []completeResult
-	if err := s.completions.scan(ctx, s.db, params, &rows); err != nil || len(rows) != len(batch) {
+	if err := s.completions.scan(ctx, s.queue, params, &rows); err != nil || len(rows) != len(batch) {
 		if err == nil {
 			err = fmt.Errorf("postgres: complete: %d results for %d outcomes", len(rows), len(batch))
 		}

@@ -84,5 +84,16 @@ func newTestStore(t testing.TB) (*Store, *bun.DB, Config) {
 	if _, err := MigrateUp(t.Context(), db, cfg); err != nil {
 		t.Fatalf("MigrateUp: %v", err)
 	}
-	return NewStore(db, cfg), db, cfg
+	return newStoreOn(t, db, cfg), db, cfg
+}
+
+// newStoreOn is NewStore, its queue pool closed when t ends.
+func newStoreOn(t testing.TB, db *bun.DB, cfg Config) *Store {
+	t.Helper()
+	s, closeQueue, err := NewStore(db, cfg)
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	t.Cleanup(closeQueue)
+	return s
 }

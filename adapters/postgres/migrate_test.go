@@ -258,7 +258,7 @@ func TestMigrateUpgradesAnExistingQueue(t *testing.T) {
 	if err != nil || !sameMigrations(applied, later) {
 		t.Fatalf("MigrateUp over the old schema = %v, %v; want %v", applied, err, later)
 	}
-	s := NewStore(db, cfg)
+	s := newStoreOn(t, db, cfg)
 	for _, r := range rows {
 		d, err := s.Get(ctx, r.id)
 		if err != nil {

@@ -37,19 +37,26 @@ func Open(ctx context.Context, cfg Config) (*bun.DB, func(), error) {
 }
 
 // newDB builds the pool without connecting.
-func newDB(cfg Config) (*bun.DB, error) {
-	connector, err := newConnector(cfg)
+func newDB(cfg Config) (*bun.DB, error) { return newPool(cfg, cfg.MaxOpenConns, nil) }
+
+// queuePool builds the queue's pool (prepared.go) without connecting.
+func queuePool(cfg Config) (*bun.DB, error) { return newPool(cfg, queueConns, queueSession) }
+
+// newPool builds a pool of size connections whose sessions have settings
+// on top of cfg's, without connecting.
+func newPool(cfg Config, size int, settings map[string]string) (*bun.DB, error) {
+	connector, err := newConnector(cfg, settings)
 	if err != nil {
 		return nil, err
 	}
 	sqldb := sql.OpenDB(connector)
-	sqldb.SetMaxOpenConns(cfg.MaxOpenConns)
-	sqldb.SetMaxIdleConns(cfg.MaxOpenConns)
+	sqldb.SetMaxOpenConns(size)
+	sqldb.SetMaxIdleConns(size)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	return bun.NewDB(sqldb, pgdialect.New()), nil
 }
 
-func newConnector(cfg Config) (c *pgdriver.Connector, err error) {
+func newConnector(cfg Config, settings map[string]string) (c *pgdriver.Connector, err error) {
 	// pgdriver.WithDSN panics on a DSN it cannot parse (e.g. a bad
 	// duration parameter); Validate caught the rest.
 	defer func() {
@@ -59,8 +66,11 @@ func newConnector(cfg Config) (c *pgdriver.Connector, err error) {
 	}()
 	return pgdriver.NewConnector(pgdriver.WithDSN(cfg.DSN), func(pc *pgdriver.Config) {
 		// Merge with the DSN's own session parameters; ours win.
-		params := make(map[string]any, len(pc.ConnParams)+2)
+		params := make(map[string]any, len(pc.ConnParams)+2+len(settings))
 		maps.Copy(params, pc.ConnParams)
+		for k, v := range settings {
+			params[k] = v
+		}
 		params["search_path"] = cfg.Schema
 		if cfg.StatementTimeout > 0 {
 			params["statement_timeout"] = cfg.StatementTimeout.Milliseconds()

@@ -15,51 +15,56 @@ import (
 
 // The hot statements (the claim, the group completion) run as server-side
 // prepared statements, written with bun's ?name placeholders as every
-// other statement here and turned into $1…$n once: parsed once per
-// connection, and the completion planned once per connection too
-// (planGeneric; it cost 0.7 ms of planning per call for 0.8 ms of work).
+// other statement here and turned into $1…$n once, on a pool of their own
+// (the queue pool, queuePool) whose sessions plan them for a queue:
 //
-// Each runs in a transaction that first sets its plan settings
-// (planSettings): index scans whatever the tables' statistics say. A
-// queue's statistics are wrong exactly when it matters: a burst lands
-// between two autovacuum analyses (or in a new install's never-analysed
-// tables), and the planner, believing the pending index holds a few dozen
-// rows, fetched every due row with a bitmap scan and sorted them all to
-// keep the oldest n (47 ms per claim of 100 among 30,000), or read a table
-// whole where a key lookup was wanted. Every part of these statements has
-// an index path reading only the rows it needs; no part wants a bitmap or
-// sequential scan. The settings last until the transaction ends
-// (set_config(…, true)): no other statement's plan, nor the plans
-// PostgreSQL caches for foreign-key checks made elsewhere, is affected (a
-// generic plan forced for a whole connection froze one such check, made on
-// a young table, into scanning deliveries whole for every attempt
-// recorded: 43 ms per completion).
+//   - index scans whatever the tables' statistics say (queueSession). A
+//     queue's statistics are wrong exactly when it matters: a burst lands
+//     between two autovacuum analyses (or in a new install's never-analysed
+//     tables), and the planner, believing the pending index holds a few
+//     dozen rows, fetched every due row with a bitmap scan and sorted them
+//     all to keep the oldest n (47 ms per claim of 100 among 30,000), or
+//     read a table whole where a key lookup was wanted. Every part of these
+//     statements has an index path reading only the rows it needs, in the
+//     order it needs them; none wants a bitmap or sequential scan, nor a
+//     sort of rows read from a table;
+//   - planned once per connection (a generic plan), not per call: the
+//     claim's planning took 2.5 ms per call for 1.5 ms of work, the
+//     completion's 0.7 ms for 0.8 ms. Made without the values, a generic
+//     plan cannot count on the LIMIT being small; with sorts priced out it
+//     still reads the due index in order (an earlier generic plan, with
+//     sorts allowed, read the per-origin index and sorted every due row:
+//     74 ms per claim among 33,000 pending).
 //
-// The claim is planned per call (planCustom): its generic plan, made
-// without the values, read the due deliveries through the per-origin index
-// and sorted them all (74 ms per claim among 33,000 pending), where the
-// planner with the values reads n rows off the due index. 2–3 ms of
-// planning per claim of up to BATCH_SIZE is the price of that certainty.
+// Being the session's settings, they cost no round trip: a claim or a
+// completion is one statement, one round trip (they were four, in a
+// transaction that set them first). Only these statements run in these
+// sessions, and the plans PostgreSQL caches there for its foreign-key
+// checks (an attempt's insert checks its delivery) are made under the
+// same settings: by primary key. (Forcing generic plans on the main pool
+// froze one such check, made on a young table, into scanning deliveries
+// whole for every attempt recorded: 43 ms per completion.)
 
-// plan is how a prepared statement is planned.
-type plan string
-
-const (
-	planGeneric plan = "force_generic_plan" // once per connection
-	planCustom  plan = "force_custom_plan"  // per call, with its values
-)
-
-// planSettings is the SQL run first in a prepared statement's transaction.
-func planSettings(p plan) string {
-	return "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), " +
-		"set_config('plan_cache_mode', '" + string(p) + "', true)"
+// queueSession is the queue pool's session settings.
+var queueSession = map[string]string{
+	"enable_bitmapscan": "off",
+	"enable_seqscan":    "off",
+	"enable_sort":       "off", // a sort is still made where nothing else can give the order, priced high
+	"plan_cache_mode":   "force_generic_plan",
+	// The prices above push the plans' costs past jit_above_cost:
+	// compiling the claim took a second. These statements are short.
+	"jit": "off",
 }
+
+// queueConns is the queue pool's size: a worker's claim, the completions'
+// group-commit leader, and one more for a second claimer (a test's, or
+// RunOnce beside Run). It comes on top of DB_MAX_CONNS.
+const queueConns = completionLeaders + 2
 
 // preparedQuery is one such statement.
 type preparedQuery struct {
-	text     string   // the SQL, $i in place of each name
-	names    []string // names[i-1] is $i's name
-	settings string   // planSettings of its plan
+	text  string   // the SQL, $i in place of each name
+	names []string // names[i-1] is $i's name
 
 	mu   sync.Mutex
 	stmt *sql.Stmt // prepared on the pool (database/sql prepares it on each connection it uses)
@@ -70,8 +75,8 @@ var placeholder = regexp.MustCompile(`\?([a-z_]+)`)
 // newPreparedQuery numbers query's ?name placeholders in order of first
 // use. wrap gives the SQL around a name's parameter where the parameter is
 // not the value itself ("coalesce(%s::timestamptz, now())").
-func newPreparedQuery(query string, pl plan, wrap map[string]string) *preparedQuery {
-	p := &preparedQuery{settings: planSettings(pl)}
+func newPreparedQuery(query string, wrap map[string]string) *preparedQuery {
+	p := &preparedQuery{}
 	index := map[string]int{}
 	p.text = placeholder.ReplaceAllStringFunc(query, func(m string) string {
 		name := m[1:]
@@ -91,10 +96,7 @@ func newPreparedQuery(query string, pl plan, wrap map[string]string) *preparedQu
 }
 
 // prepared returns the statement, preparing it on first use (and again
-// after a failed attempt: the database may have been down). Preparing
-// takes a connection of the pool, so the caller must hold none (no open
-// transaction): callers holding one while waiting here for a connection
-// would starve the pool.
+// after a failed attempt: the database may have been down).
 func (p *preparedQuery) prepared(ctx context.Context, db *bun.DB) (*sql.Stmt, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -121,24 +123,13 @@ func (p *preparedQuery) args(named map[string]any) ([]any, error) {
 	return out, nil
 }
 
-// scan runs the statement with named's values, in a transaction on
-// its plan settings, and scans its rows into dest as bun would.
+// scan runs the statement on db (the queue pool) with named's values and
+// scans its rows into dest as bun would.
 func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]any, dest any) error {
-	stmt, err := p.prepared(ctx, db) // before the transaction holds a connection
+	stmt, err := p.prepared(ctx, db)
 	if err != nil {
 		return err
 	}
-	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, p.settings); err != nil {
-			return err
-		}
-		return p.scanStmt(ctx, db, tx.StmtContext(ctx, stmt), named, dest)
-	})
-}
-
-// scanStmt runs stmt (this statement, prepared) with named's values and
-// scans its rows into dest as bun would.
-func (p *preparedQuery) scanStmt(ctx context.Context, db *bun.DB, stmt *sql.Stmt, named map[string]any, dest any) error {
 	args, err := p.args(named)
 	if err != nil {
 		return err

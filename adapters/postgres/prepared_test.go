@@ -10,15 +10,15 @@ import (
 // braces, NULL-looking words, empty strings, non-ASCII text.
 func TestPreparedParamsRoundTrip(t *testing.T) {
 	t.Parallel()
-	_, db, _ := newTestStore(t)
-	q := newPreparedQuery(`SELECT t FROM unnest(?texts::text[], ?nums::bigint[]) AS u (t, n) ORDER BY n`, planGeneric, nil)
+	s, _, _ := newTestStore(t)
+	q := newPreparedQuery(`SELECT t FROM unnest(?texts::text[], ?nums::bigint[]) AS u (t, n) ORDER BY n`, nil)
 	texts := []string{"", `a"b`, `back\slash`, "{braces},commas", "NULL", " spaced ", "ünïcødé ✓", `\x41`, "'quote'"}
 	nums := make([]int64, len(texts))
 	for i := range texts {
 		nums[i] = int64(i)
 	}
 	var got []string
-	if err := q.scan(t.Context(), db, map[string]any{"texts": arrayParam(texts), "nums": arrayParam(nums)}, &got); err != nil {
+	if err := q.scan(t.Context(), s.queue, map[string]any{"texts": arrayParam(texts), "nums": arrayParam(nums)}, &got); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, texts) {

@@ -55,7 +55,9 @@ const maxAbandonPerClaim = 1000
 //     when that is positive, are leased (mirrors core.Delivery.Claim).
 //     Rows in (3) that lose the merge stay locked only until commit; this
 //     happens only while expired leases exist, which is rare;
-//  5. the claimed rows are returned, probes first, with their event's body
+//  5. the claimed rows are returned, probes first (the update returns what
+//     chose each row: joined back to chosen, a generic plan compared every
+//     pair, 10,000 for a claim of 100), with their event's body
 //     and, for an endpoint delivery, the endpoint as it is now: its URL and
 //     origin and its sealed secrets (has_keys false when it is gone or
 //     disabled; the stored URL then stands). Both joins are by primary key,
@@ -162,7 +164,7 @@ WITH lost AS MATERIALIZED (
         last_attempted_at = ?now, updated_at = ?now
     FROM chosen
     WHERE d.id = chosen.id
-    RETURNING d.*
+    RETURNING d.*, chosen.probe, chosen.probe_origin, chosen.due
 )
 SELECT c.id, c.event_id, c.endpoint_id,
        coalesce(en.url, c.target_url) AS target_url, coalesce(en.origin, c.origin) AS origin,
@@ -171,23 +173,22 @@ SELECT c.id, c.event_id, c.endpoint_id,
        e.body, en.id IS NOT NULL AS has_keys, en.secret AS key_current, en.previous_secret AS key_previous,
        en.previous_secret_until AS key_previous_until, en.rate_limit_per_second AS endpoint_rate,
        en.failing_since AS endpoint_failing_since,
-       ch.probe,
-       CASE WHEN ch.probe OR f.origin IS NOT NULL THEN NULL
+       c.probe,
+       CASE WHEN c.probe OR f.origin IS NOT NULL THEN NULL
             ELSE coalesce(pt.open_until, t.open_until) END AS target_open_until
 FROM claimed c
-JOIN chosen ch USING (id)
 JOIN events e ON e.id = c.event_id
 LEFT JOIN endpoints en ON en.id = c.endpoint_id AND NOT en.disabled
 LEFT JOIN probe_targets pt ON pt.origin = c.origin
 LEFT JOIN targets t ON t.origin = c.origin
 LEFT JOIN forgotten f ON f.origin = c.origin
-ORDER BY ch.probe DESC, ch.probe_origin, ch.due, c.id`
+ORDER BY c.probe DESC, c.probe_origin, c.due, c.id`
 
 // Claim leases due deliveries (claimSQL), prepared and on index scans
 // (prepared.go).
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	var rows []deliveryRow
-	if err := s.claims.scan(ctx, s.db, claimParams(p), &rows); err != nil {
+	if err := s.claims.scan(ctx, s.queue, claimParams(p), &rows); err != nil {
 		return nil, interpretError("claim", err)
 	}
 	return deliveriesToCore(rows)
@@ -195,7 +196,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 
 // newClaimQuery is claimSQL prepared.
 func newClaimQuery() *preparedQuery {
-	return newPreparedQuery(claimSQL, planCustom, map[string]string{"now": nowWrap, "lease": intervalWrap})
+	return newPreparedQuery(claimSQL, map[string]string{"now": nowWrap, "lease": intervalWrap})
 }
 
 // claimParams are claimSQL's values for p.

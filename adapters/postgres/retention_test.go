@@ -78,14 +78,21 @@ func TestPurgeNeverWaits(t *testing.T) {
 	// A claim in flight (its statement run, not committed) holds the due
 	// delivery; a replay under way holds one finished delivery; another
 	// purge holds one event.
-	claiming := begin(t, db)
+	claiming := begin(t, s.queue)
 	var claimed []deliveryRow
-	args := claimParams(ports.ClaimParams{Now: &later, Worker: "w2", Limit: 10, Lease: time.Minute, MaxAttempts: 10})
-	stmt, err := s.claims.prepared(ctx, s.db)
+	args, err := s.claims.args(claimParams(ports.ClaimParams{Now: &later, Worker: "w2", Limit: 10, Lease: time.Minute, MaxAttempts: 10}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.claims.scanStmt(ctx, s.db, claiming.StmtContext(ctx, stmt), args, &claimed); err != nil || len(claimed) != 1 {
+	stmt, err := s.claims.prepared(ctx, s.queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := claiming.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	if err == nil {
+		err = s.queue.ScanRows(ctx, rows, &claimed)
+	}
+	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim in a transaction: %d rows, %v", len(claimed), err)
 	}
 	replaying := begin(t, db)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/uptrace/bun"
@@ -16,6 +17,7 @@ var _ ports.EventStore = (*Store)(nil)
 // holds no connection or transaction between calls.
 type Store struct {
 	db        *bun.DB
+	queue     *bun.DB // the hot statements' pool (prepared.go)
 	channel   string
 	inserts   *batcher[ports.InsertParams, ports.Inserted]
 	completes *batcher[ports.CompleteParams, struct{}]
@@ -24,12 +26,24 @@ type Store struct {
 }
 
 // NewStore returns a Store over db, which must have been opened (and
-// migrated) with the same cfg.
-func NewStore(db *bun.DB, cfg Config) *Store {
-	s := &Store{db: db, channel: cfg.Channel(), claims: newClaimQuery(), completions: newCompleteQuery()}
+// migrated) with the same cfg, and a func that closes the pool of its own
+// it opens (lazily) for the queue's hot statements.
+func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
+	cfg.setDefaults()
+	queue, err := queuePool(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Store{db: db, queue: queue, channel: cfg.Channel(), claims: newClaimQuery(), completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
-	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
-	return s
+	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch, maxLeaders: completionLeaders}
+	return s, func() { _ = queue.Close() }, nil
+}
+
+// Pools are the store's connection pools by name: the main pool, and the
+// queue's.
+func (s *Store) Pools() map[string]*sql.DB {
+	return map[string]*sql.DB{"postgres": s.db.DB, "postgres_queue": s.queue.DB}
 }
 
 // Insert stores the event and its deliveries with whatever other inserts
