@@ -19,7 +19,7 @@ func EnvVars() []EnvVar {
 		{"DATABASE_URL", "(SQLite at ./data/webhookd.db)", "the store: postgres://user:pass@host:5432/db, sqlite:///abs/path.db or sqlite:rel/path.db"},
 		{"STORE", "(from DATABASE_URL)", "sqlite, postgres or memory (not durable: tests only); must agree with DATABASE_URL"},
 		{"DATABASE_SCHEMA", "public", "PostgreSQL schema for webhookd's tables"},
-		{"DB_MAX_CONNS", "20", "PostgreSQL connection pool size; claims and completions have 3 more of their own"},
+		{"DB_MAX_CONNS", "20", "PostgreSQL connection pool size; inserts, claims and completions have 7 more of their own"},
 		{"DB_CONNECT_TIMEOUT_MS", "30000", "how long start-up and migrate wait for a booting database"},
 
 		{"HMAC_SECRET", "", "required: the signing secret, 32+ random bytes, plain or whsec_<base64>"},

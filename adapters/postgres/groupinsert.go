@@ -92,17 +92,9 @@ SELECT c.id AS ev_id, c.created_at AS ev_created_at, d.*
 FROM created c LEFT JOIN stored d ON d.event_id = c.id
 ORDER BY c.id, d.id`
 
-type insertBatchArgs struct {
-	IDs       []string `bun:"ids,array"`
-	Types     []string `bun:",array"`
-	Targets   []string `bun:",array"` // "" for none
-	Origins   []string `bun:",array"`
-	Endpoints []string `bun:",array"` // "" for none
-	Bodies    [][]byte `bun:",array"`
-	Keys      []string `bun:",array"` // "" for none
-	Ats       []string `bun:",array"` // "" for the database's now()
-	Nexts     []string `bun:",array"` // "" for at
-}
+// newInsertQuery is insertBatchSQL prepared (prepared.go): its planning
+// took 0.6 ms per batch, for 0.9 ms of work.
+func newInsertQuery() *preparedQuery { return newPreparedQuery(insertBatchSQL, nil) }
 
 // insertedRow is one row of insertBatchSQL: a created event and one of its
 // deliveries (ID "" for none).
@@ -173,29 +165,25 @@ func checkInsert(p ports.InsertParams) error {
 // insertRows runs insertBatchSQL and returns what it created, by event id.
 // An event missing from the answer was not stored: its key was taken.
 func (s *Store) insertRows(ctx context.Context, ps []ports.InsertParams) (map[core.EventID]ports.Inserted, error) {
-	var a insertBatchArgs
-	for _, p := range ps {
+	n := len(ps)
+	ids, types, targets, origins := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	endpoints, keys, ats, nexts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	bodies := make([][]byte, n)
+	for i, p := range ps {
 		e := p.Event
-		body := e.Body
-		if body == nil {
-			body = []byte{} // NOT NULL: an empty body is still a body
-		}
-		a.IDs = append(a.IDs, string(e.ID))
-		a.Types = append(a.Types, e.EventType)
-		a.Targets = append(a.Targets, e.TargetURL)
-		a.Origins = append(a.Origins, e.Origin)
-		a.Endpoints = append(a.Endpoints, string(e.EndpointID))
-		a.Bodies = append(a.Bodies, body)
-		a.Keys = append(a.Keys, e.IdempotencyKey)
-		a.Ats = append(a.Ats, timeText(p.Now))
-		next := ""
+		ids[i], types[i], targets[i], origins[i] = string(e.ID), e.EventType, e.TargetURL, e.Origin
+		endpoints[i], bodies[i], keys[i], ats[i] = string(e.EndpointID), e.Body, e.IdempotencyKey, timeText(p.Now)
 		if !p.DueAt.IsZero() {
-			next = timeText(&p.DueAt)
+			nexts[i] = timeText(&p.DueAt) // "" for at
 		}
-		a.Nexts = append(a.Nexts, next)
+	}
+	params := map[string]any{
+		"ids": arrayParam(ids), "types": arrayParam(types), "targets": arrayParam(targets), "origins": arrayParam(origins),
+		"endpoints": arrayParam(endpoints), "bodies": byteaArrayParam(bodies), "keys": arrayParam(keys),
+		"ats": arrayParam(ats), "nexts": arrayParam(nexts),
 	}
 	var rows []insertedRow
-	if err := s.db.NewRaw(insertBatchSQL, &a).Scan(ctx, &rows); err != nil {
+	if err := s.insertions.scan(ctx, s.queue, params, &rows); err != nil {
 		return nil, interpretError("insert", err)
 	}
 	byID := make(map[core.EventID]ports.InsertParams, len(ps))

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// The hot statements (the claim, the group completion) run as server-side
+// The hot statements (the group insert, the claim, the group completion) run as server-side
 // prepared statements, written with bun's ?name placeholders as every
 // other statement here and turned into $1…$n once, on a pool of their own
 // (the queue pool, queuePool) whose sessions plan them for a queue:
@@ -56,10 +57,11 @@ var queueSession = map[string]string{
 	"jit": "off",
 }
 
-// queueConns is the queue pool's size: a worker's claim, the completions'
-// group-commit leader, and one more for a second claimer (a test's, or
-// RunOnce beside Run). It comes on top of DB_MAX_CONNS.
-const queueConns = completionLeaders + 2
+// queueConns is the queue pool's size: the inserts' group-commit leaders,
+// a worker's claim, the completions' leader, and one more for a second
+// claimer (a test's, or RunOnce beside Run). It comes on top of
+// DB_MAX_CONNS.
+const queueConns = maxLeaders + 1 + completionLeaders + 1
 
 // preparedQuery is one such statement.
 type preparedQuery struct {
@@ -139,6 +141,29 @@ func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]a
 		return err
 	}
 	return db.ScanRows(ctx, rows, dest)
+}
+
+// byteaArrayParam is the text of a PostgreSQL bytea array: each element
+// in hex ("\\x…" in the array's quoting), nil as an empty one (a body
+// is NOT NULL: an empty body is still a body).
+func byteaArrayParam(v [][]byte) string {
+	var b strings.Builder
+	size := 2
+	for _, e := range v {
+		size += 2*len(e) + 6
+	}
+	b.Grow(size)
+	b.WriteByte('{')
+	for i, e := range v {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"\\x`)
+		b.WriteString(hex.EncodeToString(e))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // Parameter values. The driver sends every parameter as text and

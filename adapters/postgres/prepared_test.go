@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 )
@@ -26,5 +27,26 @@ func TestPreparedParamsRoundTrip(t *testing.T) {
 	}
 	if _, err := q.args(map[string]any{"texts": "{}"}); err == nil {
 		t.Error("args without a value for every name: no error")
+	}
+}
+
+// TestPreparedByteaRoundTrip: bodies sent as a bytea array text come back
+// byte for byte: empty, nil, binary, quotes and backslashes, NUL.
+func TestPreparedByteaRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestStore(t)
+	q := newPreparedQuery(`SELECT b FROM unnest(?bodies::bytea[]) WITH ORDINALITY AS u (b, n) ORDER BY n`, nil)
+	bodies := [][]byte{{}, nil, []byte(`{"a":"b\\c"}`), {0, 1, 2, 255, '"', '\\', '{', '}', ','}, []byte("ünïcødé")}
+	var got [][]byte
+	if err := q.scan(t.Context(), s.queue, map[string]any{"bodies": byteaArrayParam(bodies)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(bodies) {
+		t.Fatalf("%d bodies back, want %d", len(got), len(bodies))
+	}
+	for i := range bodies {
+		if !bytes.Equal(got[i], bodies[i]) || got[i] == nil {
+			t.Errorf("body %d: got %q, want %q", i, got[i], bodies[i])
+		}
 	}
 }

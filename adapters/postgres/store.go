@@ -22,7 +22,7 @@ type Store struct {
 	inserts   *batcher[ports.InsertParams, ports.Inserted]
 	completes *batcher[ports.CompleteParams, struct{}]
 	// The hot statements, prepared (prepared.go).
-	claims, completions *preparedQuery
+	insertions, claims, completions *preparedQuery
 }
 
 // NewStore returns a Store over db, which must have been opened (and
@@ -34,7 +34,8 @@ func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &Store{db: db, queue: queue, channel: cfg.Channel(), claims: newClaimQuery(), completions: newCompleteQuery()}
+	s := &Store{db: db, queue: queue, channel: cfg.Channel(), insertions: newInsertQuery(), claims: newClaimQuery(),
+		completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
 	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch, maxLeaders: completionLeaders}
 	return s, func() { _ = queue.Close() }, nil
