@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/internal/testkit"
+	"github.com/webhookd/webhookd/ports"
 	"github.com/webhookd/webhookd/ports/porttest"
 )
 
@@ -181,5 +183,68 @@ func TestShutdownReleasesWhatWasClaimedAhead(t *testing.T) {
 	}
 	if got := requests.Load(); got != 1 {
 		t.Errorf("%d requests, want 1: nothing starts from a queue after SIGTERM", got)
+	}
+}
+
+// excludingCounter counts the claims that leave origins out.
+type excludingCounter struct {
+	*memory.Store
+	excluding atomic.Int32
+}
+
+func (c *excludingCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
+	if len(p.ExcludeOrigins) > 0 {
+		c.excluding.Add(1)
+	}
+	return c.Store.Claim(ctx, p)
+}
+
+// TestFullTargetIsNotScannedOnEveryWake: while a target's windows are
+// full (in flight and ahead), a claim leaves it out, and one that finds
+// nothing else paces the next ones (each walks the target's whole
+// backlog): wake-ups do not each cost such a claim until time moves on.
+// Once the target answers, claims take its backlog as before.
+func TestFullTargetIsNotScannedOnEveryWake(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := &excludingCounter{Store: memory.NewStore(clk)}
+	release := make(chan struct{})
+	var c concurrency
+	sender := memory.NewSender(func(ctx context.Context, _ core.Request) (core.Outcome, error) {
+		c.enter()
+		defer c.leave()
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return core.Outcome{}, ctx.Err()
+		}
+		return core.Outcome{StatusCode: 200, Duration: time.Millisecond}, nil
+	})
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk, Wakeup: st.Store},
+		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow = 2, 2 }))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	for i := range 20 {
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	testkit.Eventually(t, 5*time.Second, "the window in flight", func() bool { return c.now.Load() == 2 })
+	for i := range 20 { // 20 wake-ups while the target is full, the clock standing still
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"m":%d}`, i)))
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n := st.excluding.Load(); n != 1 {
+		t.Errorf("%d claims left the full target out while the clock stood still, want 1", n)
+	}
+	clk.Advance(time.Second)
+	testkit.Eventually(t, 5*time.Second, "one more such claim once time moved on", func() bool { return st.excluding.Load() == 2 })
+	close(release)
+	testkit.Eventually(t, 10*time.Second, "all 40 delivered", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == 40 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := c.most.Load(); m > 2 {
+		t.Errorf("the merchant had %d requests at once, over its window of 2", m)
 	}
 }

@@ -227,6 +227,11 @@ type Worker struct {
 	// rate-limited endpoint there has no token yet.
 	rateBlocked map[string]time.Time
 	soonest     time.Time // earliest moment something we scheduled is due
+	// A claim that left full origins out and found nothing: claims that
+	// would leave origins out again wait until excludedUntil (see
+	// claimExcluding).
+	excludedUntil   time.Time
+	excludedBackoff time.Duration
 
 	freed *wait.Signal // a delivery finished (a slot is free)
 	kick  *wait.Signal // soonest moved earlier
@@ -425,12 +430,19 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	w.windows.forget(now)
 	w.rates.forget(now)
 	perOrigin := w.windows.claimCap(held, w.heldWindows(), now)
-	w.mu.Unlock()
 	// Limited: only a freed slot (or a grown window) lets a claim take more.
 	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit
+	if b.limit > 0 && len(full) > 0 && now.Before(w.excludedUntil) {
+		b.limit = 0 // see claimExcluding; the loop wakes at excludedUntil
+		if w.soonest.IsZero() || w.excludedUntil.Before(w.soonest) {
+			w.soonest = w.excludedUntil
+		}
+	}
+	w.mu.Unlock()
 	if b.limit <= 0 {
 		return b, nil
 	}
+	started := w.clock.Now()
 	evs, err := w.store.Claim(ctx, ports.ClaimParams{
 		Worker: w.cfg.WorkerID, Limit: b.limit, Lease: w.cfg.Lease,
 		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full, MaxPerOrigin: perOrigin,
@@ -438,6 +450,36 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	if err != nil {
 		return b, fmt.Errorf("dispatch: claim: %w", err)
 	}
+	w.claimExcluding(len(full) > 0 && len(evs) == 0, w.clock.Now().Sub(started))
 	b.events = evs
 	return b, nil
+}
+
+// Bounds of the wait after a claim that left full origins out and found
+// nothing.
+const (
+	minExcludedBackoff = 10 * time.Millisecond
+	maxExcludedBackoff = 200 * time.Millisecond
+)
+
+// claimExcluding paces claims that leave full origins out. Such a claim
+// walks every due delivery of those origins to find none of another:
+// with one busy target, its whole backlog, each time a slot or a NOTIFY
+// woke the worker while the target's windows were full (on PostgreSQL a
+// heap fetch per delivery, as the due index does not hold the origin).
+// After one found nothing (empty), the next waits 10 ms, doubling to
+// 200 ms, and at least four times as long as that claim took; one that
+// finds something, or leaves nothing out, ends the pacing. A slot freed
+// at the busy target makes it claimable again, and that claim leaves
+// nothing out, so only other targets' new deliveries wait, at most that
+// long, and only while one target is full.
+func (w *Worker) claimExcluding(empty bool, took time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !empty {
+		w.excludedBackoff, w.excludedUntil = 0, time.Time{}
+		return
+	}
+	w.excludedBackoff = min(max(2*w.excludedBackoff, minExcludedBackoff), maxExcludedBackoff)
+	w.excludedUntil = w.clock.Now().Add(max(w.excludedBackoff, 4*took))
 }
