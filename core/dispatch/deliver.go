@@ -175,7 +175,9 @@ type deliveryHandler struct {
 
 func (h *deliveryHandler) with() slog.Handler { return h.base.WithAttrs(deliveryAttrs(h.e)) }
 
-func (h *deliveryHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.base.Enabled(ctx, l) }
+func (h *deliveryHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.base.Enabled(ctx, l)
+}
 
 func (h *deliveryHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.with().Handle(ctx, r)
