@@ -11,7 +11,6 @@ import (
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/internal/testkit"
-	"github.com/webhookd/webhookd/ports"
 	"github.com/webhookd/webhookd/ports/porttest"
 )
 
@@ -186,19 +185,6 @@ func TestShutdownReleasesWhatWasClaimedAhead(t *testing.T) {
 	}
 }
 
-// excludingCounter counts the claims that leave origins out.
-type excludingCounter struct {
-	*memory.Store
-	excluding atomic.Int32
-}
-
-func (c *excludingCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
-	if len(p.ExcludeOrigins) > 0 {
-		c.excluding.Add(1)
-	}
-	return c.Store.Claim(ctx, p)
-}
-
 // TestFullTargetIsNotScannedOnEveryWake: while a target's windows are
 // full (in flight and ahead), a claim leaves it out, and one that finds
 // nothing else paces the next ones (each walks the target's whole
@@ -207,7 +193,7 @@ func (c *excludingCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]co
 func TestFullTargetIsNotScannedOnEveryWake(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
-	st := &excludingCounter{Store: memory.NewStore(clk)}
+	st := &claimCounter{Store: memory.NewStore(clk)}
 	release := make(chan struct{})
 	var c concurrency
 	sender := memory.NewSender(func(ctx context.Context, _ core.Request) (core.Outcome, error) {

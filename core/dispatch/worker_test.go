@@ -498,14 +498,18 @@ func TestShutdownReleasesWhatOutlivesGrace(t *testing.T) {
 	}
 }
 
-// claimCounter counts Claim calls, failed ones included.
+// claimCounter counts Claim calls, failed ones included, and those that
+// leave origins out.
 type claimCounter struct {
 	*memory.Store
-	claims atomic.Int32
+	claims, excluding atomic.Int32
 }
 
 func (c *claimCounter) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
 	c.claims.Add(1)
+	if len(p.ExcludeOrigins) > 0 {
+		c.excluding.Add(1)
+	}
 	return c.Store.Claim(ctx, p)
 }
 
