@@ -179,8 +179,13 @@ func (s *Store) Replay(ctx context.Context, p ports.ReplayParams) (core.Delivery
 	return core.Delivery{}, fmt.Errorf("postgres: replay %s: %w", p.ID, core.ErrConflict)
 }
 
+// Ping checks both pools: a queue pool whose sessions the server (or a
+// pooler in front of it) refuses could neither store nor deliver.
 func (s *Store) Ping(ctx context.Context) error {
-	return interpretError("ping", s.db.PingContext(ctx))
+	if err := s.db.PingContext(ctx); err != nil {
+		return interpretError("ping", err)
+	}
+	return interpretError("ping: queue pool", s.queue.PingContext(ctx))
 }
 
 func validID(id core.EventID) bool {

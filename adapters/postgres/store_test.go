@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/webhookd/webhookd/ports"
@@ -32,4 +33,24 @@ func TestActivityStoreContract(t *testing.T) {
 		s, _, _ := newTestStore(t)
 		return s
 	})
+}
+
+// TestPingChecksTheQueuePool: a store whose queue pool's sessions the
+// server refuses (here, an unknown setting; in production, a pooler that
+// drops them) is not ready, though its main pool answers.
+func TestPingChecksTheQueuePool(t *testing.T) {
+	t.Parallel()
+	s, _, cfg := newTestStore(t)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	refused, err := newPool(cfg, 1, map[string]string{"webhookd_no_such_setting": "on"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = refused.Close() })
+	s.queue = refused
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "queue pool") {
+		t.Errorf("Ping with a refused queue pool: %v, want an error naming it", err)
+	}
 }
