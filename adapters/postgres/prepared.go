@@ -147,29 +147,6 @@ func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]a
 	return db.ScanRows(ctx, rows, dest)
 }
 
-// byteaArrayParam is the text of a PostgreSQL bytea array: each element
-// in hex ("\\x…" in the array's quoting), nil as an empty one (a body
-// is NOT NULL: an empty body is still a body).
-func byteaArrayParam(v [][]byte) string {
-	var b strings.Builder
-	size := 2
-	for _, e := range v {
-		size += 2*len(e) + 6
-	}
-	b.Grow(size)
-	b.WriteByte('{')
-	for i, e := range v {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`"\\x`)
-		b.WriteString(hex.EncodeToString(e))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
 // Parameter values. The driver sends every parameter as text and
 // PostgreSQL types it from the statement; these give the texts of the
 // values it cannot send as they are.
@@ -207,6 +184,30 @@ func arrayParam[T string | int | int64 | float64 | bool](v []T) string {
 		default:
 			fmt.Fprint(&b, x)
 		}
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// byteaArrayParam is the text of a PostgreSQL bytea array: each element
+// in hex ("\\x…" in the array's quoting; nil is an empty body), written
+// straight into the text, with no copy of a body in between.
+func byteaArrayParam(v [][]byte) string {
+	size := 2
+	for _, e := range v {
+		size += 2*len(e) + 6
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	enc := hex.NewEncoder(&b)
+	for i, e := range v {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"\\x`)
+		_, _ = enc.Write(e) // a strings.Builder does not fail
+		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
