@@ -165,9 +165,21 @@ type Config struct {
 	Retention retention.Config
 	Secrets   SecretsConfig
 	Log       LogConfig
+	// GCPercent (GOGC) is the Go collector's target heap growth, in
+	// percent; -1 turns it off. See DefaultGCPercent.
+	GCPercent int
 	// Warnings are non-fatal configuration problems to log at start.
 	Warnings []string
 }
+
+// DefaultGCPercent is GOGC when unset: the heap may grow to five times
+// what is live between collections (Go's own default, 100, is twice). The
+// dispatcher's live heap is small (a few MB: what is in flight) and it
+// allocates per request, so collecting less often is cheap in memory and
+// worth it in CPU, which the database shares: on the benchmark box a
+// drain ran 23 % faster and ingest 15 % (BENCHMARKS.md), for about 10 MB
+// more RSS.
+const DefaultGCPercent = 400
 
 // Lookup reads one environment variable.
 type Lookup = env.Lookup
@@ -192,6 +204,7 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		Retention: retention.DefaultConfig(),
 		Metrics:   MetricsConfig{Exporter: prom.DefaultConfig()},
 		Log:       LogConfig{Level: slog.LevelInfo, Rotation: logfile.DefaultRotation()},
+		GCPercent: DefaultGCPercent,
 	}
 	readDatabase(r, &c.DatabaseConfig)
 
@@ -313,6 +326,11 @@ func LoadConfig(lookup Lookup) (Config, error) {
 		if err := c.Log.Level.UnmarshalText([]byte(level)); err != nil {
 			r.Fail("LOG_LEVEL", "must be debug, info, warn or error")
 		}
+	}
+	if gc, ok := r.Value("GOGC"); ok && strings.EqualFold(strings.TrimSpace(gc), "off") {
+		c.GCPercent = -1
+	} else {
+		r.Int("GOGC", &c.GCPercent, 1, 1_000_000)
 	}
 	if c.Store == StoreMemory {
 		c.Warnings = append(c.Warnings, "STORE=memory: events live in this process only and are LOST when it stops; unset STORE for the durable SQLite store")

@@ -191,7 +191,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"MAX_CONNECTIONS": "50", "MAX_PAYLOAD_DEPTH": "10", "ALLOWED_PRIVATE_HOSTS": "mock-receiver, 10.0.0.0/8",
 		"ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRET_ROTATION_GRACE_MS": "60000",
 		"ENDPOINT_DISABLE_AFTER_MS": "3600000", "OPERATIONAL_WEBHOOK_URL": "http://ops.internal/webhookd",
-		"RETENTION_HOURS": "0", "DEAD_RETENTION_HOURS": "48",
+		"RETENTION_HOURS": "0", "DEAD_RETENTION_HOURS": "48", "GOGC": "150",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		!slices.Equal(cfg.Addresses.AllowedHosts, []string{"mock-receiver"}) || len(cfg.Addresses.AllowedNets) != 1 ||
 		len(cfg.Secrets.EncryptionKey) != 32 || cfg.Endpoints.RotationGrace != time.Minute ||
 		cfg.Dispatch.DisableAfter != time.Hour || cfg.Dispatch.OperationalURL != "http://ops.internal/webhookd" ||
-		cfg.Retention.Succeeded != 0 || cfg.Retention.Dead != 48*time.Hour {
+		cfg.Retention.Succeeded != 0 || cfg.Retention.Dead != 48*time.Hour || cfg.GCPercent != 150 {
 		t.Errorf("config not read: %+v", cfg)
 	}
 	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "STORE=memory") {
@@ -222,7 +222,7 @@ func TestLoadConfigFailsNamingTheVariable(t *testing.T) {
 		"RETRY_JITTER": "2", "LEASE_MS": "0", "ENCRYPTION_KEY": "too-short", "SECRET_ROTATION_GRACE_MS": "-5",
 		"MAX_DELIVERY_AGE_MS": "0", "INITIAL_IN_FLIGHT_PER_TARGET": "0", "PER_TARGET_WINDOW": "tcp",
 		"ENDPOINT_DISABLE_AFTER_MS": "0", "OPERATIONAL_WEBHOOK_URL": "ftp://ops.example/",
-		"RETENTION_HOURS": "-1", "DEAD_RETENTION_HOURS": "87601",
+		"RETENTION_HOURS": "-1", "DEAD_RETENTION_HOURS": "87601", "GOGC": "0",
 	} {
 		_, err := wiring.LoadConfig(env(map[string]string{key: bad}))
 		if err == nil || !strings.Contains(err.Error(), key) {
@@ -291,5 +291,28 @@ func TestLoadConfigLogFileRotation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", key, bad, err, key)
 		}
+	}
+}
+
+// GOGC defaults to DefaultGCPercent, not Go's 100; "off" turns the
+// collector off, as it does for the runtime.
+func TestLoadConfigGOGC(t *testing.T) {
+	t.Parallel()
+	for value, want := range map[string]int{"": wiring.DefaultGCPercent, "off": -1, " OFF ": -1, "100": 100} {
+		vars := map[string]string{"HMAC_SECRET": strongSecret}
+		if value != "" {
+			vars["GOGC"] = value
+		}
+		cfg, err := wiring.LoadConfig(env(vars))
+		if err != nil {
+			t.Fatalf("GOGC=%q: %v", value, err)
+		}
+		if cfg.GCPercent != want {
+			t.Errorf("GOGC=%q: GCPercent = %d, want %d", value, cfg.GCPercent, want)
+		}
+	}
+	if _, err := wiring.LoadConfig(env(map[string]string{"HMAC_SECRET": strongSecret, "GOGC": "lots"})); err == nil ||
+		!strings.Contains(err.Error(), "GOGC") {
+		t.Errorf("GOGC=lots: err = %v, want one naming GOGC", err)
 	}
 }

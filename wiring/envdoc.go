@@ -68,6 +68,7 @@ func EnvVars() []EnvVar {
 		{"DEAD_RETENTION_HOURS", "720", "the same for dead deliveries; 0 keeps them"},
 
 		{"LOG_LEVEL", "info", "debug, info, warn or error"},
+		{"GOGC", "400", "the Go collector's heap growth target in % (Go's default 100; off: never): less CPU collecting, a few MB more memory"},
 		{"LOG_FILE", "", "also append JSON logs to this file, mode 0600"},
 		{"LOG_FILE_MAX_MB", "100", "rotate LOG_FILE at this size, in MiB"},
 		{"LOG_FILE_MAX_BACKUPS", "5", "rotated log files kept; 0 keeps all"},

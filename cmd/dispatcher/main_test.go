@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -248,5 +250,19 @@ func TestPrintMerchantSecrets(t *testing.T) {
 	want := "HMAC_SECRET\twhsec_YWJj\nHMAC_EXTRA_SECRETS[0]\twhsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"
 	if out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// serve applies GOGC, read with the rest of the configuration, before it
+// starts anything.
+func TestServeAppliesGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // serve returns as soon as it has started
+	vars := map[string]string{"HMAC_SECRET": harness.Secret, "STORE": "memory", "DISPATCHER_PORT": "0", "GOGC": "123"}
+	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	_ = run(ctx, nil, lookup, io.Discard, io.Discard)
+	if got := debug.SetGCPercent(100); got != 123 {
+		t.Errorf("after serve with GOGC=123 the collector's percent is %d", got)
 	}
 }

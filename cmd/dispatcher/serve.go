@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -61,6 +62,7 @@ func serve(ctx context.Context, lookup env.Lookup, role string) error {
 	if role != "" {
 		cfg.Role = wiring.Role(role)
 	}
+	debug.SetGCPercent(cfg.GCPercent) // GOGC, read with the rest (./.env too); the runtime's own reading is replaced
 	app, cleanup, err := wiring.Initialize(ctx, cfg)
 	if err != nil {
 		return err
