@@ -75,7 +75,7 @@ func TestQueueStatsPlanIgnoresFinishedRows(t *testing.T) {
 	args := struct{ Now dbNow }{dbNow{nil}}
 	root := explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+queueStatsSQL, args)
 	partial := map[string]bool{"deliveries_pending_due_idx": true, "deliveries_lease_expiry_idx": true,
-		"deliveries_pending_origin_idx": true, "deliveries_pending_created_idx": true}
+		"deliveries_pending_origin_idx": true}
 	scans := 0
 	for _, n := range root.all() {
 		if n.Relation != "deliveries" {

@@ -105,7 +105,7 @@ func TestMigrateKeepsRowsOfTheOldSchema(t *testing.T) {
 
 	applied, err := MigrateUp(ctx, db)
 	if err != nil || !slices.Equal(applied, []string{"20261203000000_deliveries", "20261203100000_targets", "20261203200000_retention",
-		"20261204000000_activity"}) {
+		"20261204000000_activity", "20261205000000_lean_deliveries"}) {
 		t.Fatalf("MigrateUp over the old schema = %v, %v", applied, err)
 	}
 	checkSchema(t, db)
@@ -182,9 +182,9 @@ func TestMigrateKeepsRowsOfTheOldSchema(t *testing.T) {
 		t.Fatalf("Insert to an endpoint = %+v, %v", fanned, err)
 	}
 	down, err := MigrateDown(ctx, db)
-	if err != nil || !slices.Equal(down, []string{"20261204000000_activity", "20261203200000_retention", "20261203100000_targets",
-		"20261203000000_deliveries"}) {
-		t.Fatalf("MigrateDown = %v, %v; want the four migrations applied together, newest first", down, err)
+	if err != nil || !slices.Equal(down, []string{"20261205000000_lean_deliveries", "20261204000000_activity", "20261203200000_retention",
+		"20261203100000_targets", "20261203000000_deliveries"}) {
+		t.Fatalf("MigrateDown = %v, %v; want the five migrations applied together, newest first", down, err)
 	}
 	checkSchema(t, db)
 	rows, err := db.Read.QueryContext(ctx, "SELECT id, status, body, coalesce(idempotency_key, '') FROM events ORDER BY created_at")
