@@ -22,37 +22,59 @@ func (w *Worker) dispatch(ctx context.Context, evs []core.Delivery, wg *sync.Wai
 	if len(evs) == 0 {
 		return
 	}
-	groups := make(map[string][]core.Delivery)
-	var order []string
-	for _, e := range evs {
-		if _, seen := groups[e.Origin]; !seen {
-			order = append(order, e.Origin)
-		}
-		groups[e.Origin] = append(groups[e.Origin], e)
-	}
 	var excess []ports.Claim
-	for _, origin := range order {
-		group := w.endUnsendable(ctx, groups[origin], wg)
-		if len(group) == 0 {
-			continue
+	if oneOrigin(evs) { // the common claim: no grouping, no copy
+		excess = w.dispatchOrigin(ctx, evs[0].Origin, evs, wg)
+	} else {
+		groups := make(map[string][]core.Delivery)
+		var order []string
+		for _, e := range evs {
+			if _, seen := groups[e.Origin]; !seen {
+				order = append(order, e.Origin)
+			}
+			groups[e.Origin] = append(groups[e.Origin], e)
 		}
-		group = w.parkOpen(ctx, origin, group)
-		if len(group) == 0 {
-			continue
-		}
-		group, held := w.rateLimit(group)
-		for until, es := range held {
-			w.hold(ctx, w.log, claimsOf(es), until)
-		}
-		start, first, rest := w.admit(origin, group)
-		excess = append(excess, claimsOf(rest)...)
-		for i, e := range start {
-			w.start(ctx, e, first+uint64(i), wg)
+		for _, origin := range order {
+			excess = append(excess, w.dispatchOrigin(ctx, origin, groups[origin], wg)...)
 		}
 	}
 	if len(excess) > 0 {
 		w.release(ctx, w.log, excess, "per-target in-flight cap reached")
 	}
+}
+
+// oneOrigin reports whether every delivery of evs is to one origin.
+func oneOrigin(evs []core.Delivery) bool {
+	for _, e := range evs[1:] {
+		if e.Origin != evs[0].Origin {
+			return false
+		}
+	}
+	return true
+}
+
+// dispatchOrigin is dispatch for one origin's group, which it may reorder
+// and overwrite (the stages below filter it in place: a delivery is a
+// large struct, and copying each group at every stage was a fifth of a
+// draining worker's allocations). It returns the claims to release.
+func (w *Worker) dispatchOrigin(ctx context.Context, origin string, group []core.Delivery, wg *sync.WaitGroup) []ports.Claim {
+	group = w.endUnsendable(ctx, group, wg)
+	if len(group) == 0 {
+		return nil
+	}
+	group = w.parkOpen(ctx, origin, group)
+	if len(group) == 0 {
+		return nil
+	}
+	group, held := w.rateLimit(group)
+	for until, es := range held {
+		w.hold(ctx, w.log, claimsOf(es), until)
+	}
+	start, first, rest := w.admit(origin, group)
+	for i, e := range start {
+		w.start(ctx, e, first+uint64(i), wg)
+	}
+	return claimsOf(rest)
 }
 
 // parkOpen parks the deliveries of group whose target is open, in the
@@ -65,7 +87,7 @@ func (w *Worker) parkOpen(ctx context.Context, origin string, group []core.Deliv
 	if w.gate != nil {
 		until, open = w.gate.OpenUntil(origin)
 	}
-	send, parked := group[:0:0], group[:0:0]
+	send, parked := group[:0], []core.Delivery(nil) // send in place: each is read before its slot is written
 	for _, e := range group {
 		switch {
 		case e.Probe:
@@ -120,7 +142,7 @@ func (w *Worker) probed(ctx context.Context, log *slog.Logger, e core.Delivery, 
 // others.
 func (w *Worker) endUnsendable(ctx context.Context, group []core.Delivery, wg *sync.WaitGroup) []core.Delivery {
 	now := w.clock.Now()
-	live := group[:0:0]
+	live := group[:0] // in place: each is read before its slot is written
 	for _, e := range group {
 		switch {
 		case e.EndpointID != "" && e.Endpoint == nil:

@@ -57,6 +57,7 @@ func (w *Worker) rateLimit(group []core.Delivery) (send []core.Delivery, held ma
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.clock.Now()
+	send = group[:0] // in place: each is read before its slot is written
 	for _, e := range group {
 		if e.Endpoint == nil || e.Endpoint.RateLimitPerSecond <= 0 {
 			send = append(send, e)
