@@ -133,8 +133,12 @@ func decodeObject(body []byte, example string) (map[string]json.RawMessage, erro
 	if len(trimmed) == 0 {
 		return nil, invalidJSON("request body is empty; expected a JSON object like " + example)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var top map[string]json.RawMessage
+	if trimmed[0] == '{' && json.Unmarshal(body, &top) == nil {
+		return top, nil // the common case, without a Decoder and its buffer
+	}
+	top = nil
+	dec := json.NewDecoder(bytes.NewReader(body)) // to say what is wrong, and where
 	if err := dec.Decode(&top); err != nil {
 		return nil, describeDecodeError(err)
 	}
