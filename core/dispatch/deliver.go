@@ -53,10 +53,10 @@ func oneOrigin(evs []core.Delivery) bool {
 	return true
 }
 
-// dispatchOrigin is dispatch for one origin's group, which it may reorder
-// and overwrite (the stages below filter it in place: a delivery is a
-// large struct, and copying each group at every stage was a fifth of a
-// draining worker's allocations). It returns the claims to release.
+// dispatchOrigin is dispatch for one origin's group, which it overwrites:
+// the stages below filter it in place (a delivery is a large struct, and
+// copying each group at every stage was a fifth of a draining worker's
+// allocations). It returns the claims to release.
 func (w *Worker) dispatchOrigin(ctx context.Context, origin string, group []core.Delivery, wg *sync.WaitGroup) []ports.Claim {
 	group = w.endUnsendable(ctx, group, wg)
 	if len(group) == 0 {
