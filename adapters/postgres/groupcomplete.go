@@ -54,7 +54,9 @@ WITH input AS (
     FROM done JOIN stamped s USING (ord)
     ORDER BY s.ord
 )
-SELECT s.ord, done.ord IS NOT NULL AS completed, EXISTS (SELECT 1 FROM deliveries x WHERE x.id = s.id) AS found
+SELECT s.ord, done.ord IS NOT NULL AS completed,
+       -- read only for a row not completed (CASE runs its subplan lazily)
+       CASE WHEN done.ord IS NOT NULL THEN true ELSE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = s.id) END AS found
 FROM stamped s LEFT JOIN done USING (ord)
 ORDER BY s.ord`
 
