@@ -352,20 +352,22 @@ type Attempt struct {
 	NextAttemptAt *time.Time // set when Verdict is VerdictRetry
 }
 
-// FirstPerOrigin keeps, in order, the first max items of each origin: a
-// claim takes at most that many events per target (all when max is not
-// positive).
-func FirstPerOrigin[T any](items []T, max int, origin func(T) string) []T {
-	if max <= 0 {
+// FirstPerOrigin keeps, in order, the first max items of each origin,
+// and of an origin in caps no more than its cap: a claim takes at most
+// that many events per target (max not positive: no cap but caps).
+func FirstPerOrigin[T any](items []T, max int, caps map[string]int, origin func(T) string) []T {
+	if max <= 0 && len(caps) == 0 {
 		return items
 	}
 	seen := make(map[string]int)
 	out := items[:0:0]
 	for _, it := range items {
-		if o := origin(it); seen[o] < max {
-			seen[o]++
-			out = append(out, it)
+		o := origin(it)
+		if c, ok := caps[o]; (max > 0 && seen[o] >= max) || (ok && seen[o] >= c) {
+			continue
 		}
+		seen[o]++
+		out = append(out, it)
 	}
 	return out
 }

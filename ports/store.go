@@ -259,7 +259,11 @@ type ClaimParams struct {
 	// free slot for a target does not lease a batch of it only to hand
 	// the rest back.
 	MaxPerOrigin int
-	Now          *time.Time
+	// OriginCaps caps the origins listed further: the room the worker has
+	// left for a target it already holds deliveries of, which may be less
+	// than MaxPerOrigin (what its emptiest target has room for).
+	OriginCaps map[string]int
+	Now        *time.Time
 }
 
 // Claim identifies one lease: the delivery, the attempt number its worker took

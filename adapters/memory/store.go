@@ -230,7 +230,7 @@ func (s *Store) Claim(_ context.Context, p ports.ClaimParams) ([]core.Delivery, 
 		}
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
-	due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(e *core.Delivery) string { return e.Origin })
+	due = core.FirstPerOrigin(due, p.MaxPerOrigin, p.OriginCaps, func(e *core.Delivery) string { return e.Origin })
 	for _, e := range due[:min(len(due), max(p.Limit-len(out), 0))] {
 		claimed, err := e.Claim(p.Worker, now, p.Lease)
 		if err != nil {

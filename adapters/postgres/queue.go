@@ -52,7 +52,8 @@ const maxAbandonPerClaim = 1000
 //     holds their locks, which SKIP LOCKED does not skip;
 //  4. picked/chosen/claimed: the probes, then the oldest of those at most
 //     2n candidates up to n in all, at most max_per_origin of each origin
-//     when that is positive, are leased (mirrors core.Delivery.Claim).
+//     when that is positive and at most its cap of an origin in caps, are
+//     leased (mirrors core.Delivery.Claim).
 //     Rows in (3) that lose the merge stay locked only until commit; this
 //     happens only while expired leases exist, which is rare;
 //  5. the claimed rows are returned, probes first (the update returns what
@@ -147,10 +148,11 @@ WITH lost AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), picked AS MATERIALIZED (
     SELECT id, due FROM (
-        SELECT id, due, row_number() OVER (PARTITION BY origin ORDER BY due, id) AS nth
+        SELECT id, due, origin, row_number() OVER (PARTITION BY origin ORDER BY due, id) AS nth
         FROM (SELECT * FROM expired UNION ALL SELECT * FROM pending) AS candidates
     ) AS ranked
-    WHERE ?max_per_origin <= 0 OR nth <= ?max_per_origin
+    LEFT JOIN unnest(?cap_origins::text[], ?caps::int[]) AS caps (origin, n) USING (origin)
+    WHERE (?max_per_origin <= 0 OR nth <= ?max_per_origin) AND (caps.n IS NULL OR nth <= caps.n)
     ORDER BY due, id
     LIMIT greatest(?limit - (SELECT count(*) FROM probes WHERE id IS NOT NULL), 0)
 ), chosen AS MATERIALIZED (
@@ -201,6 +203,11 @@ func newClaimQuery() *preparedQuery {
 
 // claimParams are claimSQL's values for p.
 func claimParams(p ports.ClaimParams) map[string]any {
+	capOrigins := make([]string, 0, len(p.OriginCaps))
+	caps := make([]int, 0, len(p.OriginCaps))
+	for origin, n := range p.OriginCaps {
+		capOrigins, caps = append(capOrigins, origin), append(caps, n)
+	}
 	return map[string]any{
 		"now":            nowParam(p.Now),
 		"worker":         p.Worker,
@@ -210,6 +217,8 @@ func claimParams(p ports.ClaimParams) map[string]any {
 		"max_abandon":    maxAbandonPerClaim,
 		"exclude":        arrayParam(p.ExcludeOrigins), // never NULL: <> ALL (NULL) matches nothing
 		"max_per_origin": p.MaxPerOrigin,
+		"cap_origins":    arrayParam(capOrigins),
+		"caps":           arrayParam(caps),
 		"lost_error":     core.ErrorLostFinalAttempt,
 		"lost_verdict":   string(core.VerdictLost),
 		"lost_reason":    core.ReasonLostFinalAttempt,

@@ -297,7 +297,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 		slices.SortFunc(due, func(a, b core.Delivery) int {
 			return cmp.Or(dueAt(a).Compare(dueAt(b)), strings.Compare(string(a.ID), string(b.ID)))
 		})
-		due = core.FirstPerOrigin(due, p.MaxPerOrigin, func(d core.Delivery) string { return d.Origin })
+		due = core.FirstPerOrigin(due, p.MaxPerOrigin, p.OriginCaps, func(d core.Delivery) string { return d.Origin })
 		var taken []core.Delivery
 		for _, d := range due[:min(len(due), left)] {
 			c, err := d.Claim(p.Worker, now, p.Lease)

@@ -9,13 +9,19 @@ import (
 )
 
 // Claiming ahead. A target's window bounds its requests in flight; the
-// worker also holds up to one more window of its deliveries claimed
-// ahead, queued in claim order. When a request to the target is answered,
-// the next queued delivery starts at once, in the answering goroutine's
-// wake, without waiting for a round trip to the store. Claims are then
-// made in batches as the queues run low, instead of one claim per freed
-// slot (one claim of one or two rows every few milliseconds held a drain
-// to one merchant near 700 deliveries/s whatever the window).
+// worker also holds more of its deliveries claimed ahead, queued in claim
+// order. When a request to the target is answered, the next queued
+// delivery starts at once, in the answering goroutine's wake, without
+// waiting for a round trip to the store.
+//
+// How many are queued follows the target's pace (windows.ahead): what it
+// answers within aheadHorizon, at least a window, at most a batch. The
+// queue is refilled when it has run down by half (refillDue): claims are
+// then made a batch at a time, not one per freed slot. One claim of one or
+// two rows every few milliseconds held a drain to one merchant near 700
+// deliveries/s whatever the window; a claim per window of 16, ~3,500/s;
+// a claim per half batch, ~5,300/s (BENCHMARKS.md). Each claim and each
+// group of outcomes has a fixed cost in the store that the batch shares.
 //
 // A delivery waits in a queue at most aheadWait, half the lease's room
 // beyond one attempt: past that it is released unspent, so that it is
@@ -25,12 +31,13 @@ import (
 // Concurrency bounds what a worker holds: deliveries in flight plus those
 // claimed ahead.
 
-// aheadWindows is how many windows of a target a worker may hold: one in
-// flight, one claimed ahead.
-const aheadWindows = 2
-
 // minAheadWait is the shortest queueing time worth claiming ahead for.
 const minAheadWait = time.Second
+
+// maxAheadHorizon bounds how long a target's queue is expected to last:
+// well inside aheadWait, so that an estimate that is off by a few times
+// still sends every queued delivery before it goes stale.
+const maxAheadHorizon = time.Second
 
 // aheadWaitOf is how long a delivery may wait claimed ahead under cfg; 0
 // turns claiming ahead off.
@@ -42,18 +49,43 @@ func aheadWaitOf(cfg Config) time.Duration {
 	return d
 }
 
-// heldWindows is how many windows of a target this worker may hold.
-func (w *Worker) heldWindows() int {
-	if w.aheadWait > 0 {
-		return aheadWindows
-	}
-	return 1
+// aheadHorizon is how long a target's queue claimed ahead should last
+// when a delivery may wait aheadWait in it; 0 when claiming ahead is off.
+func aheadHorizon(aheadWait time.Duration) time.Duration {
+	return min(maxAheadHorizon, aheadWait/2)
 }
 
 // holdable is how many of origin's deliveries this worker may hold (in
 // flight and claimed ahead). The caller holds w.mu.
 func (w *Worker) holdable(origin string, now time.Time) int {
-	return w.heldWindows() * w.windows.limit(origin, now)
+	return w.windows.hold(origin, now)
+}
+
+// refillDue reports whether a freed slot makes a claim worth its cost:
+// the worker holds nothing, or some target it holds has room for half of
+// what it may queue ahead (so a queue is refilled before it runs dry, in
+// one claim of half a batch rather than many of a slot or two), within
+// Concurrency. Wake-ups, retries coming due and the poll still claim at
+// once; this only paces the claims that freed slots would set off.
+func (w *Worker) refillDue() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	room := w.cfg.Concurrency - w.inFlight - w.nAhead
+	if room <= 0 {
+		return false
+	}
+	held := w.held()
+	if len(held) == 0 {
+		return true
+	}
+	now := w.clock.Now()
+	for origin, n := range held {
+		want := max(1, min(w.windows.ahead(origin, now)/2, w.cfg.Concurrency/4))
+		if min(w.holdable(origin, now)-n, room) >= want {
+			return true
+		}
+	}
+	return false
 }
 
 // held counts each origin's deliveries this worker holds. The caller

@@ -234,3 +234,130 @@ func TestFullTargetIsNotScannedOnEveryWake(t *testing.T) {
 		t.Errorf("the merchant had %d requests at once, over its window of 2", m)
 	}
 }
+
+// answering reports every request answered 200 after d, without waiting
+// (the Duration is what the worker learns a target's pace from), and
+// counts requests at the merchant.
+func answering(c *concurrency, d func(core.Request) time.Duration) func(context.Context, core.Request) (core.Outcome, error) {
+	return func(_ context.Context, r core.Request) (core.Outcome, error) {
+		c.enter()
+		defer c.leave()
+		time.Sleep(100 * time.Microsecond) // let the window fill
+		return core.Outcome{StatusCode: 200, Duration: d(r)}, nil
+	}
+}
+
+// TestFastTargetIsClaimedABatchAhead: once a target has answered fast,
+// the worker queues as much of it as it answers within a second, up to a
+// batch beyond its window, so that one claim feeds many windows; the
+// merchant still never has more than its window at once.
+func TestFastTargetIsClaimedABatchAhead(t *testing.T) {
+	t.Parallel()
+	var c concurrency
+	f := newFixture(t, answering(&c, func(core.Request) time.Duration { return time.Millisecond }), func(c *dispatch.Config) {
+		c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 2, 2, 10, 20
+	})
+	for range 30 {
+		f.add(t, targetA)
+	}
+	if n := f.runOnce(t); n != 4 {
+		t.Errorf("first claim took %d, want 4: a window in flight and one ahead of a target not yet answered", n)
+	}
+	if n := f.runOnce(t); n != 10 {
+		t.Errorf("second claim took %d, want a whole batch (10): the target answers in 1 ms", n)
+	}
+	for f.runOnce(t) > 0 {
+	}
+	if got := c.total.Load(); got != 30 {
+		t.Errorf("%d requests, want 30: every claimed delivery sent, none released", got)
+	}
+	if m := c.most.Load(); m > 2 {
+		t.Errorf("the merchant had %d requests at once; its window is 2", m)
+	}
+}
+
+// TestSlowTargetIsClaimedOneWindowAhead: a target that takes 2 s to
+// answer sends less than a window a second; the worker queues no more
+// than a window of it, as before it knew its pace, so that nothing waits
+// claimed ahead long enough to go stale.
+func TestSlowTargetIsClaimedOneWindowAhead(t *testing.T) {
+	t.Parallel()
+	var c concurrency
+	f := newFixture(t, answering(&c, func(core.Request) time.Duration { return 2 * time.Second }), func(c *dispatch.Config) {
+		c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 2, 2, 10, 20
+	})
+	for range 10 {
+		f.add(t, targetA)
+	}
+	for round := range 2 {
+		if n := f.runOnce(t); n != 4 {
+			t.Errorf("claim %d took %d, want 4: a window in flight and one ahead", round+1, n)
+		}
+	}
+}
+
+// TestClaimTakesOfEachTargetWhatItCanQueue: a claim sized for a fast
+// target's queue takes no more of a slow target, due in between, than the
+// slow one can queue, instead of leasing more and handing the rest back.
+func TestClaimTakesOfEachTargetWhatItCanQueue(t *testing.T) {
+	t.Parallel()
+	var c concurrency
+	pace := func(r core.Request) time.Duration {
+		if r.TargetURL == targetB {
+			return 2 * time.Second
+		}
+		return time.Millisecond
+	}
+	f := newFixture(t, answering(&c, pace), func(c *dispatch.Config) {
+		c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 2, 2, 10, 20
+	})
+	f.add(t, targetA)
+	f.add(t, targetB)
+	f.runOnce(t) // both answer: A in 1 ms (may queue 10 ahead), B in 2 s (2 ahead)
+	for range 10 {
+		f.clock.Advance(time.Millisecond) // due in this order: A, B, A, B, ...
+		f.add(t, targetA)
+		f.clock.Advance(time.Millisecond)
+		f.add(t, targetB)
+	}
+	before := c.total.Load()
+	if n := f.runOnce(t); n != 10 {
+		t.Errorf("claimed %d, want a batch of 10: 6 of A and the 4 B can hold", n)
+	}
+	if sent := c.total.Load() - before; sent != 10 {
+		t.Errorf("%d of the 10 claimed were sent, want all: none claimed only to be handed back", sent)
+	}
+}
+
+// TestFreedSlotsRefillHalfABatchAtATime: draining one fast target, the
+// worker does not claim each time a slot frees: it claims when the
+// target's queue has room for half of what it may hold ahead, so claims
+// stay few and large.
+func TestFreedSlotsRefillHalfABatchAtATime(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := &claimCounter{Store: memory.NewStore(clk)}
+	var c concurrency
+	sender := memory.NewSender(answering(&c, func(core.Request) time.Duration { return time.Millisecond }))
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk},
+		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 4, 4, 20, 40 }))
+	const n = 400
+	for i := range n {
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	testkit.Eventually(t, 20*time.Second, "all delivered", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// A claim per half batch (10) is 40; one per freed slot or two, hundreds.
+	if got := st.claims.Load(); got > 60 {
+		t.Errorf("%d claims to deliver %d, want at most 60: a claim per half batch", got, n)
+	}
+	if m := c.most.Load(); m > 4 {
+		t.Errorf("the merchant had %d requests at once, over its window of 4", m)
+	}
+}

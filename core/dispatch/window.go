@@ -35,17 +35,27 @@ type window struct {
 	cutAfter   uint64 // answers to requests numbered up to this one predate the last cut
 	overloaded bool   // the latest answer was a sign of overload
 	lastUsed   time.Time
+	// rtt is the smoothed time the target takes to answer (TCP's SRTT,
+	// gain 1/8); 0 until its first answer.
+	rtt time.Duration
 }
 
 // windows holds every target's window. The worker's mutex guards it.
 type windows struct {
 	initial, max float64
 	fixed        bool // every window is max (PER_TARGET_WINDOW=fixed)
-	byOrigin     map[string]*window
+	// horizon and deepest bound what a worker holds of a target claimed
+	// ahead (ahead.go); horizon 0 turns claiming ahead off.
+	horizon  time.Duration
+	deepest  int
+	byOrigin map[string]*window
 }
 
-func newWindows(initial, max int, fixed bool) windows {
-	return windows{initial: float64(min(initial, max)), max: float64(max), fixed: fixed, byOrigin: make(map[string]*window)}
+func newWindows(initial, max int, fixed bool, horizon time.Duration, deepest int) windows {
+	return windows{
+		initial: float64(min(initial, max)), max: float64(max), fixed: fixed,
+		horizon: horizon, deepest: deepest, byOrigin: make(map[string]*window),
+	}
 }
 
 // limit is how many deliveries to origin may be in flight at now.
@@ -56,21 +66,60 @@ func (ws windows) limit(origin string, now time.Time) int {
 	return int(ws.get(origin, now).size)
 }
 
-// claimCap is how many events of any one target a claim may take, when
-// a worker may hold factor windows of each (ahead.go): the most room any
-// known target has (factor windows less held), and factor initial
-// windows for a target not seen yet.
-func (ws windows) claimCap(held map[string]int, factor int, now time.Time) int {
-	if ws.fixed {
-		return factor * int(ws.max)
+// ahead is how many of origin's deliveries a worker may hold claimed
+// ahead of its window: as many as the target takes in horizon at its
+// window and round-trip time, at least a window (all a target not yet
+// answered gets) and at most deepest. A fast target is then refilled a
+// batch at a time, one claim per batch rather than one per window; a
+// slow one never has more queued than it sends well within the time a
+// delivery may wait claimed ahead.
+func (ws windows) ahead(origin string, now time.Time) int {
+	if ws.horizon <= 0 {
+		return 0
 	}
-	most := factor * int(ws.initial)
+	limit := ws.limit(origin, now)
+	rtt := ws.byOrigin[origin].rtt // limit made the entry
+	if rtt <= 0 {
+		return limit
+	}
+	paced := float64(limit) * float64(ws.horizon) / float64(rtt)
+	return max(limit, int(min(paced, float64(ws.deepest))))
+}
+
+// hold is how many of origin's deliveries a worker may hold: its window
+// in flight and what may be claimed ahead of it.
+func (ws windows) hold(origin string, now time.Time) int {
+	return ws.limit(origin, now) + ws.ahead(origin, now)
+}
+
+// claimCap is how many events of any one target a claim may take: the
+// most room any known target has (what it may hold less what is held),
+// and what a target not seen yet may hold. caps lists the known targets
+// with less room than that, and their room: a claim that fills one
+// target's queue must not take more of another than it can queue, only
+// to hand the rest back.
+func (ws windows) claimCap(held map[string]int, now time.Time) (most int, caps map[string]int) {
+	unseen := int(ws.initial)
+	if ws.fixed {
+		unseen = int(ws.max)
+	}
+	most = unseen
+	if ws.horizon > 0 {
+		most += unseen // ahead: a window, as for any target not yet answered
+	}
+	room := make(map[string]int, len(ws.byOrigin))
 	for origin, w := range ws.byOrigin {
 		if now.Sub(w.lastUsed) <= windowIdle {
-			most = max(most, factor*int(w.size)-held[origin])
+			room[origin] = ws.hold(origin, now) - held[origin]
+			most = max(most, room[origin])
 		}
 	}
-	return most
+	for origin, n := range room {
+		if n >= most || n <= 0 { // n <= 0: full, left out of the claim
+			delete(room, origin)
+		}
+	}
+	return most, room
 }
 
 // start numbers n requests about to be sent to origin and returns the
@@ -90,6 +139,13 @@ func (ws windows) observe(origin string, seq uint64, out core.Outcome, now time.
 	w.lastUsed = now
 	if out.Stalled {
 		return // our own process was frozen: nothing learnt about the target
+	}
+	if out.StatusCode != 0 && out.Duration > 0 {
+		if w.rtt == 0 {
+			w.rtt = out.Duration
+		} else {
+			w.rtt += (out.Duration - w.rtt) / 8
+		}
 	}
 	overload := overloaded(out)
 	switch {

@@ -36,7 +36,7 @@ import (
 type Config struct {
 	WorkerID    string // unique per process: the lease owner; default host-pid-random
 	BatchSize   int    // max events per claim (BATCH_SIZE)
-	Concurrency int    // max deliveries in flight and claimed ahead (WORKER_CONCURRENCY); default max(64, BatchSize)
+	Concurrency int    // max deliveries in flight and claimed ahead (WORKER_CONCURRENCY); default max(64, 2×BatchSize)
 	PerTarget   int    // max deliveries in flight per origin (MAX_IN_FLIGHT_PER_TARGET)
 	// InitialWindow is the in-flight window of a target with no recent
 	// success; answers grow it up to PerTarget (see window.go).
@@ -80,6 +80,9 @@ type Config struct {
 const DefaultMaxAge = 5 * 24 * time.Hour
 
 // minDefaultConcurrency is the default in-flight bound for small batches.
+// Otherwise it is two batches: one in flight (or being recorded) and one
+// claimed ahead, so that a queue refilled half a batch at a time never
+// waits for Concurrency.
 const minDefaultConcurrency = 64
 
 // LeaseMargin is how much longer than one attempt a default lease lasts:
@@ -113,7 +116,7 @@ func (c *Config) setDefaults() {
 		c.WorkerID = defaultWorkerID()
 	}
 	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
-	c.Concurrency = cmp.Or(c.Concurrency, max(minDefaultConcurrency, c.BatchSize))
+	c.Concurrency = cmp.Or(c.Concurrency, max(minDefaultConcurrency, 2*c.BatchSize))
 	c.PerTarget = cmp.Or(c.PerTarget, d.PerTarget)
 	c.InitialWindow = cmp.Or(c.InitialWindow, d.InitialWindow)
 	c.MaxAge = cmp.Or(c.MaxAge, d.MaxAge)
@@ -263,7 +266,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
 		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWaitOf(cfg),
 		rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
-		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow),
+		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow, aheadHorizon(aheadWaitOf(cfg)), cfg.BatchSize),
 		freed:   wait.NewSignal(),
 		kick:    wait.NewSignal(),
 	}, nil
@@ -324,18 +327,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		if b.limit > 0 && len(b.events) == b.limit {
 			continue // a full batch: more may be due right now
 		}
-		var freedC <-chan struct{}
-		if b.limited {
-			freedC = w.freed.C() // only a free slot can unblock us
-		}
 		timer.Reset(w.nextWait())
-		select {
-		case <-claiming.Done():
-		case <-wakeC:
-		case <-freedC:
-		case <-w.kick.C():
-		case <-timer.C:
-		}
+		w.awaitClaim(claiming, wakeC, b.limited, timer)
 	}
 
 	w.log.Info("worker stopping: no more claims", slog.Int("in_flight", w.InFlight()),
@@ -354,6 +347,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// awaitClaim waits until the next claim is due: ctx is done, a wake-up,
+// a kick (something scheduled came due) or the timer, or, when free slots
+// limited the last claim, a freed slot that makes a refill worth it
+// (refillDue).
+func (w *Worker) awaitClaim(ctx context.Context, wakeC <-chan struct{}, limited bool, timer *time.Timer) {
+	var freedC <-chan struct{}
+	if limited {
+		freedC = w.freed.C() // only a free slot can unblock us
+	}
+	for {
+		select {
+		case <-ctx.Done():
+		case <-wakeC:
+		case <-freedC:
+			if !w.refillDue() {
+				continue
+			}
+		case <-w.kick.C():
+		case <-timer.C:
+		}
+		return
+	}
 }
 
 // storeTimeout bounds each store call made for claiming or for a delivery.
@@ -429,9 +446,9 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	}
 	w.windows.forget(now)
 	w.rates.forget(now)
-	perOrigin := w.windows.claimCap(held, w.heldWindows(), now)
+	perOrigin, caps := w.windows.claimCap(held, now)
 	// Limited: only a freed slot (or a grown window) lets a claim take more.
-	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit
+	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit || len(caps) > 0
 	if b.limit > 0 && len(full) > 0 && now.Before(w.excludedUntil) {
 		b.limit = 0 // see claimExcluding; the loop wakes at excludedUntil
 		if w.soonest.IsZero() || w.excludedUntil.Before(w.soonest) {
@@ -445,7 +462,7 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	started := w.clock.Now()
 	evs, err := w.store.Claim(ctx, ports.ClaimParams{
 		Worker: w.cfg.WorkerID, Limit: b.limit, Lease: w.cfg.Lease,
-		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full, MaxPerOrigin: perOrigin,
+		MaxAttempts: w.cfg.Policy.MaxAttempts, ExcludeOrigins: full, MaxPerOrigin: perOrigin, OriginCaps: caps,
 	})
 	if err != nil {
 		return b, fmt.Errorf("dispatch: claim: %w", err)

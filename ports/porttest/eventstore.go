@@ -80,6 +80,7 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"ExpiredLeaseIsClaimableAgain", s.expiredLease},
 		{"ClaimExcludesOrigins", s.claimExcludes},
 		{"ClaimCapsPerOrigin", s.claimCapsPerOrigin},
+		{"ClaimCapsOriginsListed", s.claimCapsOriginsListed},
 		{"ClaimAbandonsLostFinalAttempt", s.claimAbandons},
 		{"CompleteSuccess", s.completeSuccess},
 		{"CompleteRetryAndHistory", s.completeRetry},
@@ -983,6 +984,35 @@ func (s suite) oddBytes(t *testing.T) {
 	}
 	if got := get(t, st, e.ID); got.LastError != core.StorableText(d.Error) {
 		t.Errorf("LastError = %q, want %q", got.LastError, core.StorableText(d.Error))
+	}
+}
+
+// claimCapsOriginsListed: OriginCaps caps the origins listed below
+// MaxPerOrigin (a worker's room for a target it holds), and the claim
+// goes on to the next origins' deliveries instead of leasing more of a
+// capped one.
+func (s suite) claimCapsOriginsListed(t *testing.T) {
+	ctx := t.Context()
+	st := s.newStore(t)
+	var as, bs []core.EventID
+	for i := range 5 {
+		as = append(as, insert(t, st, NewEvent(t, targetA, `{}`), at(time.Duration(i)*time.Millisecond)).ID)
+		bs = append(bs, insert(t, st, NewEvent(t, targetB, `{}`), at(time.Duration(i)*time.Millisecond+time.Microsecond)).ID)
+	}
+	got, err := st.Claim(ctx, ports.ClaimParams{
+		Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10, MaxPerOrigin: 3,
+		OriginCaps: map[string]int{targetOrigin(t, targetA): 1}, Now: at(time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []core.EventID{as[0], bs[0], bs[1], bs[2]}; !slices.Equal(ids(got), want) {
+		t.Errorf("claimed %v, want the oldest of the capped origin and three of the other, oldest due first: %v", ids(got), want)
+	}
+	for _, id := range append(as[1:], bs[3:]...) {
+		if e := get(t, st, id); e.Status != core.StatusPending || e.AttemptedCount != 0 {
+			t.Errorf("event %s beyond its cap: %s, %d attempts; want untouched", id, e.Status, e.AttemptedCount)
+		}
 	}
 }
 
