@@ -80,7 +80,6 @@ func RunEventStore(t *testing.T, newStore func(t *testing.T) ports.EventStore) {
 		{"ExpiredLeaseIsClaimableAgain", s.expiredLease},
 		{"ClaimExcludesOrigins", s.claimExcludes},
 		{"ClaimCapsPerOrigin", s.claimCapsPerOrigin},
-		{"ClaimCapsOriginsListed", s.claimCapsOriginsListed},
 		{"ClaimAbandonsLostFinalAttempt", s.claimAbandons},
 		{"CompleteSuccess", s.completeSuccess},
 		{"CompleteRetryAndHistory", s.completeRetry},
@@ -987,53 +986,53 @@ func (s suite) oddBytes(t *testing.T) {
 	}
 }
 
-// claimCapsOriginsListed: OriginCaps caps the origins listed below
-// MaxPerOrigin (a worker's room for a target it holds), and the claim
-// goes on to the next origins' deliveries instead of leasing more of a
-// capped one.
-func (s suite) claimCapsOriginsListed(t *testing.T) {
-	ctx := t.Context()
-	st := s.newStore(t)
-	var as, bs []core.EventID
-	for i := range 5 {
-		as = append(as, insert(t, st, NewEvent(t, targetA, `{}`), at(time.Duration(i)*time.Millisecond)).ID)
-		bs = append(bs, insert(t, st, NewEvent(t, targetB, `{}`), at(time.Duration(i)*time.Millisecond+time.Microsecond)).ID)
-	}
-	got, err := st.Claim(ctx, ports.ClaimParams{
-		Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10, MaxPerOrigin: 3,
-		OriginCaps: map[string]int{targetOrigin(t, targetA): 1}, Now: at(time.Second),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []core.EventID{as[0], bs[0], bs[1], bs[2]}; !slices.Equal(ids(got), want) {
-		t.Errorf("claimed %v, want the oldest of the capped origin and three of the other, oldest due first: %v", ids(got), want)
-	}
-	for _, id := range append(as[1:], bs[3:]...) {
-		if e := get(t, st, id); e.Status != core.StatusPending || e.AttemptedCount != 0 {
-			t.Errorf("event %s beyond its cap: %s, %d attempts; want untouched", id, e.Status, e.AttemptedCount)
-		}
-	}
-}
-
+// claimCapsPerOrigin: MaxPerOrigin caps every origin, OriginCaps the
+// origins listed further (a worker's room for a target it holds); the
+// claim takes the oldest due of each origin within its cap, goes on to
+// other origins' deliveries, and leaves the rest untouched.
 func (s suite) claimCapsPerOrigin(t *testing.T) {
-	ctx := t.Context()
-	st := s.newStore(t)
-	var as, bs []core.EventID
-	for i := range 5 {
-		as = append(as, insert(t, st, NewEvent(t, targetA, `{}`), at(time.Duration(i)*time.Millisecond)).ID)
-		bs = append(bs, insert(t, st, NewEvent(t, targetB, `{}`), at(time.Duration(i)*time.Millisecond+time.Microsecond)).ID)
-	}
-	got, err := st.Claim(ctx, ports.ClaimParams{Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10, MaxPerOrigin: 2, Now: at(time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []core.EventID{as[0], bs[0], as[1], bs[1]}; !slices.Equal(ids(got), want) {
-		t.Errorf("claimed %v, want the two oldest of each origin, oldest due first: %v", ids(got), want)
-	}
-	for _, id := range append(as[2:], bs[2:]...) {
-		if e := get(t, st, id); e.Status != core.StatusPending || e.AttemptedCount != 0 {
-			t.Errorf("event %s beyond the cap: %s, %d attempts; want untouched", id, e.Status, e.AttemptedCount)
-		}
+	for _, tc := range []struct {
+		name   string
+		max    int
+		capA   int // OriginCaps of targetA; 0: none
+		nA, nB int // how many of each are claimed
+	}{
+		{name: "MaxPerOrigin", max: 2, nA: 2, nB: 2},
+		{name: "OriginCaps", max: 3, capA: 1, nA: 1, nB: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := s.newStore(t)
+			var as, bs []core.EventID
+			for i := range 5 {
+				as = append(as, insert(t, st, NewEvent(t, targetA, `{}`), at(time.Duration(i)*time.Millisecond)).ID)
+				bs = append(bs, insert(t, st, NewEvent(t, targetB, `{}`), at(time.Duration(i)*time.Millisecond+time.Microsecond)).ID)
+			}
+			p := ports.ClaimParams{Worker: "w1", Limit: 10, Lease: lease, MaxAttempts: 10, MaxPerOrigin: tc.max, Now: at(time.Second)}
+			if tc.capA > 0 {
+				p.OriginCaps = map[string]int{targetOrigin(t, targetA): tc.capA}
+			}
+			got, err := st.Claim(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []core.EventID // oldest due first: A and B alternate while both have room
+			for i := range max(tc.nA, tc.nB) {
+				if i < tc.nA {
+					want = append(want, as[i])
+				}
+				if i < tc.nB {
+					want = append(want, bs[i])
+				}
+			}
+			if !slices.Equal(ids(got), want) {
+				t.Errorf("claimed %v, want the oldest of each origin within its cap, oldest due first: %v", ids(got), want)
+			}
+			for _, id := range append(as[tc.nA:], bs[tc.nB:]...) {
+				if e := get(t, st, id); e.Status != core.StatusPending || e.AttemptedCount != 0 {
+					t.Errorf("event %s beyond the cap: %s, %d attempts; want untouched", id, e.Status, e.AttemptedCount)
+				}
+			}
+		})
 	}
 }
