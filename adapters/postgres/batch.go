@@ -11,7 +11,7 @@ import (
 // Group commit. Concurrent callers each need a durable write; one
 // transaction each spends a WAL flush (and for inserts a NOTIFY) per call.
 // Instead, a call that finds fewer than maxLeaders batches running becomes
-// a leader: it writes every call queued at that moment in one statement,
+// a leader (by default, a call that finds none running): it writes every call queued at that moment in one statement,
 // answers each, and goes on while more are queued; the others wait for
 // their leader. Nobody is answered before the statement holding their row
 // committed. Each batch kind (inserts, completions) says how a failed
@@ -19,16 +19,19 @@ import (
 
 const (
 	maxBatch     = 500
-	maxLeaders   = 4
 	batchTimeout = 30 * time.Second
-	// completionLeaders is the completions' own bound. Outcomes come in
-	// one by one as answers arrive; with four leaders each statement
-	// found about 4 of them queued (0.66 ms a statement, 164 µs per
-	// outcome), with one about 13 (74 µs per outcome): a 50,000 backlog
-	// drained at 3,098/s rather than 2,317/s. Nobody waits on a
-	// completion but its own delivery's goroutine: the target's slot was
-	// freed by the answer.
-	completionLeaders = 1
+	// maxLeaders bounds the batches of a kind running at once: one. A
+	// statement's fixed cost is most of it, so a batch is cheaper per row
+	// the more it holds, and concurrent statements do not overlap where it
+	// counts: an insert's NOTIFY takes a cluster-wide lock through its
+	// commit (flush included) in PostgreSQL 15, so notifying commits run
+	// one after another anyway. With four insert leaders each statement
+	// held 5.5 rows, with one 18.7: 32 clients 3,750–3,966 → 5,349–6,024
+	// accepted/s, p99 24 → 11–14 ms; 64 clients 5,281–5,456 → 6,447–7,605/s
+	// (durable commits, `cmd/bench -scenarios ingest -scale 2`). Outcomes
+	// come in one by one as answers arrive: four leaders found about 4 of
+	// them queued a statement (164 µs per outcome), one about 13 (74 µs).
+	maxLeaders = 1
 )
 
 // call is one caller's request and, once done is closed, its answer.
@@ -41,7 +44,7 @@ type call[P, R any] struct {
 }
 
 type batcher[P, R any] struct {
-	maxLeaders int // how many batches may run at once; 0: maxLeaders
+	maxLeaders int // how many batches may run at once; 0: maxLeaders (tests set more)
 	mu         sync.Mutex
 	pending    []*call[P, R]
 	leaders    int

@@ -65,7 +65,7 @@ var queueSession = map[string]string{
 // a worker's claim, the completions' leader, and one more for a second
 // claimer (a test's, or RunOnce beside Run). It comes on top of
 // DB_MAX_CONNS.
-const queueConns = maxLeaders + 1 + completionLeaders + 1
+const queueConns = maxLeaders + 1 + maxLeaders + 1
 
 // preparedQuery is one such statement.
 type preparedQuery struct {

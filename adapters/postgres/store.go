@@ -37,7 +37,7 @@ func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
 	s := &Store{db: db, queue: queue, channel: cfg.Channel(), insertions: newInsertQuery(), claims: newClaimQuery(),
 		completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
-	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch, maxLeaders: completionLeaders}
+	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
 	return s, func() { _ = queue.Close() }, nil
 }
 
