@@ -10,10 +10,10 @@ import (
 
 // Group commit. Concurrent callers each need a durable write; one
 // transaction each spends a WAL flush (and for inserts a NOTIFY) per call.
-// Instead, a call that finds fewer than maxLeaders batches running becomes
-// a leader (by default, a call that finds none running): it writes every call queued at that moment in one statement,
-// answers each, and goes on while more are queued; the others wait for
-// their leader. Nobody is answered before the statement holding their row
+// Instead, a call that finds fewer than maxLeaders batches running (by
+// default: none) becomes a leader: it writes every call queued at that
+// moment in one statement, answers each, and goes on while more are
+// queued; the others wait for their leader. Nobody is answered before the statement holding their row
 // committed. Each batch kind (inserts, completions) says how a failed
 // statement is narrowed down to the row at fault.
 

@@ -20,7 +20,7 @@ import (
 // then made a batch at a time, not one per freed slot. One claim of one or
 // two rows every few milliseconds held a drain to one merchant near 700
 // deliveries/s whatever the window; a claim per window of 16, ~3,500/s;
-// a claim per half batch, ~5,300/s (BENCHMARKS.md). Each claim and each
+// a claim per half batch, ~5,800/s (BENCHMARKS.md). Each claim and each
 // group of outcomes has a fixed cost in the store that the batch shares.
 //
 // A delivery waits in a queue at most aheadWait, half the lease's room
@@ -55,12 +55,6 @@ func aheadHorizon(aheadWait time.Duration) time.Duration {
 	return min(maxAheadHorizon, aheadWait/2)
 }
 
-// holdable is how many of origin's deliveries this worker may hold (in
-// flight and claimed ahead). The caller holds w.mu.
-func (w *Worker) holdable(origin string, now time.Time) int {
-	return w.windows.hold(origin, now)
-}
-
 // refillDue reports whether a freed slot makes a claim worth its cost:
 // the worker holds nothing, or some target it holds has room for half of
 // what it may queue ahead (so a queue is refilled before it runs dry, in
@@ -81,7 +75,7 @@ func (w *Worker) refillDue() bool {
 	now := w.clock.Now()
 	for origin, n := range held {
 		want := max(1, min(w.windows.ahead(origin, now)/2, w.cfg.Concurrency/4))
-		if min(w.holdable(origin, now)-n, room) >= want {
+		if min(w.windows.hold(origin, now)-n, room) >= want {
 			return true
 		}
 	}
@@ -118,7 +112,7 @@ func (w *Worker) admit(origin string, group []core.Delivery) (start []core.Deliv
 	w.perOrigin[origin] += n
 	first = w.windows.start(origin, n, now)
 	if !w.stopping {
-		room := w.holdable(origin, now) - w.perOrigin[origin] - len(w.ahead[origin])
+		room := w.windows.hold(origin, now) - w.perOrigin[origin] - len(w.ahead[origin])
 		k := min(max(room, 0), len(rest))
 		if k > 0 {
 			w.ahead[origin] = append(w.ahead[origin], rest[:k]...)

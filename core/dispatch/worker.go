@@ -261,12 +261,13 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	if cfg.OperationalURL != "" {
 		opOrigin, _ = core.ValidateTargetURL(cfg.OperationalURL) // checked by Validate
 	}
+	aheadWait := aheadWaitOf(cfg)
 	return &Worker{
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
-		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWaitOf(cfg),
+		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWait,
 		rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
-		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow, aheadHorizon(aheadWaitOf(cfg)), cfg.BatchSize),
+		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow, aheadHorizon(aheadWait), cfg.BatchSize),
 		freed:   wait.NewSignal(),
 		kick:    wait.NewSignal(),
 	}, nil
@@ -433,7 +434,7 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	held := w.held()
 	var full []string
 	for origin, n := range held {
-		if n >= w.holdable(origin, now) {
+		if n >= w.windows.hold(origin, now) {
 			full = append(full, origin)
 		}
 	}
