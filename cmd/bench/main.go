@@ -61,6 +61,7 @@ type options struct {
 	rates      []float64
 	step       time.Duration
 	verify     bool
+	receiver   string // lean or std
 	tmp        string
 	listFill   string
 	extraEnv   map[string]string // -env: added to every dispatcher's environment
@@ -94,6 +95,7 @@ func run(args []string) int {
 	fs.StringVar(&rates, "rates", "250,500,1000,2000,2500,3000,4000", "end-to-end offered rates, events/s, rising")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "how long each fixed rate is offered (e2e, latency)")
 	fs.BoolVar(&o.verify, "verify", true, "verify every delivery's Standard Webhooks signature at the receiver")
+	fs.StringVar(&o.receiver, "receiver", "lean", "the receiver's HTTP server: lean (a minimal HTTP/1.1 keep-alive server) or std (net/http's)")
 	fs.StringVar(&o.tmp, "tmp", "", "directory for SQLite files and dispatcher logs (default: the system temp dir)")
 	fs.StringVar(&o.listFill, "list-fill", "sql", "how the list scenario fills PostgreSQL: sql (INSERT … SELECT) or api; SQLite always uses the API")
 	o.extraEnv = map[string]string{}
@@ -130,8 +132,9 @@ func run(args []string) int {
 		}
 		o.rates = append(o.rates, v)
 	}
-	if o.scale <= 0 || o.runs < 1 || o.step < time.Second || (o.listFill != "sql" && o.listFill != "api") {
-		fmt.Fprintln(os.Stderr, "bench: -scale must be > 0, -runs ≥ 1, -step ≥ 1s, -list-fill sql or api")
+	if o.scale <= 0 || o.runs < 1 || o.step < time.Second || (o.listFill != "sql" && o.listFill != "api") ||
+		(o.receiver != "lean" && o.receiver != "std") {
+		fmt.Fprintln(os.Stderr, "bench: -scale must be > 0, -runs ≥ 1, -step ≥ 1s, -list-fill sql or api, -receiver lean or std")
 		return 2
 	}
 
@@ -289,8 +292,8 @@ func (b *bench) header() headerInfo {
 		"webhookd benchmarks, " + now,
 		fmt.Sprintf("machine: %s, %d CPUs; load generator, receiver, dispatcher and database all on this box", arch, runtime.NumCPU()),
 		fmt.Sprintf("%s, webhookd %s, dispatcher %s", runtime.Version(), rev, b.opts.dispatcher),
-		fmt.Sprintf("scale %g, %d run(s) per scenario, fixed rates offered for %v, receiver signature checks %v",
-			b.opts.scale, b.opts.runs, b.opts.step, map[bool]string{true: "on", false: "off"}[b.opts.verify]),
+		fmt.Sprintf("scale %g, %d run(s) per scenario, fixed rates offered for %v, receiver %s, its signature checks %v",
+			b.opts.scale, b.opts.runs, b.opts.step, b.opts.receiver, map[bool]string{true: "on", false: "off"}[b.opts.verify]),
 	}
 	if len(b.opts.extraEnv) > 0 {
 		keys := slices.Sorted(maps.Keys(b.opts.extraEnv))
@@ -305,6 +308,7 @@ func (b *bench) header() headerInfo {
 		"date":      now, "arch": arch, "cpus": runtime.NumCPU(), "go": runtime.Version(), "commit": commit, "dirty": dirty,
 		"scale": b.opts.scale, "runs": b.opts.runs, "step_seconds": b.opts.step.Seconds(), "rates": b.opts.rates,
 		"stores": b.opts.stores, "scenarios": b.opts.scenarios, "verify_signatures": b.opts.verify,
+		"receiver": b.opts.receiver,
 	}}
 }
 
