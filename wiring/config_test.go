@@ -29,7 +29,7 @@ func TestLoadConfigSeedDefaults(t *testing.T) {
 		{"POLL_INTERVAL_MS", cfg.Dispatch.PollInterval, 5 * time.Second},
 		{"MAX_ATTEMPTS", cfg.Dispatch.Policy.MaxAttempts, 10},
 		{"HTTP_TIMEOUT_MS", cfg.Sender.Timeout, 10 * time.Second},
-		{"BATCH_SIZE (the seed's 10 capped a busy worker's claims)", cfg.Dispatch.BatchSize, 100},
+		{"BATCH_SIZE (the seed's 10 capped a busy worker's claims)", cfg.Dispatch.BatchSize, 400},
 		{"RETRY_BASE_MS", cfg.Dispatch.Policy.Base, 2 * time.Second},
 		{"TARGET_URL (the seed's is private, hence refused)", cfg.Ingest.DefaultTargetURL, ""},
 		{"MAX_PAYLOAD_DEPTH", cfg.Ingest.MaxPayloadDepth, 64},

@@ -45,7 +45,7 @@ func EnvVars() []EnvVar {
 
 		{"HTTP_TIMEOUT_MS", "10000", "bound on a whole delivery attempt: connect, headers and body"},
 		{"POLL_INTERVAL_MS", "5000", "longest sleep between claims"},
-		{"BATCH_SIZE", "100", "most deliveries per claim"},
+		{"BATCH_SIZE", "400", "most deliveries per claim"},
 		{"WORKER_CONCURRENCY", "(64, or 2 × BATCH_SIZE if larger)", "deliveries in flight (and claimed ahead) per process"},
 		{"MAX_IN_FLIGHT_PER_TARGET", "16", "most deliveries in flight per target origin per process"},
 		{"INITIAL_IN_FLIGHT_PER_TARGET", "2", "the per-target window of a target with no recent delivery"},

@@ -33,7 +33,7 @@ func (b *bench) newRun(sr *storeResult, pg *pgEnv, scenario string, run int) (*r
 	if err != nil {
 		return nil, err
 	}
-	recv, err := newReceiver(b.secret, b.opts.verify)
+	recv, err := newReceiver(b.secret, b.opts.verify, b.opts.receiver == "lean")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -200,7 +200,7 @@ func (b *bench) declare(sr *storeResult, postgres bool) {
 			}
 		case "drain":
 			n := humanInt(b.scaled(100000))
-			sr.declare(measureDef{key: "drain_rate", name: fmt.Sprintf("backlog drain, %s pending, ROLE=worker BATCH_SIZE=100", n), unit: "deliveries/s", goal: goal{">=", 10000}})
+			sr.declare(measureDef{key: "drain_rate", name: fmt.Sprintf("backlog drain, %s pending, ROLE=worker at its defaults", n), unit: "deliveries/s", goal: goal{">=", 10000}})
 			sr.declare(measureDef{key: "drain_rss", name: fmt.Sprintf("worker peak RSS draining %s pending", n), unit: "MB", goal: goal{"<=", 150}, note: "goal is for 1M pending"})
 		case "latency":
 			for _, r := range latencyRates {
@@ -366,8 +366,8 @@ func scE2E(ctx context.Context, rc *runCtx) error {
 	return nil
 }
 
-// scDrain: ROLE=api stores N events, stops; ROLE=worker BATCH_SIZE=100
-// delivers them all; deliveries/s from the worker's start, peak RSS.
+// scDrain: ROLE=api stores N events, stops; ROLE=worker, at its defaults
+// (-env aside), delivers them all; deliveries/s from the worker's start, peak RSS.
 func scDrain(ctx context.Context, rc *runCtx) error {
 	n := rc.b.scaled(100000)
 	api, err := rc.start(ctx, "api", nil, true)
@@ -381,7 +381,7 @@ func scDrain(ctx context.Context, rc *runCtx) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	worker, err := rc.start(ctx, "worker", map[string]string{"BATCH_SIZE": "100"}, false)
+	worker, err := rc.start(ctx, "worker", nil, false)
 	if err != nil {
 		return err
 	}

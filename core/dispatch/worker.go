@@ -90,14 +90,15 @@ const minDefaultConcurrency = 64
 const LeaseMargin = 30 * time.Second
 
 // DefaultConfig returns the defaults: the seed's 5 s poll and 10 s
-// attempts, 100 events per claim (the seed's 10 made claims the limit of
+// attempts, 400 events per claim (the seed's 10 made claims the limit of
 // a busy worker; windows and claiming ahead bound what a claim takes of
-// any one target), and the default retry policy. Concurrency and Lease
+// any one target, and PostgreSQL's cost per row falls with the rows per
+// statement: BENCHMARKS.md), and the default retry policy. Concurrency and Lease
 // are left zero: they derive from BatchSize and AttemptTimeout when the
 // worker is built.
 func DefaultConfig() Config {
 	return Config{
-		BatchSize:      100,
+		BatchSize:      400,
 		PerTarget:      16,
 		InitialWindow:  2,
 		MaxAge:         DefaultMaxAge,
