@@ -124,10 +124,10 @@ func (w *Worker) admit(origin string, group []core.Delivery) (start []core.Deliv
 }
 
 // start runs one delivery, the seq-th request of its target's window, in
-// a goroutine of wg; its answer frees the target's slot (and starts what
-// was queued behind it), its end a slot of Concurrency.
+// a goroutine of wg (runners.go); its answer frees the target's slot (and
+// starts what was queued behind it), its end a slot of Concurrency.
 func (w *Worker) start(ctx context.Context, e core.Delivery, seq uint64, wg *sync.WaitGroup) {
-	wg.Go(func() {
+	w.runners.run(wg, func() {
 		answered := sync.OnceFunc(func() { w.targetAnswered(ctx, e.Origin, wg) })
 		defer w.deliveryDone()
 		defer answered()

@@ -237,8 +237,9 @@ type Worker struct {
 	excludedUntil   time.Time
 	excludedBackoff time.Duration
 
-	freed *wait.Signal // a delivery finished (a slot is free)
-	kick  *wait.Signal // soonest moved earlier
+	freed   *wait.Signal // a delivery finished (a slot is free)
+	kick    *wait.Signal // soonest moved earlier
+	runners *runners     // the goroutines deliveries run on
 }
 
 // NewWorker returns a worker. Zero fields of cfg take DefaultConfig's
@@ -271,6 +272,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow, aheadHorizon(aheadWait), cfg.BatchSize),
 		freed:   wait.NewSignal(),
 		kick:    wait.NewSignal(),
+		runners: newRunners(),
 	}, nil
 }
 
