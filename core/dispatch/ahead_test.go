@@ -353,9 +353,13 @@ func TestFreedSlotsRefillHalfABatchAtATime(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	// A claim per half batch (10) is 40; one per freed slot or two, hundreds.
-	if got := st.claims.Load(); got > 60 {
-		t.Errorf("%d claims to deliver %d, want at most 60: a claim per half batch", got, n)
+	// A claim per half batch (10) is 40, and the claims that ramp the
+	// window up and find the queue empty at the end add some 20; one per
+	// freed slot or two is hundreds (312 without the refill rule).
+	got := st.claims.Load()
+	t.Logf("%d claims to deliver %d", got, n)
+	if got > 80 {
+		t.Errorf("%d claims to deliver %d, want at most 80: a claim per half batch", got, n)
 	}
 	if m := c.most.Load(); m > 4 {
 		t.Errorf("the merchant had %d requests at once, over its window of 4", m)
