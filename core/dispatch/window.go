@@ -78,7 +78,7 @@ func (ws windows) ahead(origin string, now time.Time) int {
 		return 0
 	}
 	limit := ws.limit(origin, now)
-	rtt := ws.byOrigin[origin].rtt // limit made the entry
+	rtt := ws.get(origin, now).rtt // a fixed window's limit reads no entry
 	if rtt <= 0 {
 		return limit
 	}
