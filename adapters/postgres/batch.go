@@ -13,9 +13,10 @@ import (
 // Instead, a call that finds fewer than maxLeaders batches running (by
 // default: none) becomes a leader: it writes every call queued at that
 // moment in one statement, answers each, and goes on while more are
-// queued; the others wait for their leader. Nobody is answered before the statement holding their row
-// committed. Each batch kind (inserts, completions) says how a failed
-// statement is narrowed down to the row at fault.
+// queued; the others wait for their leader. Nobody is answered before the
+// statement holding their row committed. Each batch kind (inserts,
+// completions) says how a failed statement is narrowed down to the row at
+// fault.
 
 const (
 	maxBatch     = 500
