@@ -48,9 +48,11 @@ OFFSET 0`
 //     the rule as they are locked (a replay committed since the statement
 //     began makes one pending, and it is not held), so that none can
 //     change before the delete;
-//  4. doomed/deleted: the events every delivery of which is held are
-//     deleted. The foreign keys cascade to their deliveries (all held:
-//     locked by this statement) and to those deliveries' attempts.
+//  4. doomed/deleted/forgotten: the events every delivery of which is
+//     held are deleted. The foreign key cascades to their deliveries (all
+//     held: locked by this statement); their attempts, which no foreign
+//     key ties to them (migration 20261206000000), are deleted by key
+//     beside them.
 //
 // Every step after the walk reads at most ?limit events' rows by key:
 // "= ANY (ARRAY(...))" is an index condition, and OFFSET 0 keeps each
@@ -62,7 +64,8 @@ OFFSET 0`
 // completions, releases, parking and endpoint changes lock and write
 // pending and delivering deliveries only, which are never held here: a
 // delivery a worker holds is never finished, and an attempt is inserted
-// (locking its delivery FOR KEY SHARE) only for a delivering one. The one
+// only by the statement that finishes a delivering one, so every attempt
+// of a held delivery is committed before the purge could hold it. The one
 // writer of finished deliveries is a replay: one under way holds its row,
 // which is skipped, and the event kept. Attempts are never locked by
 // anyone. Inserts do wait for it, briefly, when they reuse the
@@ -108,6 +111,9 @@ WITH candidates AS MATERIALIZED (
     DELETE FROM events
     WHERE id = ANY (ARRAY(SELECT id FROM doomed))
     RETURNING id
+), forgotten AS (
+    DELETE FROM delivery_attempts
+    WHERE delivery_id = ANY (ARRAY(SELECT id FROM held WHERE event_id IN (SELECT id FROM deleted)))
 )
 SELECT (SELECT count(*) FROM deleted) AS events,
        (SELECT count(*) FROM held WHERE event_id IN (SELECT id FROM deleted)) AS deliveries`

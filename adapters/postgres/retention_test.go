@@ -242,11 +242,12 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 // read is by key (an event's deliveries, an event's row).
 func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 	t.Helper()
-	byKey := map[string]bool{"deliveries_event_idx": true, "events_pkey": true}
+	// "= ANY (ARRAY(...))" of at most ?limit keys may make a bitmap.
+	byKey := map[string]bool{"deliveries_event_idx": true, "events_pkey": true, "delivery_attempts_delivery_idx": true}
 	used := map[string]bool{}
 	for _, n := range root.all() {
 		used[n.Index] = true
-		if (n.Relation == "deliveries" || n.Relation == "events") && n.NodeType == "Seq Scan" {
+		if (n.Relation == "deliveries" || n.Relation == "events" || n.Relation == "delivery_attempts") && n.NodeType == "Seq Scan" {
 			t.Errorf("plan has a Seq Scan on %s", n.Relation)
 		}
 		if n.NodeType == "Bitmap Index Scan" && !byKey[n.Index] {
@@ -266,7 +267,7 @@ func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 			}
 		}
 	}
-	want := []string{"deliveries_finished_updated_idx", "deliveries_event_idx", "events_pkey"}
+	want := []string{"deliveries_finished_updated_idx", "deliveries_event_idx", "events_pkey", "delivery_attempts_delivery_idx"}
 	if unrouted {
 		want = append(want, "events_created_idx")
 	}
@@ -274,5 +275,37 @@ func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 		if !used[idx] {
 			t.Errorf("plan does not use %s", idx)
 		}
+	}
+}
+
+// No foreign key ties attempts to their delivery any more: a purge deletes
+// the attempts of the deliveries it deletes, and only those.
+func TestPurgeDeletesItsDeliveriesAttempts(t *testing.T) {
+	t.Parallel()
+	s, db, _ := newTestStore(t)
+	ctx := t.Context()
+	ok := core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200}
+	dead := core.Decision{Verdict: core.VerdictDead, Status: core.StatusDead, StatusCode: 410}
+	purged, kept := finished(t, s, ok), finished(t, s, dead)
+	attempts := func(id core.EventID) (n int) {
+		t.Helper()
+		if err := db.NewRaw(`SELECT count(*) FROM delivery_attempts WHERE delivery_id = ?`, string(id)).Scan(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if attempts(purged) != 1 || attempts(kept) != 1 {
+		t.Fatalf("attempts before the purge: %d and %d, want 1 each", attempts(purged), attempts(kept))
+	}
+	later := porttest.T0.Add(8 * 24 * time.Hour)
+	res, err := s.Purge(ctx, ports.PurgeParams{Succeeded: keepSucceeded, Dead: keepDead, Limit: 10, Now: &later})
+	if err != nil || res.Events != 1 || res.Deliveries != 1 {
+		t.Fatalf("Purge = %+v, %v; want the succeeded event only", res, err)
+	}
+	if n := attempts(purged); n != 0 {
+		t.Errorf("the purged delivery still has %d attempt(s)", n)
+	}
+	if n := attempts(kept); n != 1 {
+		t.Errorf("the kept delivery has %d attempt(s), want 1", n)
 	}
 }
