@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -129,18 +130,23 @@ func (p *preparedQuery) args(named map[string]any) ([]any, error) {
 	return out, nil
 }
 
-// scan runs the statement on db (the queue pool) with named's values and
-// scans its rows into dest as bun would.
-func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]any, dest any) error {
+// query runs the statement on db (the queue pool) with named's values.
+func (p *preparedQuery) query(ctx context.Context, db *bun.DB, named map[string]any) (*sql.Rows, error) {
 	stmt, err := p.prepared(ctx, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args, err := p.args(named)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	return stmt.QueryContext(ctx, args...)
+}
+
+// scan runs the statement as query does and scans its rows into dest as
+// bun would.
+func (p *preparedQuery) scan(ctx context.Context, db *bun.DB, named map[string]any, dest any) error {
+	rows, err := p.query(ctx, db, named)
 	if err != nil {
 		return err
 	}
@@ -161,10 +167,22 @@ func nowParam(t *time.Time) any {
 }
 
 // arrayParam is the text of a PostgreSQL array of v's elements: strings
-// quoted and escaped, numbers and booleans as they are.
+// quoted and escaped, numbers and booleans as they are. A group
+// completion sends seventeen of these: the text is sized up front and
+// written without fmt.
 func arrayParam[T string | int | int64 | float64 | bool](v []T) string {
+	size := 2
+	for _, e := range v {
+		if x, ok := any(e).(string); ok {
+			size += len(x) + 3
+		} else {
+			size += 21
+		}
+	}
 	var b strings.Builder
+	b.Grow(size)
 	b.WriteByte('{')
+	var num [32]byte
 	for i, e := range v {
 		if i > 0 {
 			b.WriteByte(',')
@@ -172,17 +190,30 @@ func arrayParam[T string | int | int64 | float64 | bool](v []T) string {
 		switch x := any(e).(type) {
 		case string:
 			b.WriteByte('"')
-			for _, r := range x {
-				if r == '"' || r == '\\' {
-					b.WriteByte('\\')
+			if utf8.ValidString(x) {
+				for j := 0; j < len(x); j++ { // '"' and '\\' are never part of a multi-byte rune
+					if x[j] == '"' || x[j] == '\\' {
+						b.WriteByte('\\')
+					}
+					b.WriteByte(x[j])
 				}
-				b.WriteRune(r)
+			} else {
+				for _, r := range x { // an invalid byte becomes U+FFFD, as PostgreSQL takes only UTF-8
+					if r == '"' || r == '\\' {
+						b.WriteByte('\\')
+					}
+					b.WriteRune(r)
+				}
 			}
 			b.WriteByte('"')
+		case int:
+			b.Write(strconv.AppendInt(num[:0], int64(x), 10))
+		case int64:
+			b.Write(strconv.AppendInt(num[:0], x, 10))
 		case float64:
-			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
-		default:
-			fmt.Fprint(&b, x)
+			b.Write(strconv.AppendFloat(num[:0], x, 'g', -1, 64))
+		case bool:
+			b.Write(strconv.AppendBool(num[:0], x))
 		}
 	}
 	b.WriteByte('}')

@@ -168,7 +168,7 @@ WITH lost AS MATERIALIZED (
     WHERE d.id = chosen.id
     RETURNING d.*, chosen.probe, chosen.probe_origin, chosen.due
 )
-SELECT c.id, c.event_id, c.endpoint_id,
+SELECT c.id::text AS id, c.event_id::text AS event_id, c.endpoint_id::text AS endpoint_id,
        coalesce(en.url, c.target_url) AS target_url, coalesce(en.origin, c.origin) AS origin,
        c.status, c.attempted_count, c.claim_seq, c.next_attempt_at, c.active_since, c.created_at, c.updated_at,
        c.last_attempted_at, c.locked_by, c.lease_expires_at, c.last_status_code, c.last_error,
@@ -189,11 +189,15 @@ ORDER BY c.probe DESC, c.probe_origin, c.due, c.id`
 // Claim leases due deliveries (claimSQL), prepared and on index scans
 // (prepared.go).
 func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
-	var rows []deliveryRow
-	if err := s.claims.scan(ctx, s.queue, claimParams(p), &rows); err != nil {
+	rows, err := s.claims.query(ctx, s.queue, claimParams(p))
+	if err != nil {
 		return nil, interpretError("claim", err)
 	}
-	return deliveriesToCore(rows)
+	claimed, err := scanClaimed(rows, max(p.Limit, 0))
+	if err != nil {
+		return nil, interpretError("claim", err)
+	}
+	return claimed, nil
 }
 
 // newClaimQuery is claimSQL prepared.
