@@ -26,9 +26,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -124,6 +127,11 @@ func (s Secret) V1(id string, ts int64, body []byte) string {
 // rotated in or out).
 type Signer struct {
 	secrets []Secret
+	// macs, for a long-lived Signer (NewSigner), keep keyed HMACs to reuse:
+	// macs[0] X-Signature's, macs[1+i] secrets[i]'s v1. Keying one hashes
+	// two blocks and allocates five objects, once per signature without
+	// them. nil for a Signer of one delivery (NewKeySigner).
+	macs []*sync.Pool
 }
 
 // NewSigner parses the secrets; the first is primary and the only one used
@@ -137,7 +145,15 @@ func NewSigner(primary string, extra ...string) (*Signer, error) {
 		}
 		s.secrets = append(s.secrets, sec)
 	}
+	s.macs = append(s.macs, macPool(s.secrets[0].raw))
+	for _, sec := range s.secrets {
+		s.macs = append(s.macs, macPool(sec.key))
+	}
 	return &s, nil
+}
+
+func macPool(key []byte) *sync.Pool {
+	return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 }
 
 // NewKeySigner signs with endpoint keys (the bytes behind "whsec_…"),
@@ -157,17 +173,59 @@ func NewKeySigner(keys ...[]byte) (*Signer, error) {
 	return &s, nil
 }
 
-// Sign sets every signature header on h for one delivery.
+// Canonical forms of the header names, which Sign sets without
+// canonicalizing each time.
+var (
+	canonicalSignature        = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+	canonicalWebhookID        = textproto.CanonicalMIMEHeaderKey(HeaderWebhookID)
+	canonicalWebhookTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderWebhookTimestamp)
+	canonicalWebhookSignature = textproto.CanonicalMIMEHeaderKey(HeaderWebhookSignature)
+)
+
+// Sign sets every signature header on h for one delivery: the same values
+// as Secret.Hex and Secret.V1 give.
 func (s *Signer) Sign(h http.Header, id string, ts time.Time, body []byte) {
-	unix := ts.Unix()
-	sigs := make([]string, len(s.secrets))
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	prefix := make([]byte, 0, len(id)+len(stamp)+2) // "id.timestamp."
+	prefix = append(append(append(append(prefix, id...), '.'), stamp...), '.')
+	var sum [sha256.Size]byte
+	sigs := make([]byte, 0, len(s.secrets)*(len(v1)+base64.StdEncoding.EncodedLen(sha256.Size)+1))
 	for i, sec := range s.secrets {
-		sigs[i] = sec.V1(id, unix, body)
+		m := s.mac(1+i, sec.key)
+		m.Write(prefix)
+		m.Write(body)
+		if i > 0 {
+			sigs = append(sigs, ' ')
+		}
+		sigs = base64.StdEncoding.AppendEncode(append(sigs, v1...), m.Sum(sum[:0]))
+		s.done(1+i, m)
 	}
-	h.Set(HeaderSignature, s.secrets[0].Hex(body))
-	h.Set(HeaderWebhookID, id)
-	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(unix, 10))
-	h.Set(HeaderWebhookSignature, strings.Join(sigs, " "))
+	m := s.mac(0, s.secrets[0].raw)
+	m.Write(body)
+	hexSum := hex.EncodeToString(m.Sum(sum[:0]))
+	s.done(0, m)
+	// One backing array for the four values, each a slice of its own.
+	values := []string{hexSum, id, stamp, string(sigs)}
+	h[canonicalSignature] = values[0:1:1]
+	h[canonicalWebhookID] = values[1:2:2]
+	h[canonicalWebhookTimestamp] = values[2:3:3]
+	h[canonicalWebhookSignature] = values[3:4:4]
+}
+
+// mac returns a keyed HMAC for macs[i], or a new one keyed with key.
+func (s *Signer) mac(i int, key []byte) hash.Hash {
+	if s.macs == nil {
+		return hmac.New(sha256.New, key)
+	}
+	return s.macs[i].Get().(hash.Hash)
+}
+
+// done gives m back to macs[i], reset to its keyed state.
+func (s *Signer) done(i int, m hash.Hash) {
+	if s.macs != nil {
+		m.Reset()
+		s.macs[i].Put(m)
+	}
 }
 
 // Verification errors.

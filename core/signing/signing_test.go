@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -592,4 +594,39 @@ func TestKeySignerVerifiesWithTheEndpointSecret(t *testing.T) {
 	if _, err := signing.NewKeySigner(nil); err == nil {
 		t.Error("NewKeySigner(nil) accepted an empty key")
 	}
+}
+
+// A Signer reuses its keyed HMACs: however many deliveries it signs, from
+// however many goroutines, each gets the signatures a fresh key gives.
+func TestSignerSignsEachDeliveryAfresh(t *testing.T) {
+	t.Parallel()
+	const primary, extra = "old-secret-text", "whsec_bmV3LXNlY3JldC1rZXktMzItYnl0ZXMtbG9uZyEh"
+	signer := mustSigner(t, primary, extra)
+	p, x := mustSecret(t, primary), mustSecret(t, extra)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprintf("evt_%d_%d", g, i)
+				at := time.Unix(1_700_000_000+int64(i), 0)
+				body := []byte(strings.Repeat("x", i) + `{"n":` + strconv.Itoa(i) + `}`)
+				h := http.Header{}
+				signer.Sign(h, id, at, body)
+				want := p.V1(id, at.Unix(), body) + " " + x.V1(id, at.Unix(), body)
+				if got := h.Get(signing.HeaderWebhookSignature); got != want {
+					t.Errorf("%s: webhook-signature = %q, want %q", id, got, want)
+					return
+				}
+				if got, want := h.Get(signing.HeaderSignature), p.Hex(body); got != want {
+					t.Errorf("%s: X-Signature = %q, want %q", id, got, want)
+					return
+				}
+				if h.Get(signing.HeaderWebhookID) != id || h.Get(signing.HeaderWebhookTimestamp) != strconv.FormatInt(at.Unix(), 10) {
+					t.Errorf("%s: webhook-id %q, webhook-timestamp %q", id, h.Get(signing.HeaderWebhookID), h.Get(signing.HeaderWebhookTimestamp))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
