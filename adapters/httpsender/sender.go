@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/webhookd/webhookd/core"
@@ -39,6 +40,9 @@ const (
 	tlsHandshakeTimeout = 10 * time.Second
 	tcpKeepAlive        = 30 * time.Second
 )
+
+// snippetBuffers hold what is read of response bodies, snippetLimit bytes.
+var snippetBuffers = sync.Pool{New: func() any { return new([snippetLimit]byte) }}
 
 // Sender is the real ports.Sender. It is safe for concurrent use.
 type Sender struct {
@@ -150,9 +154,11 @@ func (s *Sender) attempt(ctx context.Context, d core.Request) (core.Outcome, str
 	if err != nil {
 		return core.Outcome{}, "invalid target url: ", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", s.cfg.UserAgent)
-	req.Header.Set(HeaderAttempt, strconv.Itoa(d.Attempt))
+	// Room for the seven headers set here and by Sign, without growing;
+	// the three below share one backing array.
+	req.Header = make(http.Header, 8)
+	fixed := []string{"application/json", s.cfg.UserAgent, strconv.Itoa(d.Attempt)}
+	req.Header["Content-Type"], req.Header["User-Agent"], req.Header[HeaderAttempt] = fixed[0:1:1], fixed[1:2:2], fixed[2:3:3]
 	signer := s.signer
 	if len(d.Keys) > 0 {
 		if signer, err = signing.NewKeySigner(d.Keys...); err != nil {
@@ -171,8 +177,10 @@ func (s *Sender) attempt(ctx context.Context, d core.Request) (core.Outcome, str
 		StatusCode: resp.StatusCode,
 		RetryAfter: core.ParseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now()),
 	}
-	head, err := io.ReadAll(io.LimitReader(resp.Body, snippetLimit))
-	out.Response = snippet(head, snippetLimit)
+	buf := snippetBuffers.Get().(*[snippetLimit]byte)
+	n, err := readHead(resp.Body, buf[:])
+	out.Response = snippet(buf[:n], snippetLimit) // a copy
+	snippetBuffers.Put(buf)
 	if err != nil {
 		return out, stageBody, err
 	}
@@ -183,4 +191,19 @@ func (s *Sender) attempt(ctx context.Context, d core.Request) (core.Outcome, str
 		return out, stageBody, err
 	}
 	return out, "", nil
+}
+
+// readHead fills buf from r, or reads r to its end: io.ReadAll of
+// io.LimitReader(r, len(buf)), into buf. A body cut short (the transport's
+// io.ErrUnexpectedEOF) is an error, as any but io.EOF.
+func readHead(r io.Reader, buf []byte) (n int, err error) {
+	for n < len(buf) && err == nil {
+		var k int
+		k, err = r.Read(buf[n:])
+		n += k
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
