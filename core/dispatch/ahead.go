@@ -131,7 +131,7 @@ func (w *Worker) start(ctx context.Context, e core.Delivery, seq uint64, wg *syn
 		answered := sync.OnceFunc(func() { w.targetAnswered(ctx, e.Origin, wg) })
 		defer w.deliveryDone()
 		defer answered()
-		w.deliver(ctx, e, seq, answered)
+		w.deliver(ctx, &e, seq, answered)
 	})
 }
 

@@ -144,11 +144,15 @@ func (w *Worker) endUnsendable(ctx context.Context, group []core.Delivery, wg *s
 	now := w.clock.Now()
 	live := group[:0] // in place: each is read before its slot is written
 	for _, e := range group {
+		// The goroutines get copies: capturing e itself would move every
+		// delivery of the group to the heap, sent or not.
 		switch {
 		case e.EndpointID != "" && e.Endpoint == nil:
-			wg.Go(func() { w.endpointGone(ctx, e, now) })
+			gone := e
+			wg.Go(func() { w.endpointGone(ctx, gone, now) })
 		case !e.ActiveSince.IsZero() && now.Sub(e.ActiveSince) >= w.cfg.MaxAge:
-			wg.Go(func() { w.expire(ctx, e, now) })
+			expired := e
+			wg.Go(func() { w.expire(ctx, expired, now) })
 		default:
 			live = append(live, e)
 		}
@@ -162,15 +166,15 @@ func (w *Worker) endpointGone(ctx context.Context, e core.Delivery, now time.Tim
 	d := core.Decision{Verdict: core.VerdictDead, Status: core.StatusDead, Refund: true, Error: "endpoint deleted or disabled",
 		Reason: fmt.Sprintf("endpoint %s was deleted or disabled; no request was made", e.EndpointID)}
 	err := w.record(ctx, e, now, core.Outcome{}, d)
-	w.report(ctx, w.deliveryLog(e), e, core.Outcome{}, d, err)
+	w.report(ctx, w.deliveryLog(&e), e, core.Outcome{}, d, err)
 }
 
 // deliveryLog is the logger of one delivery's lines: each carries
 // deliveryAttrs. They are formatted only for a line that is written: at
 // LOG_LEVEL=warn a delivered one writes none, and formatting them up
 // front for every delivery was 5 % of a busy worker's CPU.
-func (w *Worker) deliveryLog(e core.Delivery) *slog.Logger {
-	return slog.New(&deliveryHandler{base: w.log.Handler(), e: &e})
+func (w *Worker) deliveryLog(e *core.Delivery) *slog.Logger {
+	return slog.New(&deliveryHandler{base: w.log.Handler(), e: e})
 }
 
 // deliveryAttrs are the attributes of every log line about a claimed
@@ -234,7 +238,7 @@ func (w *Worker) keysOf(e core.Delivery, now time.Time) ([][]byte, error) {
 // expire records that e is given up without a request: dead, verdict
 // expired, its claim's attempt given back.
 func (w *Worker) expire(ctx context.Context, e core.Delivery, now time.Time) {
-	log := w.deliveryLog(e)
+	log := w.deliveryLog(&e)
 	d := core.Decision{Verdict: core.VerdictExpired, Status: core.StatusDead, Refund: true, Error: "expired",
 		Reason: fmt.Sprintf("expired: not delivered within %s (MAX_DELIVERY_AGE_MS) of %s; no request was made",
 			w.cfg.MaxAge, e.ActiveSince.UTC().Format(time.RFC3339))}
@@ -260,23 +264,23 @@ func claimOf(e core.Delivery) ports.Claim {
 // deliver makes one attempt, the seq-th request of its target's window,
 // and records its outcome: send, decide, record, report. It calls
 // answered once the request is over.
-func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64, answered func()) {
+func (w *Worker) deliver(ctx context.Context, e *core.Delivery, seq uint64, answered func()) {
 	log := w.deliveryLog(e)
 	log.Debug("pickup")
 	started := w.clock.Now()
-	keys, err := w.keysOf(e, started)
+	keys, err := w.keysOf(*e, started)
 	if err != nil {
 		// Never send unsigned or wrongly signed: hold the delivery, its
 		// attempt unspent, until the operator restores ENCRYPTION_KEY.
 		log.Error("cannot open the endpoint's secret; delivery held", slog.String("error", err.Error()))
-		w.hold(ctx, log, []ports.Claim{claimOf(e)}, started.Add(keyRetry))
+		w.hold(ctx, log, []ports.Claim{claimOf(*e)}, started.Add(keyRetry))
 		return
 	}
 	out, err := w.sender.Send(ctx, core.Request{
 		EventID: e.EventID, TargetURL: e.TargetURL, Origin: e.Origin, Body: e.Body, Attempt: e.AttemptedCount, Keys: keys,
 	})
 	if err != nil {
-		w.notSent(ctx, e, err, answered)
+		w.notSent(ctx, *e, err, answered)
 		return
 	}
 	w.mu.Lock()
@@ -286,15 +290,15 @@ func (w *Worker) deliver(ctx context.Context, e core.Delivery, seq uint64, answe
 	if e.Probe {
 		out.Probe = true // the cluster's probe of an open target: a failure only confirms the outage
 	}
-	d := w.decide(e, out)
-	err = w.record(ctx, e, started, out, d)
-	w.report(ctx, log, e, out, d, err)
+	d := w.decide(*e, out)
+	err = w.record(ctx, *e, started, out, d)
+	w.report(ctx, log, *e, out, d, err)
 	if err == nil {
-		w.followEndpoint(ctx, log, e, out, d, started)
-		w.deadNotice(ctx, log, e, d)
+		w.followEndpoint(ctx, log, *e, out, d, started)
+		w.deadNotice(ctx, log, *e, d)
 	}
 	if e.Probe && !errors.Is(err, core.ErrLeaseLost) {
-		w.probed(ctx, log, e, !out.TargetUnhealthy())
+		w.probed(ctx, log, *e, !out.TargetUnhealthy())
 	}
 }
 
@@ -309,12 +313,12 @@ func (w *Worker) notSent(ctx context.Context, e core.Delivery, err error, answer
 		answered()
 		w.park(ctx, e.Origin, open.Until, claimsOf(parked))
 		if e.Probe {
-			w.probed(ctx, w.deliveryLog(e), e, false)
+			w.probed(ctx, w.deliveryLog(&e), e, false)
 		}
 		return
 	}
 	answered()
-	w.release(ctx, w.deliveryLog(e), []ports.Claim{claimOf(e)}, err.Error())
+	w.release(ctx, w.deliveryLog(&e), []ports.Claim{claimOf(e)}, err.Error())
 }
 
 // decide applies the retry policy. A refunded failure (a failed probe)
