@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/core/dispatch"
 	"github.com/webhookd/webhookd/internal/testkit"
+	"github.com/webhookd/webhookd/ports"
 	"github.com/webhookd/webhookd/ports/porttest"
 )
 
@@ -363,5 +365,69 @@ func TestFreedSlotsRefillHalfABatchAtATime(t *testing.T) {
 	}
 	if m := c.most.Load(); m > 4 {
 		t.Errorf("the merchant had %d requests at once, over its window of 4", m)
+	}
+}
+
+// askRecorder records what each claim asked for, what it got, and whether
+// due deliveries were left after it.
+type askRecorder struct {
+	*memory.Store
+	mu     sync.Mutex
+	claims []struct{ asked, got, left int }
+}
+
+func (r *askRecorder) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery, error) {
+	got, err := r.Store.Claim(ctx, p)
+	if err != nil {
+		return got, err
+	}
+	left, err := r.Store.List(ctx, ports.ListFilter{Status: core.StatusPending, Page: 1, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.claims = append(r.claims, struct{ asked, got, left int }{p.Limit, len(got), left.Total})
+	r.mu.Unlock()
+	return got, nil
+}
+
+// TestClaimsAskForWhatTheCapsAllow: draining one fast target that has room
+// for less than the worker has, a claim asks for what that target may
+// take (and one more), not for a batch of which a store would lock every
+// row only to keep the target's share (caphint.go).
+func TestClaimsAskForWhatTheCapsAllow(t *testing.T) {
+	t.Parallel()
+	clk := memory.NewClock(porttest.T0)
+	st := &askRecorder{Store: memory.NewStore(clk)}
+	var c concurrency
+	sender := memory.NewSender(answering(&c, func(core.Request) time.Duration { return time.Millisecond }))
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk},
+		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 4, 4, 20, 40 }))
+	const n = 400
+	for i := range n {
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	testkit.Eventually(t, 20*time.Second, "all delivered", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Asked and not got, while due deliveries were left: rows a store
+	// would have locked for nothing.
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	claims, unused := 0, 0
+	for _, c := range st.claims {
+		if c.left > 0 {
+			claims++
+			unused += c.asked - c.got
+		}
+	}
+	t.Logf("%d claims with deliveries left over asked for %d more than they got", claims, unused)
+	if claims == 0 || unused > 2*claims {
+		t.Errorf("%d claims with deliveries left over asked for %d more than they got, want at most %d", claims, unused, 2*claims)
 	}
 }

@@ -236,6 +236,7 @@ type Worker struct {
 	// claimExcluding).
 	excludedUntil   time.Time
 	excludedBackoff time.Duration
+	capHint         capHint // how per-target caps cut the last claim short (caphint.go)
 
 	freed   *wait.Signal // a delivery finished (a slot is free)
 	kick    *wait.Signal // soonest moved earlier
@@ -453,6 +454,7 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 	perOrigin, caps := w.windows.claimCap(held, now)
 	// Limited: only a freed slot (or a grown window) lets a claim take more.
 	b.limited = b.limit < w.cfg.BatchSize || len(full) > 0 || perOrigin < b.limit || len(caps) > 0
+	b.limit = w.capHint.ask(b.limit, perOrigin, caps)
 	if b.limit > 0 && len(full) > 0 && now.Before(w.excludedUntil) {
 		b.limit = 0 // see claimExcluding; the loop wakes at excludedUntil
 		if w.soonest.IsZero() || w.excludedUntil.Before(w.soonest) {
@@ -472,6 +474,10 @@ func (w *Worker) claim(ctx context.Context) (batch, error) {
 		return b, fmt.Errorf("dispatch: claim: %w", err)
 	}
 	w.claimExcluding(len(full) > 0 && len(evs) == 0, w.clock.Now().Sub(started))
+	hint := capHintOf(evs, b.limit, perOrigin, caps)
+	w.mu.Lock()
+	w.capHint = hint
+	w.mu.Unlock()
 	b.events = evs
 	return b, nil
 }
