@@ -243,7 +243,7 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 	t.Helper()
 	// "= ANY (ARRAY(...))" of at most ?limit keys may make a bitmap.
-	byKey := map[string]bool{"deliveries_event_idx": true, "events_pkey": true, "delivery_attempts_delivery_idx": true}
+	byKey := map[string]bool{"deliveries_event_idx": true, "events_pkey": true, "delivery_attempts_pkey": true}
 	used := map[string]bool{}
 	for _, n := range root.all() {
 		used[n.Index] = true
@@ -267,7 +267,7 @@ func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 			}
 		}
 	}
-	want := []string{"deliveries_finished_updated_idx", "deliveries_event_idx", "events_pkey", "delivery_attempts_delivery_idx"}
+	want := []string{"deliveries_finished_updated_idx", "deliveries_event_idx", "events_pkey", "delivery_attempts_pkey"}
 	if unrouted {
 		want = append(want, "events_created_idx")
 	}
