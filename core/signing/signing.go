@@ -54,6 +54,43 @@ const SeedExampleSecret = "b78943f3976a7bacbbc6de236063817691e6e441be5b14acc7ba2
 type Secret struct {
 	raw []byte // the secret's text bytes: the X-Signature key (seed rule)
 	key []byte // the Standard Webhooks key
+	// macs keep HMACs keyed with raw and key to reuse: keying one hashes
+	// two blocks and allocates five objects. nil for a secret that signs
+	// one delivery (NewKeySigner): its HMACs are keyed afresh.
+	macs *macs
+}
+
+type macs struct{ raw, key sync.Pool }
+
+func newMACs(raw, key []byte) *macs {
+	m := &macs{}
+	m.raw.New = func() any { return hmac.New(sha256.New, raw) }
+	m.key.New = func() any { return hmac.New(sha256.New, key) }
+	return m
+}
+
+// mac returns an HMAC keyed with the raw bytes (X-Signature) or the
+// Standard Webhooks key, and the pool release gives it back to (nil: none).
+func (s Secret) mac(standard bool) (hash.Hash, *sync.Pool) {
+	if s.macs == nil {
+		if standard {
+			return hmac.New(sha256.New, s.key), nil
+		}
+		return hmac.New(sha256.New, s.raw), nil
+	}
+	pool := &s.macs.raw
+	if standard {
+		pool = &s.macs.key
+	}
+	return pool.Get().(hash.Hash), pool
+}
+
+// release gives m back to pool, reset to its keyed state.
+func release(m hash.Hash, pool *sync.Pool) {
+	if pool != nil {
+		m.Reset()
+		pool.Put(m)
+	}
 }
 
 // ParseSecret reads a secret. "whsec_<base64>" is decoded for Standard
@@ -70,6 +107,7 @@ func ParseSecret(s string) (Secret, error) {
 		}
 		sec.key = key
 	}
+	sec.macs = newMACs(sec.raw, sec.key)
 	return sec, nil
 }
 
@@ -107,31 +145,41 @@ func (s Secret) Standard() string {
 
 // Hex is the seed's X-Signature value for body.
 func (s Secret) Hex(body []byte) string {
-	m := hmac.New(sha256.New, s.raw)
+	m, pool := s.mac(false)
 	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(m.Sum(sum[:0]))
+	release(m, pool)
+	return out
 }
 
 // V1 is one Standard Webhooks signature, "v1,<base64>", for a message.
 func (s Secret) V1(id string, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write(strconv.AppendInt(nil, ts, 10))
-	m.Write([]byte{'.'})
+	return string(s.appendV1(nil, signedPrefix(id, strconv.FormatInt(ts, 10)), body))
+}
+
+// signedPrefix is what a v1 signature signs before the body:
+// "id.timestamp.".
+func signedPrefix(id, stamp string) []byte {
+	b := make([]byte, 0, len(id)+len(stamp)+2)
+	return append(append(append(append(b, id...), '.'), stamp...), '.')
+}
+
+// appendV1 appends "v1,<base64>" for prefix and body to b.
+func (s Secret) appendV1(b, prefix, body []byte) []byte {
+	m, pool := s.mac(true)
+	m.Write(prefix)
 	m.Write(body)
-	return v1 + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	b = base64.StdEncoding.AppendEncode(append(b, v1...), m.Sum(sum[:0]))
+	release(m, pool)
+	return b
 }
 
 // Signer signs with a primary secret and any number of extra ones (being
 // rotated in or out).
 type Signer struct {
 	secrets []Secret
-	// macs, for a long-lived Signer (NewSigner), keep keyed HMACs to reuse:
-	// macs[0] X-Signature's, macs[1+i] secrets[i]'s v1. Keying one hashes
-	// two blocks and allocates five objects, once per signature without
-	// them. nil for a Signer of one delivery (NewKeySigner).
-	macs []*sync.Pool
 }
 
 // NewSigner parses the secrets; the first is primary and the only one used
@@ -145,15 +193,7 @@ func NewSigner(primary string, extra ...string) (*Signer, error) {
 		}
 		s.secrets = append(s.secrets, sec)
 	}
-	s.macs = append(s.macs, macPool(s.secrets[0].raw))
-	for _, sec := range s.secrets {
-		s.macs = append(s.macs, macPool(sec.key))
-	}
 	return &s, nil
-}
-
-func macPool(key []byte) *sync.Pool {
-	return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 }
 
 // NewKeySigner signs with endpoint keys (the bytes behind "whsec_…"),
@@ -186,46 +226,21 @@ var (
 // as Secret.Hex and Secret.V1 give.
 func (s *Signer) Sign(h http.Header, id string, ts time.Time, body []byte) {
 	stamp := strconv.FormatInt(ts.Unix(), 10)
-	prefix := make([]byte, 0, len(id)+len(stamp)+2) // "id.timestamp."
-	prefix = append(append(append(append(prefix, id...), '.'), stamp...), '.')
-	var sum [sha256.Size]byte
+	prefix := signedPrefix(id, stamp)
 	sigs := make([]byte, 0, len(s.secrets)*(len(v1)+base64.StdEncoding.EncodedLen(sha256.Size)+1))
 	for i, sec := range s.secrets {
-		m := s.mac(1+i, sec.key)
-		m.Write(prefix)
-		m.Write(body)
 		if i > 0 {
 			sigs = append(sigs, ' ')
 		}
-		sigs = base64.StdEncoding.AppendEncode(append(sigs, v1...), m.Sum(sum[:0]))
-		s.done(1+i, m)
+		sigs = sec.appendV1(sigs, prefix, body)
 	}
-	m := s.mac(0, s.secrets[0].raw)
-	m.Write(body)
-	hexSum := hex.EncodeToString(m.Sum(sum[:0]))
-	s.done(0, m)
+	hexSum := s.secrets[0].Hex(body)
 	// One backing array for the four values, each a slice of its own.
 	values := []string{hexSum, id, stamp, string(sigs)}
 	h[canonicalSignature] = values[0:1:1]
 	h[canonicalWebhookID] = values[1:2:2]
 	h[canonicalWebhookTimestamp] = values[2:3:3]
 	h[canonicalWebhookSignature] = values[3:4:4]
-}
-
-// mac returns a keyed HMAC for macs[i], or a new one keyed with key.
-func (s *Signer) mac(i int, key []byte) hash.Hash {
-	if s.macs == nil {
-		return hmac.New(sha256.New, key)
-	}
-	return s.macs[i].Get().(hash.Hash)
-}
-
-// done gives m back to macs[i], reset to its keyed state.
-func (s *Signer) done(i int, m hash.Hash) {
-	if s.macs != nil {
-		m.Reset()
-		s.macs[i].Put(m)
-	}
 }
 
 // Verification errors.
@@ -284,9 +299,11 @@ func (v *Verifier) VerifyStandard(h http.Header, body []byte) error {
 	if d := now().Sub(time.Unix(ts, 0)); d > tol || d < -tol {
 		return fmt.Errorf("%w: %s off", ErrTimestampRange, d.Round(time.Second))
 	}
+	prefix := signedPrefix(id, strconv.FormatInt(ts, 10))
+	var buf [64]byte // "v1," and a base64 SHA-256
 	for _, sec := range v.Secrets {
-		want := []byte(sec.V1(id, ts, body))
-		for _, got := range strings.Fields(sigs) {
+		want := sec.appendV1(buf[:0], prefix, body)
+		for got := range strings.FieldsSeq(sigs) {
 			if hmac.Equal([]byte(got), want) {
 				return nil
 			}

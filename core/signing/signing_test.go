@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -596,13 +597,31 @@ func TestKeySignerVerifiesWithTheEndpointSecret(t *testing.T) {
 	}
 }
 
-// A Signer reuses its keyed HMACs: however many deliveries it signs, from
-// however many goroutines, each gets the signatures a fresh key gives.
+// A Signer (and a Verifier) reuses its keyed HMACs: however many
+// deliveries it signs, from however many goroutines, each gets the
+// signatures an HMAC keyed afresh gives.
 func TestSignerSignsEachDeliveryAfresh(t *testing.T) {
 	t.Parallel()
 	const primary, extra = "old-secret-text", "whsec_bmV3LXNlY3JldC1rZXktMzItYnl0ZXMtbG9uZyEh"
 	signer := mustSigner(t, primary, extra)
-	p, x := mustSecret(t, primary), mustSecret(t, extra)
+	// Any timestamp is fresh enough: these are from 2023.
+	verifier := &signing.Verifier{Secrets: []signing.Secret{mustSecret(t, extra)}, Tolerance: time.Duration(math.MaxInt64)}
+	extraKey, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(extra, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reference: crypto/hmac keyed afresh for every message.
+	v1 := func(key []byte, id string, at time.Time, body []byte) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(id + "." + strconv.FormatInt(at.Unix(), 10) + "."))
+		m.Write(body)
+		return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	hexOf := func(key, body []byte) string {
+		m := hmac.New(sha256.New, key)
+		m.Write(body)
+		return hex.EncodeToString(m.Sum(nil))
+	}
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -612,13 +631,21 @@ func TestSignerSignsEachDeliveryAfresh(t *testing.T) {
 				body := []byte(strings.Repeat("x", i) + `{"n":` + strconv.Itoa(i) + `}`)
 				h := http.Header{}
 				signer.Sign(h, id, at, body)
-				want := p.V1(id, at.Unix(), body) + " " + x.V1(id, at.Unix(), body)
+				want := v1([]byte(primary), id, at, body) + " " + v1(extraKey, id, at, body)
 				if got := h.Get(signing.HeaderWebhookSignature); got != want {
 					t.Errorf("%s: webhook-signature = %q, want %q", id, got, want)
 					return
 				}
-				if got, want := h.Get(signing.HeaderSignature), p.Hex(body); got != want {
+				if got, want := h.Get(signing.HeaderSignature), hexOf([]byte(primary), body); got != want {
 					t.Errorf("%s: X-Signature = %q, want %q", id, got, want)
+					return
+				}
+				if err := verifier.VerifyStandard(h, body); err != nil {
+					t.Errorf("%s: VerifyStandard: %v", id, err)
+					return
+				}
+				if err := verifier.VerifyStandard(h, append(body, ' ')); !errors.Is(err, signing.ErrNoMatch) {
+					t.Errorf("%s: VerifyStandard of another body: %v, want ErrNoMatch", id, err)
 					return
 				}
 				if h.Get(signing.HeaderWebhookID) != id || h.Get(signing.HeaderWebhookTimestamp) != strconv.FormatInt(at.Unix(), 10) {
