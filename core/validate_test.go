@@ -89,9 +89,13 @@ func TestEventIDs(t *testing.T) {
 	if err != nil || got != a {
 		t.Errorf("ParseEventID(upper) = %s, %v", got, err)
 	}
-	for _, bad := range []string{"", "not-a-uuid", strings.Repeat("x", 36), "0190c1d27e4b7c3a9f1e2b3c4d5e6f70", "0190c1d2-7e4b-7c3a-9f1e-2b3c4d5e6f7g"} {
-		if _, err := core.ParseEventID(bad); !errors.As(err, new(*core.ValidationError)) {
-			t.Errorf("ParseEventID(%q) = %v, want a ValidationError", bad, err)
+	if !core.IsUUID(string(a)) || !core.IsUUID(strings.ToUpper(string(a))) {
+		t.Errorf("IsUUID(%s) or of its upper case = false", a)
+	}
+	for _, bad := range []string{"", "not-a-uuid", strings.Repeat("x", 36), "0190c1d27e4b7c3a9f1e2b3c4d5e6f70", "0190c1d2-7e4b-7c3a-9f1e-2b3c4d5e6f7g",
+		"0190c1d2-7e4b-7c3a-9f1e-2b3c4d5e6f7\xff", "0190c1d2-7e4b-7c3a-9f1e2-b3c4d5e6f70", "0190c1d2-7e4b-7c3a-9f1e-2b3c4d5e6f70 "} {
+		if _, err := core.ParseEventID(bad); !errors.As(err, new(*core.ValidationError)) || core.IsUUID(bad) {
+			t.Errorf("ParseEventID(%q) = %v, IsUUID %v; want a ValidationError and false", bad, err, core.IsUUID(bad))
 		}
 	}
 }

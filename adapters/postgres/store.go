@@ -188,7 +188,4 @@ func (s *Store) Ping(ctx context.Context) error {
 	return interpretError("ping: queue pool", s.queue.PingContext(ctx))
 }
 
-func validID(id core.EventID) bool {
-	_, err := core.ParseEventID(string(id))
-	return err == nil
-}
+func validID(id core.EventID) bool { return core.IsUUID(string(id)) }
