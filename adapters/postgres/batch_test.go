@@ -254,9 +254,11 @@ func TestCompleteBatchGuardsEachRow(t *testing.T) {
 		t.Fatalf("Claim: %d, %v", len(claimed), err)
 	}
 	ok := core.Decision{Verdict: core.VerdictSucceeded, Status: core.StatusSucceeded, StatusCode: 200, Reason: "delivered"}
+	// Sent as microseconds since the epoch: kept to the microsecond.
+	started := time.Date(2026, 12, 2, 9, 58, 1, 234_567_000, time.UTC)
 	outcome := func(e core.Delivery, seq int64) *completeCall {
 		return &completeCall{p: ports.CompleteParams{Worker: "w1", Claim: ports.Claim{ID: e.ID, Attempt: 1, Seq: seq},
-			Decision: ok, Record: core.Attempt{StartedAt: time.Now(), StatusCode: 200}}}
+			Decision: ok, Record: core.Attempt{StartedAt: started, StatusCode: 200}}}
 	}
 	unknown := claimed[0]
 	unknown.ID = core.NewEventID(time.Now())
@@ -273,6 +275,8 @@ func TestCompleteBatchGuardsEachRow(t *testing.T) {
 		atts, _ := s.Attempts(t.Context(), claimed[i].ID)
 		if wantAtts := map[bool]int{true: 1, false: 0}[want == core.StatusSucceeded]; len(atts) != wantAtts {
 			t.Errorf("event %d: %d attempts recorded, want %d", i, len(atts), wantAtts)
+		} else if wantAtts == 1 && !atts[0].StartedAt.Equal(started) {
+			t.Errorf("event %d: attempt started at %s, want %s", i, atts[0].StartedAt, started)
 		}
 	}
 }

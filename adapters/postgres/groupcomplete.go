@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/webhookd/webhookd/core"
 	"github.com/webhookd/webhookd/ports"
@@ -23,7 +24,7 @@ const completeBatchSQL = `
 WITH input AS (
     SELECT * FROM unnest(?ids::uuid[], ?workers::text[], ?seqs::bigint[], ?attempts::int[], ?statuses::text[],
                          ?refunds::bool[], ?retry_us::bigint[], ?last_codes::int[], ?last_errors::text[],
-                         ?started::timestamptz[], ?durations::float8[], ?codes::int[], ?errors::text[],
+                         ?started_us::bigint[], ?durations::float8[], ?codes::int[], ?errors::text[],
                          ?responses::text[], ?verdicts::text[], ?reasons::text[], ?ats::text[]) WITH ORDINALITY
         AS i (id, worker, seq, attempt, status, refund, retry_us, last_code, last_error, started, duration,
               code, error, response, verdict, reason, at, ord)
@@ -48,7 +49,7 @@ WITH input AS (
 ), recorded AS (
     INSERT INTO delivery_attempts (delivery_id, number, worker, started_at, duration_ms, status_code,
                                    error, response, verdict, reason, next_attempt_at, created_at)
-    SELECT s.id, s.attempt, s.worker, s.started, s.duration, NULLIF(s.code, 0),
+    SELECT s.id, s.attempt, s.worker, timestamptz 'epoch' + s.started * interval '1 microsecond', s.duration, NULLIF(s.code, 0),
            NULLIF(s.error, ''), NULLIF(s.response, ''), s.verdict, s.reason,
            CASE WHEN done.status = 'pending' THEN done.next_attempt_at END, s.at_time
     FROM done JOIN stamped s USING (ord)
@@ -72,9 +73,9 @@ type completeResult struct {
 func (s *Store) completeBatch(ctx context.Context, batch []*completeCall) {
 	n := len(batch)
 	ids, workers, statuses, lastErrors := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	started, errs, responses, verdicts := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	errs, responses, verdicts := make([]string, n), make([]string, n), make([]string, n)
 	reasons, ats := make([]string, n), make([]string, n)
-	seqs, retryUs := make([]int64, n), make([]int64, n)
+	seqs, retryUs, started := make([]int64, n), make([]int64, n), make([]int64, n)
 	attempts, lastCodes, codes := make([]int, n), make([]int, n), make([]int, n)
 	refunds, durations := make([]bool, n), make([]float64, n)
 	for i, c := range batch {
@@ -82,7 +83,10 @@ func (s *Store) completeBatch(ctx context.Context, batch []*completeCall) {
 		ids[i], workers[i], seqs[i], attempts[i] = string(p.Claim.ID), p.Worker, p.Claim.Seq, p.Claim.Attempt
 		statuses[i], refunds[i], retryUs[i] = string(d.Status), d.Refund, d.RetryIn.Microseconds()
 		lastCodes[i], lastErrors[i] = d.StatusCode, core.StorableText(d.Error)
-		started[i], durations[i], codes[i] = timeText(&rec.StartedAt), durationMS(rec.Duration), rec.StatusCode
+		// Microseconds since the epoch, an integer: parsing a timestamp's
+		// text cost PostgreSQL more than the arithmetic that replaces it.
+		started[i] = rec.StartedAt.Round(time.Microsecond).UnixMicro()
+		durations[i], codes[i] = durationMS(rec.Duration), rec.StatusCode
 		errs[i], responses[i] = core.StorableText(rec.Error), core.StorableText(rec.Response)
 		verdicts[i], reasons[i] = string(d.Verdict), core.StorableText(d.Reason)
 		ats[i] = timeText(p.Now) // "" for the database's now()
@@ -90,7 +94,7 @@ func (s *Store) completeBatch(ctx context.Context, batch []*completeCall) {
 	params := map[string]any{
 		"ids": arrayParam(ids), "workers": arrayParam(workers), "seqs": arrayParam(seqs), "attempts": arrayParam(attempts),
 		"statuses": arrayParam(statuses), "refunds": arrayParam(refunds), "retry_us": arrayParam(retryUs),
-		"last_codes": arrayParam(lastCodes), "last_errors": arrayParam(lastErrors), "started": arrayParam(started),
+		"last_codes": arrayParam(lastCodes), "last_errors": arrayParam(lastErrors), "started_us": arrayParam(started),
 		"durations": arrayParam(durations), "codes": arrayParam(codes), "errors": arrayParam(errs),
 		"responses": arrayParam(responses), "verdicts": arrayParam(verdicts), "reasons": arrayParam(reasons), "ats": arrayParam(ats),
 	}
