@@ -49,8 +49,8 @@ type Sender struct {
 	cfg       Config
 	signer    *signing.Signer
 	clock     ports.Clock
-	client    *http.Client
 	transport *http.Transport
+	rt        http.RoundTripper // the transport; a test's stand-in
 }
 
 // NewSender builds a Sender with its own connection pool.
@@ -68,15 +68,7 @@ func NewSender(cfg Config, signer *signing.Signer, clock ports.Clock) (*Sender, 
 		signer:    signer,
 		clock:     clock,
 		transport: t,
-		client: &http.Client{
-			Transport: t,
-			// A redirect is the receiver's answer, recorded as a 3xx and
-			// retried later; following it would let a target bounce us to
-			// an address nobody validated.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			// No Client.Timeout: Send puts a deadline on the context, which
-			// also covers reading the body.
-		},
+		rt:        t,
 	}, nil
 }
 
@@ -167,7 +159,17 @@ func (s *Sender) attempt(ctx context.Context, d core.Request) (core.Outcome, str
 	}
 	signer.Sign(req.Header, string(d.EventID), s.clock.Now(), d.Body)
 
-	resp, err := s.client.Do(req)
+	if u := req.URL.User; u != nil { // what http.Client would send for user-info
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
+	// The transport, not an http.Client: a redirect is the receiver's
+	// answer, recorded as a 3xx and retried later (following it would let
+	// a target bounce us to an address nobody validated), and the deadline
+	// is on the context, which also covers reading the body. A Client
+	// adds neither, only a copy of the headers per request, kept for
+	// redirects it would not follow.
+	resp, err := s.rt.RoundTrip(req)
 	if err != nil {
 		return core.Outcome{}, "", err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -163,6 +164,33 @@ func TestSendReturnsStatusCodes(t *testing.T) {
 	}
 }
 
+// A target URL's user-info is sent as Basic authentication, as
+// http.Client sends it.
+func TestSendUserInfoAsBasicAuth(t *testing.T) {
+	t.Parallel()
+	type creds struct {
+		user, password string
+		ok             bool
+	}
+	got := make(chan creds, 1)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		got <- creds{u, p, ok}
+	})
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User, u.Path = url.UserPassword("merchant", "s3cr:et"), "/hook"
+	out := send(t, newTestSender(t, Config{Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock()), delivery(u.String()))
+	if !out.Succeeded() {
+		t.Fatalf("outcome = %+v", out)
+	}
+	if c := <-got; c != (creds{"merchant", "s3cr:et", true}) {
+		t.Errorf("Basic auth = %+v, want merchant / s3cr:et", c)
+	}
+}
+
 func TestSendDoesNotFollowRedirects(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32
@@ -254,7 +282,7 @@ func (s stallingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 func TestSendStalledProcessIsNotTheTargetsFault(t *testing.T) {
 	t.Parallel()
 	s := newTestSender(t, Config{Timeout: 50 * time.Millisecond, Addresses: core.AddressPolicy{AllowPrivate: true}}, testClock())
-	s.client.Transport = stallingTransport{d: 50*time.Millisecond + stallSlack + 200*time.Millisecond}
+	s.rt = stallingTransport{d: 50*time.Millisecond + stallSlack + 200*time.Millisecond}
 	out := send(t, s, delivery("http://127.0.0.1:9/hook"))
 	if !out.Timeout || !out.Stalled || !strings.Contains(out.Err, "stalled") {
 		t.Fatalf("outcome = %+v, want a stalled timeout", out)
