@@ -118,6 +118,7 @@ func readLeanRequest(br *bufio.Reader) (h http.Header, body []byte, closeAfter b
 	}
 	h = make(http.Header, len(leanHeaders))
 	size := -1
+	var lower [64]byte // a header's name, lower-cased without allocating
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -131,8 +132,17 @@ func readLeanRequest(br *bufio.Reader) (h http.Header, body []byte, closeAfter b
 		if !ok {
 			return nil, nil, false, errLeanRequest
 		}
-		name, v := string(bytes.ToLower(k)), bytes.TrimSpace(v)
-		switch name {
+		if len(k) > len(lower) {
+			continue // no header this server reads has so long a name
+		}
+		for i, c := range k {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		name, v := lower[:len(k)], bytes.TrimSpace(v)
+		switch string(name) { // compared, not allocated
 		case "content-length":
 			if size, err = strconv.Atoi(string(v)); err != nil || size < 0 || size > 1<<20 {
 				return nil, nil, false, errLeanRequest
@@ -142,7 +152,7 @@ func readLeanRequest(br *bufio.Reader) (h http.Header, body []byte, closeAfter b
 		case "connection":
 			closeAfter = bytes.EqualFold(v, []byte("close"))
 		default:
-			if key, ok := leanHeaders[name]; ok {
+			if key, ok := leanHeaders[string(name)]; ok {
 				h.Set(key, string(v))
 			}
 		}
