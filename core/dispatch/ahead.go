@@ -90,7 +90,7 @@ func (w *Worker) held() map[string]int {
 		out[origin] += n
 	}
 	for origin, q := range w.ahead {
-		out[origin] += len(q)
+		out[origin] += q.len()
 	}
 	return out
 }
@@ -104,7 +104,7 @@ func (w *Worker) admit(origin string, group []core.Delivery) (start []core.Deliv
 	defer w.mu.Unlock()
 	now := w.clock.Now()
 	n := min(len(group), max(w.windows.limit(origin, now)-w.perOrigin[origin], 0))
-	if len(w.ahead[origin]) > 0 {
+	if w.aheadOf(origin) > 0 {
 		n = 0 // older deliveries are queued: they go first
 	}
 	start, rest := group[:n], group[n:]
@@ -112,10 +112,15 @@ func (w *Worker) admit(origin string, group []core.Delivery) (start []core.Deliv
 	w.perOrigin[origin] += n
 	first = w.windows.start(origin, n, now)
 	if !w.stopping {
-		room := w.windows.hold(origin, now) - w.perOrigin[origin] - len(w.ahead[origin])
+		room := w.windows.hold(origin, now) - w.perOrigin[origin] - w.aheadOf(origin)
 		k := min(max(room, 0), len(rest))
 		if k > 0 {
-			w.ahead[origin] = append(w.ahead[origin], rest[:k]...)
+			q := w.ahead[origin]
+			if q == nil {
+				q = &fifo{}
+				w.ahead[origin] = q
+			}
+			q.push(rest[:k])
 			w.nAhead += k
 			rest = rest[k:]
 		}
@@ -145,14 +150,15 @@ func (w *Worker) targetAnswered(ctx context.Context, origin string, wg *sync.Wai
 		e   core.Delivery
 		seq uint64
 	}
-	var starts []next
+	var room [2]next // an answer usually starts one: no allocation for it
+	starts := room[:0]
 	var stale []core.Delivery
 	w.mu.Lock()
 	if w.perOrigin[origin]--; w.perOrigin[origin] <= 0 {
 		delete(w.perOrigin, origin)
 	}
 	now := w.clock.Now()
-	for len(w.ahead[origin]) > 0 && !w.stopping && w.perOrigin[origin] < w.windows.limit(origin, now) {
+	for w.aheadOf(origin) > 0 && !w.stopping && w.perOrigin[origin] < w.windows.limit(origin, now) {
 		e := w.popAhead(origin)
 		if e.LeaseExpiresAt != nil && now.Add(w.cfg.AttemptTimeout+w.aheadWait).After(*e.LeaseExpiresAt) {
 			stale = append(stale, e)
@@ -175,14 +181,21 @@ func (w *Worker) targetAnswered(ctx context.Context, origin string, wg *sync.Wai
 // popAhead takes origin's oldest queued delivery. The caller holds w.mu.
 func (w *Worker) popAhead(origin string) core.Delivery {
 	q := w.ahead[origin]
-	e := q[0]
-	if len(q) == 1 {
-		delete(w.ahead, origin)
-	} else {
-		w.ahead[origin] = q[1:]
+	e := q.pop()
+	if q.len() == 0 {
+		delete(w.ahead, origin) // an idle target keeps no array
 	}
 	w.nAhead--
 	return e
+}
+
+// aheadOf is how many of origin's deliveries are queued ahead. The caller
+// holds w.mu.
+func (w *Worker) aheadOf(origin string) int {
+	if q := w.ahead[origin]; q != nil {
+		return q.len()
+	}
+	return 0
 }
 
 // takeAhead empties origin's queue ("" empties every queue) and returns
@@ -195,8 +208,8 @@ func (w *Worker) takeAhead(origin string, stop bool) []core.Delivery {
 	var out []core.Delivery
 	for o, q := range w.ahead {
 		if origin == "" || o == origin {
-			out = append(out, q...)
-			w.nAhead -= len(q)
+			out = append(out, q.items()...)
+			w.nAhead -= q.len()
 			delete(w.ahead, o)
 		}
 	}

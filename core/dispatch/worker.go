@@ -221,7 +221,7 @@ type Worker struct {
 	perOrigin map[string]int // requests in flight per target
 	// ahead: deliveries claimed ahead of a free slot, per target, oldest
 	// first (ahead.go); nAhead counts them all.
-	ahead     map[string][]core.Delivery
+	ahead     map[string]*fifo
 	nAhead    int
 	aheadWait time.Duration // how long one may wait there; 0: claiming ahead is off
 	stopping  bool          // shutting down: nothing more is queued or started from a queue
@@ -268,7 +268,7 @@ func NewWorker(p Ports, log *slog.Logger, cfg Config) (*Worker, error) {
 	return &Worker{
 		store: p.Store, sender: p.Sender, gate: p.Gate, clock: p.Clock, wake: p.Wakeup, metrics: p.Metrics, box: p.Box,
 		endpoints: p.Endpoints, log: log.With(slog.String("worker", cfg.WorkerID)), cfg: cfg, operationalOrigin: opOrigin,
-		perOrigin: make(map[string]int), ahead: make(map[string][]core.Delivery), aheadWait: aheadWait,
+		perOrigin: make(map[string]int), ahead: make(map[string]*fifo), aheadWait: aheadWait,
 		rates: make(rateLimits), rateBlocked: make(map[string]time.Time),
 		windows: newWindows(cfg.InitialWindow, cfg.PerTarget, cfg.FixedWindow, aheadHorizon(aheadWait), cfg.BatchSize),
 		freed:   wait.NewSignal(),
