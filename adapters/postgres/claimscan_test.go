@@ -11,8 +11,9 @@ import (
 )
 
 // scanClaimed reads a claim as bun's scan into deliveryRow did, column
-// for column: the same claim, run twice in rolled-back transactions, is
-// scanned once each way. Its rows cover every column kind: an endpoint
+// for column: the same claim, run in a rolled-back transaction and then
+// for real, is scanned once each way; and what it derives rather than
+// reads (leased) is what the claim stored. Its rows cover every column kind: an endpoint
 // delivery with a previous key and a rate limit (keys, NULL and set
 // times), a target_url one behind an open target (target_open_until), a
 // probe, and a retried one (last status, error and attempt time).
@@ -83,6 +84,11 @@ func TestScanClaimedReadsWhatBunRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = tx.Rollback()
+	for i := range viaBun {
+		if err := leased(&viaBun[i], claim); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want, err := deliveriesToCore(viaBun)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +99,18 @@ func TestScanClaimedReadsWhatBunRead(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("scanClaimed read\n%+v\nbun read\n%+v", got, want)
+	}
+	// What leased derives is what the claim wrote.
+	for _, d := range got {
+		row, err := s.Get(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Status != d.Status || row.LockedBy != d.LockedBy || !row.UpdatedAt.Equal(d.UpdatedAt) ||
+			row.LeaseExpiresAt == nil || d.LeaseExpiresAt == nil || !row.LeaseExpiresAt.Equal(*d.LeaseExpiresAt) {
+			t.Errorf("claimed %s as %s by %q, updated %s, leased until %v; stored %s by %q, %s, %v",
+				d.ID, d.Status, d.LockedBy, d.UpdatedAt, d.LeaseExpiresAt, row.Status, row.LockedBy, row.UpdatedAt, row.LeaseExpiresAt)
+		}
 	}
 	var endpoint, probe, parked, retried bool
 	for _, d := range got {

@@ -56,7 +56,9 @@ const maxAbandonPerClaim = 1000
 //     leased (mirrors core.Delivery.Claim).
 //     Rows in (3) that lose the merge stay locked only until commit; this
 //     happens only while expired leases exist, which is rare;
-//  5. the claimed rows are returned, probes first (the update returns what
+//  5. the claimed rows are returned (less what this statement set alike
+//     on every row: the status, the lease's holder and end, and the update
+//     time, which leased derives from the attempt time), probes first (the update returns what
 //     chose each row: joined back to chosen, a generic plan compared every
 //     pair, 10,000 for a claim of 100), with their event's body
 //     and, for an endpoint delivery, the endpoint as it is now: its URL and
@@ -170,8 +172,8 @@ WITH lost AS MATERIALIZED (
 )
 SELECT c.id::text AS id, c.event_id::text AS event_id, c.endpoint_id::text AS endpoint_id,
        coalesce(en.url, c.target_url) AS target_url, coalesce(en.origin, c.origin) AS origin,
-       c.status, c.attempted_count, c.claim_seq, c.next_attempt_at, c.active_since, c.created_at, c.updated_at,
-       c.last_attempted_at, c.locked_by, c.lease_expires_at, c.last_status_code, c.last_error,
+       c.attempted_count, c.claim_seq, c.next_attempt_at, c.active_since, c.created_at,
+       c.last_attempted_at, c.last_status_code, c.last_error,
        e.body, en.id IS NOT NULL AS has_keys, en.secret AS key_current, en.previous_secret AS key_previous,
        en.previous_secret_until AS key_previous_until, en.rate_limit_per_second AS endpoint_rate,
        en.failing_since AS endpoint_failing_since,
@@ -193,7 +195,7 @@ func (s *Store) Claim(ctx context.Context, p ports.ClaimParams) ([]core.Delivery
 	if err != nil {
 		return nil, interpretError("claim", err)
 	}
-	claimed, err := scanClaimed(rows, max(p.Limit, 0))
+	claimed, err := scanClaimed(rows, p)
 	if err != nil {
 		return nil, interpretError("claim", err)
 	}
