@@ -66,23 +66,8 @@ func TestScanClaimedReadsWhatBunRead(t *testing.T) {
 	at2 := at1.Add(time.Minute)
 	claim.Now, claim.Worker = &at2, "w2"
 
-	var viaBun []deliveryRow
 	tx := begin(t, s.queue)
-	args, err := s.claims.args(claimParams(claim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmt, err := s.claims.prepared(ctx, s.queue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
-	if err == nil {
-		err = s.queue.ScanRows(ctx, rows, &viaBun)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	viaBun := claimInTx(t, s, tx, claim)
 	_ = tx.Rollback()
 	for i := range viaBun {
 		if err := leased(&viaBun[i], claim); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/webhookd/webhookd/internal/testkit"
+	"github.com/webhookd/webhookd/ports"
 )
 
 // Tests that need PostgreSQL skip unless TEST_DATABASE_URL is set. Each
@@ -96,4 +97,28 @@ func newStoreOn(t testing.TB, db *bun.DB, cfg Config) *Store {
 	}
 	t.Cleanup(closeQueue)
 	return s
+}
+
+// claimInTx runs the claim statement with p inside tx (not committed) and
+// scans its rows as bun would.
+func claimInTx(t *testing.T, s *Store, tx bun.Tx, p ports.ClaimParams) []deliveryRow {
+	t.Helper()
+	ctx := t.Context()
+	args, err := s.claims.args(claimParams(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := s.claims.prepared(ctx, s.queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed []deliveryRow
+	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	if err == nil {
+		err = s.queue.ScanRows(ctx, rows, &claimed)
+	}
+	if err != nil {
+		t.Fatalf("claim in a transaction: %v", err)
+	}
+	return claimed
 }

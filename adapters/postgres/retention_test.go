@@ -79,21 +79,8 @@ func TestPurgeNeverWaits(t *testing.T) {
 	// delivery; a replay under way holds one finished delivery; another
 	// purge holds one event.
 	claiming := begin(t, s.queue)
-	var claimed []deliveryRow
-	args, err := s.claims.args(claimParams(ports.ClaimParams{Now: &later, Worker: "w2", Limit: 10, Lease: time.Minute, MaxAttempts: 10}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmt, err := s.claims.prepared(ctx, s.queue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := claiming.StmtContext(ctx, stmt).QueryContext(ctx, args...)
-	if err == nil {
-		err = s.queue.ScanRows(ctx, rows, &claimed)
-	}
-	if err != nil || len(claimed) != 1 {
-		t.Fatalf("claim in a transaction: %d rows, %v", len(claimed), err)
+	if claimed := claimInTx(t, s, claiming, ports.ClaimParams{Now: &later, Worker: "w2", Limit: 10, Lease: time.Minute, MaxAttempts: 10}); len(claimed) != 1 {
+		t.Fatalf("claim in a transaction: %d rows", len(claimed))
 	}
 	replaying := begin(t, db)
 	if _, err := replaying.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', updated_at = ? WHERE id = ?`,

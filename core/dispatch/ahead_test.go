@@ -331,6 +331,30 @@ func TestClaimTakesOfEachTargetWhatItCanQueue(t *testing.T) {
 	}
 }
 
+// drainFastTarget has a worker deliver n deliveries to one target that
+// answers in a millisecond, through st (mem underneath), with windows of 4,
+// batches of 20 and 40 slots, and returns once all have succeeded, with
+// the requests the target saw.
+func drainFastTarget(t *testing.T, st ports.EventStore, mem *memory.Store, clk *memory.Clock, n int) *concurrency {
+	t.Helper()
+	var c concurrency
+	sender := memory.NewSender(answering(&c, func(core.Request) time.Duration { return time.Millisecond }))
+	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk},
+		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 4, 4, 20, 40 }))
+	for i := range n {
+		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	testkit.Eventually(t, 20*time.Second, "all delivered", func() bool { return countStatus(t, mem, core.StatusSucceeded) == n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
 // TestFreedSlotsRefillHalfABatchAtATime: draining one fast target, the
 // worker does not claim each time a slot frees: it claims when the
 // target's queue has room for half of what it may hold ahead, so claims
@@ -339,22 +363,8 @@ func TestFreedSlotsRefillHalfABatchAtATime(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := &claimCounter{Store: memory.NewStore(clk)}
-	var c concurrency
-	sender := memory.NewSender(answering(&c, func(core.Request) time.Duration { return time.Millisecond }))
-	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk},
-		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 4, 4, 20, 40 }))
 	const n = 400
-	for i := range n {
-		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
-	testkit.Eventually(t, 20*time.Second, "all delivered", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == n })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	c := drainFastTarget(t, st, st.Store, clk, n)
 	// A claim per half batch (10) is 40, and the claims that ramp the
 	// window up and find the queue empty at the end add some 20; one per
 	// freed slot or two is hundreds (312 without the refill rule).
@@ -399,22 +409,7 @@ func TestClaimsAskForWhatTheCapsAllow(t *testing.T) {
 	t.Parallel()
 	clk := memory.NewClock(porttest.T0)
 	st := &askRecorder{Store: memory.NewStore(clk)}
-	var c concurrency
-	sender := memory.NewSender(answering(&c, func(core.Request) time.Duration { return time.Millisecond }))
-	w := newWorker(t, dispatch.Ports{Store: st, Sender: sender, Clock: clk},
-		config(func(c *dispatch.Config) { c.PerTarget, c.InitialWindow, c.BatchSize, c.Concurrency = 4, 4, 20, 40 }))
-	const n = 400
-	for i := range n {
-		insertDelivery(t, st, porttest.NewEvent(t, targetA, fmt.Sprintf(`{"n":%d}`, i)))
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
-	testkit.Eventually(t, 20*time.Second, "all delivered", func() bool { return countStatus(t, st.Store, core.StatusSucceeded) == n })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	drainFastTarget(t, st, st.Store, clk, 400)
 	// Asked and not got, while due deliveries were left: rows a store
 	// would have locked for nothing.
 	st.mu.Lock()
