@@ -421,8 +421,11 @@ func TestClaimsAskForWhatTheCapsAllow(t *testing.T) {
 			unused += c.asked - c.got
 		}
 	}
+	// With the hint, about 1.3 a claim (up to 2.1 seen on a loaded
+	// machine: a reduced ask that comes back full makes the next ask for
+	// everything); without it about 10, half of each batch.
 	t.Logf("%d claims with deliveries left over asked for %d more than they got", claims, unused)
-	if claims == 0 || unused > 2*claims {
-		t.Errorf("%d claims with deliveries left over asked for %d more than they got, want at most %d", claims, unused, 2*claims)
+	if claims == 0 || unused > 4*claims {
+		t.Errorf("%d claims with deliveries left over asked for %d more than they got, want at most %d", claims, unused, 4*claims)
 	}
 }
