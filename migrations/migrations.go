@@ -2,15 +2,17 @@
 // per database, embedded so the binary migrates at start-up or through its
 // `migrate` command, and the few steps both stores take to apply it.
 //
-// Files follow bun's migrate naming, <14-digit version>_<name>.<tx.>up|down.sql,
-// with `--bun:split` between statements. Both schemas keep the same tables,
-// columns and indexes; only types differ (SQLite has no uuid, timestamptz or
-// bytea), and PostgreSQL's storage choices for its hot path (deliveries'
-// fillfactor, attempts keyed by (delivery_id, id) and not checked by a
-// foreign key) have no SQLite counterpart: there an attempt's rowid is its
-// key, and a foreign key check is an in-process lookup. PostgreSQL files must not qualify object names with a schema: the
-// target schema comes from the connection's search_path, so tests can run
-// each in a schema of its own.
+// Files follow bun's migrate naming,
+// <14-digit version>_<name>.<tx.>up|down.sql, with `--bun:split` between
+// statements.
+// Both schemas keep the same tables, columns and indexes; only types differ
+// (SQLite has no uuid, timestamptz or bytea), and PostgreSQL's storage
+// choices for its hot path (deliveries' fillfactor, attempts keyed by
+// (delivery_id, id) and not checked by a foreign key) have no SQLite
+// counterpart: there an attempt's rowid is its key, and a foreign key check
+// is an in-process lookup. PostgreSQL files must not qualify object names
+// with a schema: the target schema comes from the connection's search_path,
+// so tests can run each in a schema of its own.
 package migrations
 
 import (

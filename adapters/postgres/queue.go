@@ -58,9 +58,10 @@ const maxAbandonPerClaim = 1000
 //     happens only while expired leases exist, which is rare;
 //  5. the claimed rows are returned (less what this statement set alike
 //     on every row: the status, the lease's holder and end, and the update
-//     time, which leased derives from the attempt time), probes first (the update returns what
-//     chose each row: joined back to chosen, a generic plan compared every
-//     pair, 10,000 for a claim of 100), with their event's body
+//     time, which leased derives from the attempt time), probes first (the
+//     update returns what chose each row: joined back to chosen, a generic
+//     plan compared every pair, 10,000 for a claim of 100), with their
+//     event's body
 //     and, for an endpoint delivery, the endpoint as it is now: its URL and
 //     origin and its sealed secrets (has_keys false when it is gone or
 //     disabled; the stored URL then stands). Both joins are by primary key,

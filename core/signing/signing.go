@@ -70,7 +70,8 @@ func newMACs(raw, key []byte) *macs {
 }
 
 // mac returns an HMAC keyed with the raw bytes (X-Signature) or the
-// Standard Webhooks key, and the pool release gives it back to (nil: none).
+// Standard Webhooks key, and the pool that release gives it back to (nil:
+// none, it was keyed afresh).
 func (s Secret) mac(standard bool) (hash.Hash, *sync.Pool) {
 	if s.macs == nil {
 		if standard {
