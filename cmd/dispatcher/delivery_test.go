@@ -176,7 +176,11 @@ func TestHangingMerchantDoesNotDelayOthers(t *testing.T) {
 		body := map[string]any{"target_url": hanging.URL(), "payload": map[string]any{"slow": i}}
 		harness.PostJSON(t, d.Base+"/events", body)
 	}
-	testkit.Eventually(t, 10*time.Second, "the hanging merchant to be busy", func() bool { return hanging.Stats(t, false).Requests >= 4 })
+	// Its window starts at 2 and each 5 s timeout keeps it small: the 4th
+	// request starts after the second round of timeouts, ~10 s in (9.96–
+	// 9.99 s measured, before and after this round's changes), so a 10 s
+	// wait failed whenever the box was a little slow.
+	testkit.Eventually(t, 20*time.Second, "the hanging merchant to be busy", func() bool { return hanging.Stats(t, false).Requests >= 4 })
 	posted := time.Now()
 	ids := d.PostMany(t, 40, 4) // to TARGET_URL, the healthy merchant
 	testkit.Eventually(t, 10*time.Second, "the healthy merchant's events", func() bool { return healthy.Stats(t, false).Accepted >= 40 })
