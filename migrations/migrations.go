@@ -8,9 +8,11 @@
 // Both schemas keep the same tables, columns and indexes; only types differ
 // (SQLite has no uuid, timestamptz or bytea), and PostgreSQL's storage
 // choices for its hot path (deliveries' fillfactor, attempts keyed by
-// (delivery_id, id) and not checked by a foreign key) have no SQLite
-// counterpart: there an attempt's rowid is its key, and a foreign key check
-// is an in-process lookup. PostgreSQL files must not qualify object names
+// (delivery_id, id), deliveries found by event through their key and a
+// partial index, neither checked by a foreign key) have no SQLite
+// counterpart: there an attempt's rowid is its key, a row's update costs
+// no entry in an index whose key it keeps, and a foreign key check is an
+// in-process lookup. PostgreSQL files must not qualify object names
 // with a schema: the target schema comes from the connection's search_path,
 // so tests can run each in a schema of its own.
 package migrations

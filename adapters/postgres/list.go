@@ -89,9 +89,13 @@ func listWhere(db bun.IDB, q *bun.SelectQuery, f ports.ListFilter) *bun.SelectQu
 	}
 	q = windowWhere(q, "e.created_at", f.Window)
 	if f.Status != "" || f.EndpointID != "" || f.Origin != "" {
-		sub := deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("1").Where("d.event_id = e.id"),
-			f.Status, f.EndpointID, f.Origin)
-		q = q.Where("EXISTS (?)", sub)
+		// In ofEvent's two parts (eventsql.go), one index each.
+		own, fanout := ofEvent("d", "e.id")
+		sub := func(of string) *bun.SelectQuery {
+			return deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("1").Where(of),
+				f.Status, f.EndpointID, f.Origin)
+		}
+		q = q.Where("EXISTS (?)", sub(own).UnionAll(sub(fanout)))
 	}
 	return q
 }

@@ -21,14 +21,12 @@ const purgeOldSQL = `((o.status = 'succeeded' AND o.updated_at < ?ok_cut) OR (o.
 // purgeBlockerSQL finds, for a candidate delivery d, a delivery of its
 // event that keeps the event (unfinished or too young) or that has a lower
 // id: an event is taken through its lowest delivery only, hence once,
-// however many of its deliveries the walk meets. OFFSET 0 keeps it a
-// subplan run per candidate (one descent of deliveries_event_idx, stopping
-// at the first row) rather than an anti-join the planner might hash over
-// the whole table.
-const purgeBlockerSQL = `
-SELECT 1 FROM deliveries o
-WHERE o.event_id = d.event_id AND (o.id < d.id OR NOT coalesce(` + purgeOldSQL + `, false))
-OFFSET 0`
+// however many of its deliveries the walk meets. It reads the event's
+// deliveries in their two parts (eventsql.go), a primary-key probe and a
+// descent of deliveries_fanout_event_idx, stopping at the first row; a
+// UNION ALL is never made an anti-join, and OFFSET 0 says so again: a
+// subplan run per candidate, never a hash over the whole table.
+var purgeBlockerSQL = ofEventUnion("d.event_id", "(o.id < d.id OR NOT coalesce("+purgeOldSQL+", false))")
 
 // purgeSQL is one statement, hence one short transaction, deleting up to
 // ?limit events that ports.Purger's rule allows:
@@ -44,15 +42,16 @@ OFFSET 0`
 //     read again by every call, until it is no longer blocked;
 //  2. locked: those events' rows, FOR UPDATE SKIP LOCKED (another
 //     dispatcher's purge holds them: skipped, never waited for);
-//  3. held: their deliveries, FOR UPDATE SKIP LOCKED, re-checked against
-//     the rule as they are locked (a replay committed since the statement
-//     began makes one pending, and it is not held), so that none can
-//     change before the delete;
-//  4. doomed/deleted/forgotten: the events every delivery of which is
-//     held are deleted. The foreign key cascades to their deliveries (all
-//     held: locked by this statement); their attempts, which no foreign
-//     key ties to them (migration 20261206000000), are deleted by key
-//     beside them.
+//  3. held_own/held_fanout/held: their deliveries, in ofEvent's two parts
+//     (FOR UPDATE takes no UNION), FOR UPDATE SKIP LOCKED, re-checked
+//     against the rule as they are locked (a replay committed since the
+//     statement began makes one pending, and it is not held), so that none
+//     can change before the delete;
+//  4. doomed/deleted/dropped/forgotten: the events every delivery of which
+//     is held are deleted, and beside them their deliveries (all held:
+//     locked by this statement) and those deliveries' attempts, by key. No
+//     foreign key cascades (migrations 20261206000000 and 20261207000000):
+//     this statement is the one deleter of events.
 //
 // Every step after the walk reads at most ?limit events' rows by key:
 // "= ANY (ARRAY(...))" is an index condition, and OFFSET 0 keeps each
@@ -67,10 +66,13 @@ OFFSET 0`
 // only by the statement that finishes a delivering one, so every attempt
 // of a held delivery is committed before the purge could hold it. The one
 // writer of finished deliveries is a replay: one under way holds its row,
-// which is skipped, and the event kept. Attempts are never locked by
-// anyone. Inserts do wait for it, briefly, when they reuse the
-// idempotency key of an event it is deleting.
-const purgeSQL = `
+// which is skipped, and the event kept. A delivery is inserted only with
+// its event, never for one that exists. Attempts are never locked by
+// anyone. Inserts do wait for it, briefly, when they reuse the idempotency
+// key of an event it is deleting.
+var purgeSQL = func() string {
+	heldOwn, heldFanout := ofEvents("o", "= ANY (ARRAY(SELECT id FROM locked))")
+	return `
 WITH candidates AS MATERIALIZED (
     (SELECT d.event_id AS id
      FROM deliveries d
@@ -86,7 +88,7 @@ WITH candidates AS MATERIALIZED (
     UNION ALL
     (SELECT e.id
      FROM events e
-     WHERE e.created_at < ?unrouted_cut AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.event_id = e.id OFFSET 0)
+     WHERE e.created_at < ?unrouted_cut AND NOT EXISTS (` + ofEventUnion("e.id", "true") + `)
      ORDER BY e.created_at, e.id
      LIMIT ?limit)
     LIMIT ?limit
@@ -95,28 +97,40 @@ WITH candidates AS MATERIALIZED (
     FROM events
     WHERE id = ANY (ARRAY(SELECT id FROM candidates))
     FOR UPDATE SKIP LOCKED
-), held AS MATERIALIZED (
+), held_own AS MATERIALIZED (
     SELECT o.id, o.event_id
     FROM deliveries o
-    WHERE o.event_id = ANY (ARRAY(SELECT id FROM locked)) AND coalesce(` + purgeOldSQL + `, false)
+    WHERE ` + heldOwn + ` AND coalesce(` + purgeOldSQL + `, false)
     FOR UPDATE SKIP LOCKED
+), held_fanout AS MATERIALIZED (
+    SELECT o.id, o.event_id
+    FROM deliveries o
+    WHERE ` + heldFanout + ` AND coalesce(` + purgeOldSQL + `, false)
+    FOR UPDATE SKIP LOCKED
+), held AS MATERIALIZED (
+    SELECT id, event_id FROM held_own
+    UNION ALL
+    SELECT id, event_id FROM held_fanout
 ), doomed AS MATERIALIZED (
     SELECT l.id
     FROM locked l
-    WHERE NOT EXISTS (
-        SELECT 1 FROM deliveries o
-        WHERE o.event_id = l.id AND NOT EXISTS (SELECT 1 FROM held h WHERE h.id = o.id)
-        OFFSET 0)
+    WHERE NOT EXISTS (` + ofEventUnion("l.id", "NOT EXISTS (SELECT 1 FROM held h WHERE h.id = o.id)") + `)
 ), deleted AS (
     DELETE FROM events
     WHERE id = ANY (ARRAY(SELECT id FROM doomed))
     RETURNING id
+), gone AS MATERIALIZED (
+    SELECT id FROM held WHERE event_id IN (SELECT id FROM deleted)
+), dropped AS (
+    DELETE FROM deliveries
+    WHERE id = ANY (ARRAY(SELECT id FROM gone))
 ), forgotten AS (
     DELETE FROM delivery_attempts
-    WHERE delivery_id = ANY (ARRAY(SELECT id FROM held WHERE event_id IN (SELECT id FROM deleted)))
+    WHERE delivery_id = ANY (ARRAY(SELECT id FROM gone))
 )
 SELECT (SELECT count(*) FROM deleted) AS events,
-       (SELECT count(*) FROM held WHERE event_id IN (SELECT id FROM deleted)) AS deliveries`
+       (SELECT count(*) FROM gone) AS deliveries`
+}()
 
 type purgeArgs struct {
 	OkCut       cutoff

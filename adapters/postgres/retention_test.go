@@ -171,6 +171,28 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 	bulk(20_000, "now() - interval '40 days'", "now() - interval '1 day'", recentStatus)
 	bulk(5, "now() - interval '10 days'", "now() - interval '10 days'", "'succeeded'")
 	bulk(3, "now() - interval '41 days'", "now() - interval '40 days'", "'dead'")
+	// Fan-out events, two endpoint deliveries each (ids of their own, so
+	// found through deliveries_fanout_event_idx): 2,000 recent, 2 old.
+	fanout := func(n int, created, updated string) {
+		t.Helper()
+		_, err := db.ExecContext(ctx, `
+			WITH ev AS (
+				INSERT INTO events (id, event_type, body, created_at)
+				SELECT gen_random_uuid(), 'order.paid', '\x7b7d'::bytea, `+created+`
+				FROM generate_series(1, ?)
+				RETURNING id, created_at
+			)
+			INSERT INTO deliveries (id, event_id, endpoint_id, target_url, origin, status, attempted_count,
+			                        next_attempt_at, created_at, updated_at, last_attempted_at)
+			SELECT gen_random_uuid(), ev.id, gen_random_uuid(), 'https://e'||k||'.example/hook', 'https://e'||k||'.example:443',
+			       'succeeded', 1, created_at, created_at, `+updated+`, created_at
+			FROM ev CROSS JOIN generate_series(1, 2) AS k`, n)
+		if err != nil {
+			t.Fatalf("fan-out insert: %v", err)
+		}
+	}
+	fanout(2_000, "now() - random() * interval '6 days'", "created_at + interval '1 minute'")
+	fanout(2, "now() - interval '10 days'", "now() - interval '10 days'")
 	// 5,000 recent events routed to nobody, and 2 old ones.
 	if _, err := db.ExecContext(ctx, `
 		INSERT INTO events (id, event_type, body, created_at)
@@ -190,7 +212,7 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 		want      ports.PurgeResult
 	}{
 		// The usual call: finished deliveries only.
-		{"deliveries", &purgeArgs{OkCut: ok, DeadCut: dead, Limit: 500}, 400, ports.PurgeResult{Events: 8, Deliveries: 8}},
+		{"deliveries", &purgeArgs{OkCut: ok, DeadCut: dead, Limit: 500}, 400, ports.PurgeResult{Events: 10, Deliveries: 12}},
 		// With the events routed to nobody (asked for seldom): it also
 		// reads each event older than the cutoff that is kept (the 20,000
 		// retried ones here), one index probe each, but no recent one.
@@ -201,7 +223,7 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 		if err := db.NewRaw("EXPLAIN "+purgeSQL, tc.args).Scan(ctx, &text); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("EXPLAIN purge (%s), 75,000 events, 10 old:\n%s", tc.name, strings.Join(text, "\n"))
+		t.Logf("EXPLAIN purge (%s), 77,000 events, 12 old:\n%s", tc.name, strings.Join(text, "\n"))
 		checkPurgePlan(t, explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+purgeSQL, tc.args), tc.args.UnroutedCut.keep > 0)
 
 		// Run it (then roll back), then for real.
@@ -226,11 +248,13 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 // checkPurgePlan checks that nothing in the statement reads events or
 // deliveries whole: the candidates are walked in order off
 // deliveries_finished_updated_idx and events_created_idx, and every other
-// read is by key (an event's deliveries, an event's row).
+// read is by key (an event's deliveries in their two parts, an event's
+// row).
 func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 	t.Helper()
 	// "= ANY (ARRAY(...))" of at most ?limit keys may make a bitmap.
-	byKey := map[string]bool{"deliveries_event_idx": true, "events_pkey": true, "delivery_attempts_pkey": true}
+	byKey := map[string]bool{"deliveries_pkey": true, "deliveries_fanout_event_idx": true, "events_pkey": true,
+		"delivery_attempts_pkey": true}
 	used := map[string]bool{}
 	for _, n := range root.all() {
 		used[n.Index] = true
@@ -248,13 +272,15 @@ func checkPurgePlan(t *testing.T, root planNode, unrouted bool) {
 		}
 		for _, m := range n.all() {
 			switch {
-			case m.Relation == "deliveries" && m.Index != "deliveries_finished_updated_idx" && m.Index != "deliveries_event_idx",
+			case m.Relation == "deliveries" && m.Index != "deliveries_finished_updated_idx" && m.Index != "deliveries_pkey" &&
+				m.Index != "deliveries_fanout_event_idx",
 				m.Relation == "events" && m.Index != "events_created_idx":
 				t.Errorf("the candidates are looked for with a %s on %s %s", m.NodeType, m.Relation, m.Index)
 			}
 		}
 	}
-	want := []string{"deliveries_finished_updated_idx", "deliveries_event_idx", "events_pkey", "delivery_attempts_pkey"}
+	want := []string{"deliveries_finished_updated_idx", "deliveries_pkey", "deliveries_fanout_event_idx", "events_pkey",
+		"delivery_attempts_pkey"}
 	if unrouted {
 		want = append(want, "events_created_idx")
 	}

@@ -73,13 +73,15 @@ func (s *Store) eventWhere(ctx context.Context, where string, arg any) (ports.Ev
 	return record(ev, byEvent[ev.ID])
 }
 
-// deliveriesOf reads the deliveries of events, oldest first, by event id.
+// deliveriesOf reads the deliveries of events, oldest first, by event id,
+// in ofEvent's two parts.
 func (s *Store) deliveriesOf(ctx context.Context, events []string) (map[string][]deliveryRow, error) {
 	var rows []deliveryRow
-	err := s.db.NewSelect().Model(&rows).
-		Where("d.event_id IN (?)", bun.In(events)).
-		OrderExpr("d.event_id, d.created_at, d.id").
-		Scan(ctx)
+	own, fanout := ofEvents("d", "IN (?)")
+	err := s.db.NewRaw(`SELECT d.* FROM deliveries AS d WHERE `+own+`
+UNION ALL
+SELECT d.* FROM deliveries AS d WHERE `+fanout+`
+ORDER BY event_id, created_at, id`, bun.In(events), bun.In(events)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, interpretError("deliveries", err)
 	}
