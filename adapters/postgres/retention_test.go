@@ -242,6 +242,12 @@ func TestPurgePlanReadsOnlyOldRows(t *testing.T) {
 		if err := db.NewRaw(purgeSQL, tc.args).Scan(ctx, &got.Events, &got.Deliveries); err != nil || got != tc.want {
 			t.Errorf("purge (%s) = %+v, %v; want %+v", tc.name, got, err, tc.want)
 		}
+		// No foreign key cascades: the statement deletes the deliveries.
+		var orphans, rows int
+		if err := db.NewRaw(`SELECT count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id)), count(*)
+			FROM deliveries d`).Scan(ctx, &orphans, &rows); err != nil || orphans != 0 || rows != 70_000+4_000 {
+			t.Errorf("after the purge (%s): %d deliveries without their event, %d in all (%v); want 0 and %d", tc.name, orphans, rows, err, 74_000)
+		}
 	}
 }
 
