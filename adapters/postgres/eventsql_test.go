@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -48,27 +49,33 @@ func TestEventLookupsReadDeliveriesByKey(t *testing.T) {
 		FROM ev CROSS JOIN generate_series(1, 2) AS k`, endpoint); err != nil {
 		t.Fatal(err)
 	}
+	// 200 of the target_url ones died.
+	if _, err := db.ExecContext(ctx, `UPDATE deliveries SET status = 'dead'
+		WHERE id IN (SELECT id FROM deliveries WHERE endpoint_id IS NULL ORDER BY created_at LIMIT 200)`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.ExecContext(ctx, `ANALYZE events, deliveries`); err != nil {
 		t.Fatal(err)
 	}
 
 	byKey := []string{"deliveries_pkey", "deliveries_fanout_event_idx"}
-	checkPlan := func(name, query string) {
+	// checkPlan fails a plan that scans events or deliveries whole, reads
+	// deliveries through an index not in allowed, or leaves out one in
+	// required.
+	checkPlan := func(name, query string, allowed, required []string) {
 		t.Helper()
 		root := explainJSON(t, db, "EXPLAIN (FORMAT JSON) "+query, nil)
 		used := map[string]bool{}
 		for _, n := range root.all() {
-			if n.Relation == "deliveries" && n.Index == "" && n.NodeType != "Bitmap Heap Scan" {
-				t.Errorf("%s: reads deliveries with a %s, not by key", name, n.NodeType)
+			if (n.Relation == "deliveries" || n.Relation == "events") && n.Index == "" && n.NodeType != "Bitmap Heap Scan" {
+				t.Errorf("%s: reads %s with a %s, not by key", name, n.Relation, n.NodeType)
 			}
-			if strings.HasPrefix(n.Index, "deliveries_") {
-				used[n.Index] = true
-				if !slices.Contains(byKey, n.Index) {
-					t.Errorf("%s: reads deliveries with a %s on %s, not by key", name, n.NodeType, n.Index)
-				}
+			used[n.Index] = true
+			if strings.HasPrefix(n.Index, "deliveries_") && !slices.Contains(allowed, n.Index) {
+				t.Errorf("%s: reads deliveries with a %s on %s; want only %v", name, n.NodeType, n.Index, allowed)
 			}
 		}
-		for _, idx := range byKey {
+		for _, idx := range required {
 			if !used[idx] {
 				t.Errorf("%s: does not use %s", name, idx)
 			}
@@ -81,7 +88,7 @@ func TestEventLookupsReadDeliveriesByKey(t *testing.T) {
 	} {
 		q := listWhere(db, db.NewSelect().TableExpr("events AS e").ColumnExpr("e.id"), f).
 			OrderExpr("e.created_at DESC, e.id DESC").Limit(21)
-		checkPlan("list "+q.String(), q.String())
+		checkPlan("list "+q.String(), q.String(), byKey, byKey)
 	}
 
 	// The newest page holds both kinds (a fan-out event every 10 s); each
@@ -107,7 +114,29 @@ func TestEventLookupsReadDeliveriesByKey(t *testing.T) {
 	own, fanout := ofEvents("d", "IN (?)")
 	q := db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.*").Where(own, bun.In(ids)).
 		UnionAll(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.*").Where(fanout, bun.In(ids)))
-	checkPlan("the page's deliveries", q.String())
+	checkPlan("the page's deliveries", q.String(), byKey, byKey)
+
+	// Recovering walks the dead off their own index, and the succeeded
+	// (most of the history) through their events, by key.
+	from := ports.TimeWindow{From: time.Now().Add(-time.Hour)}
+	dead := []string{"deliveries_dead_created_idx", "deliveries_finished_updated_idx"} // dead rows only
+	for _, tc := range []struct {
+		f                 ports.RecoverFilter
+		allowed, required []string
+	}{
+		{ports.RecoverFilter{Status: core.StatusDead, Window: from}, dead, nil},
+		{ports.RecoverFilter{Status: core.StatusDead, Origin: "https://m.example:443"}, dead, nil},
+		{ports.RecoverFilter{Status: core.StatusSucceeded, Window: from}, byKey, append([]string{"events_created_idx"}, byKey...)},
+		{ports.RecoverFilter{Status: core.StatusSucceeded, Origin: "https://e.example:443"}, byKey,
+			append([]string{"events_created_idx"}, byKey...)},
+	} {
+		q := s.toRecover(tc.f, ports.RecoverMax+1).String()
+		checkPlan("recover "+q, q, tc.allowed, tc.required)
+	}
+	if r, err := s.Recover(ctx, ports.RecoverParams{Filter: ports.RecoverFilter{Status: core.StatusSucceeded, Origin: "https://e.example:443"},
+		RatePerSecond: 100, Limit: 10}); err != nil || r.Queued != 10 || !r.More {
+		t.Errorf("recovering 10 succeeded endpoint deliveries: %+v, %v", r, err)
+	}
 
 	fan := res.Events[slices.IndexFunc(res.Events, func(e ports.EventRecord) bool { return len(e.Deliveries) == 2 })]
 	for _, id := range []core.EventID{fan.Event.ID, res.Events[slices.IndexFunc(res.Events, func(e ports.EventRecord) bool { return len(e.Deliveries) == 1 })].Event.ID} {

@@ -169,10 +169,7 @@ func (s *Store) Recover(ctx context.Context, p ports.RecoverParams) (ports.Recov
 	if p.RatePerSecond > 0 {
 		step = 1 / p.RatePerSecond
 	}
-	picked := deliveryWhere(s.db.NewSelect().TableExpr("deliveries AS d").
-		ColumnExpr("d.id, d.origin, d.created_at"), f.Status, f.EndpointID, f.Origin)
-	picked = windowWhere(picked, "d.created_at", f.Window).
-		OrderExpr("d.created_at, d.id").Limit(int64(p.Limit) + 1).For("UPDATE OF d")
+	picked := s.toRecover(f, p.Limit+1)
 	var res struct {
 		Queued int  `bun:"queued"`
 		More   bool `bun:"more"`
@@ -182,4 +179,31 @@ func (s *Store) Recover(ctx context.Context, p ports.RecoverParams) (ports.Recov
 		return ports.RecoverResult{}, interpretError("recover", err)
 	}
 	return ports.RecoverResult{Queued: res.Queued, More: res.More}, nil
+}
+
+// toRecover picks, oldest first, up to limit finished deliveries f
+// matches, locked. Dead ones are few: they are walked off
+// deliveries_dead_created_idx. Succeeded ones are most of the history and
+// have no index by creation (migration 20261207100000): their events are
+// walked instead, off events_created_idx (a delivery is created with its
+// event), each event's deliveries read in ofEvent's two parts; the rows
+// found are then locked (FOR UPDATE takes no UNION) and checked again.
+func (s *Store) toRecover(f ports.RecoverFilter, limit int) *bun.SelectQuery {
+	if f.Status == core.StatusDead {
+		q := deliveryWhere(s.db.NewSelect().TableExpr("deliveries AS d").
+			ColumnExpr("d.id, d.origin, d.created_at"), f.Status, f.EndpointID, f.Origin)
+		return windowWhere(q, "d.created_at", f.Window).
+			OrderExpr("d.created_at, d.id").Limit(int64(limit)).For("UPDATE OF d")
+	}
+	own, fanout := ofEvent("d", "e.id")
+	part := func(of string) *bun.SelectQuery {
+		return deliveryWhere(s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.id").Where(of),
+			f.Status, f.EndpointID, f.Origin)
+	}
+	walk := windowWhere(s.db.NewSelect().TableExpr("events AS e").ColumnExpr("m.id").
+		Join("CROSS JOIN LATERAL (?) AS m", part(own).UnionAll(part(fanout))), "e.created_at", f.Window).
+		OrderExpr("e.created_at, e.id").Limit(int64(limit))
+	return s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.id, d.origin, d.created_at").
+		Where("d.id = ANY (ARRAY(?))", walk).Where("d.status = ?", string(f.Status)).
+		OrderExpr("d.created_at, d.id").For("UPDATE OF d")
 }

@@ -292,8 +292,8 @@ func TestMigrateUpgradesAnExistingQueue(t *testing.T) {
 		ORDER BY 1`).Scan(ctx, &names); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"deliveries_endpoint_status_idx", "deliveries_fanout_event_idx",
-		"deliveries_finished_created_idx", "deliveries_finished_updated_idx", "deliveries_lease_expiry_idx", "deliveries_notify_inserted",
+	want := []string{"deliveries_dead_created_idx", "deliveries_endpoint_status_idx", "deliveries_fanout_event_idx",
+		"deliveries_finished_updated_idx", "deliveries_lease_expiry_idx", "deliveries_notify_inserted",
 		"deliveries_pending_due_idx", "deliveries_pending_origin_idx", "deliveries_pkey"}
 	if !slices.Equal(names, want) {
 		t.Errorf("deliveries' indexes and trigger after the upgrade: %v, want %v", names, want)
