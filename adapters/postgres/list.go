@@ -89,15 +89,20 @@ func listWhere(db bun.IDB, q *bun.SelectQuery, f ports.ListFilter) *bun.SelectQu
 	}
 	q = windowWhere(q, "e.created_at", f.Window)
 	if f.Status != "" || f.EndpointID != "" || f.Origin != "" {
-		// In ofEvent's two parts (eventsql.go), one index each.
-		own, fanout := ofEvent("d", "e.id")
-		sub := func(of string) *bun.SelectQuery {
-			return deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("1").Where(of),
-				f.Status, f.EndpointID, f.Origin)
-		}
-		q = q.Where("EXISTS (?)", sub(own).UnionAll(sub(fanout)))
+		q = q.Where("EXISTS (?)", deliveriesOfEvent(db, "1", f.Status, f.EndpointID, f.Origin))
 	}
 	return q
+}
+
+// deliveriesOfEvent selects column of the deliveries d of the event e (an
+// outer query's alias) that the filters match, in ofEvent's two parts
+// (eventsql.go), one index each.
+func deliveriesOfEvent(db bun.IDB, column string, status core.Status, endpoint core.EndpointID, origin string) *bun.SelectQuery {
+	own, fanout := ofEvent("d", "e.id")
+	part := func(of string) *bun.SelectQuery {
+		return deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr(column).Where(of), status, endpoint, origin)
+	}
+	return part(own).UnionAll(part(fanout))
 }
 
 // deliveryWhere adds the conditions on deliveries d a list or a recovery
@@ -195,13 +200,9 @@ func (s *Store) toRecover(f ports.RecoverFilter, limit int) *bun.SelectQuery {
 		return windowWhere(q, "d.created_at", f.Window).
 			OrderExpr("d.created_at, d.id").Limit(int64(limit)).For("UPDATE OF d")
 	}
-	own, fanout := ofEvent("d", "e.id")
-	part := func(of string) *bun.SelectQuery {
-		return deliveryWhere(s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.id").Where(of),
-			f.Status, f.EndpointID, f.Origin)
-	}
 	walk := windowWhere(s.db.NewSelect().TableExpr("events AS e").ColumnExpr("m.id").
-		Join("CROSS JOIN LATERAL (?) AS m", part(own).UnionAll(part(fanout))), "e.created_at", f.Window).
+		Join("CROSS JOIN LATERAL (?) AS m", deliveriesOfEvent(s.db, "d.id", f.Status, f.EndpointID, f.Origin)),
+		"e.created_at", f.Window).
 		OrderExpr("e.created_at, e.id").Limit(int64(limit))
 	return s.db.NewSelect().TableExpr("deliveries AS d").ColumnExpr("d.id, d.origin, d.created_at").
 		Where("d.id = ANY (ARRAY(?))", walk).Where("d.status = ?", string(f.Status)).
