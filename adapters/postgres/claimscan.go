@@ -13,9 +13,9 @@ import (
 // SELECT, column by column in its order) into deliveries. It is bun's
 // scan written out: a claim returns hundreds of rows, and bun's
 // reflection (field lookups, a slice grown one row at a time) cost a busy
-// worker as much CPU as parsing them. Every value is scanned into an any, which database/sql
-// fills without conversion; the ids come as text (cast in the SELECT),
-// so they are strings already.
+// worker as much CPU as parsing them. Every value is scanned into an any,
+// which database/sql fills without conversion; the ids come as text (cast
+// in the SELECT), so they are strings already.
 func scanClaimed(rows *sql.Rows, p ports.ClaimParams) (out []core.Delivery, err error) {
 	defer func() {
 		if cerr := rows.Close(); err == nil {

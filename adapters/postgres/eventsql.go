@@ -1,5 +1,11 @@
 package postgres
 
+import (
+	"github.com/uptrace/bun"
+
+	"github.com/webhookd/webhookd/core"
+)
+
 // An event's deliveries are found in two parts (migration
 // 20261207000000_fanout_event_index): the one whose id is its event's (the
 // only delivery of an event posted with a target_url) by primary key, the
@@ -35,4 +41,15 @@ SELECT 1 FROM deliveries o WHERE ` + own + ` AND ` + cond + `
 UNION ALL
 SELECT 1 FROM deliveries o WHERE ` + fanout + ` AND ` + cond + `
 OFFSET 0`
+}
+
+// deliveriesOfEvent is ofEventUnion for a bun query: it selects column of
+// the deliveries d of the event e (an outer query's alias) that the list
+// and recovery filters match (deliveryWhere), in the two parts.
+func deliveriesOfEvent(db bun.IDB, column string, status core.Status, endpoint core.EndpointID, origin string) *bun.SelectQuery {
+	own, fanout := ofEvent("d", "e.id")
+	part := func(of string) *bun.SelectQuery {
+		return deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr(column).Where(of), status, endpoint, origin)
+	}
+	return part(own).UnionAll(part(fanout))
 }

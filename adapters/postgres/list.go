@@ -94,17 +94,6 @@ func listWhere(db bun.IDB, q *bun.SelectQuery, f ports.ListFilter) *bun.SelectQu
 	return q
 }
 
-// deliveriesOfEvent selects column of the deliveries d of the event e (an
-// outer query's alias) that the filters match, in ofEvent's two parts
-// (eventsql.go), one index each.
-func deliveriesOfEvent(db bun.IDB, column string, status core.Status, endpoint core.EndpointID, origin string) *bun.SelectQuery {
-	own, fanout := ofEvent("d", "e.id")
-	part := func(of string) *bun.SelectQuery {
-		return deliveryWhere(db.NewSelect().TableExpr("deliveries AS d").ColumnExpr(column).Where(of), status, endpoint, origin)
-	}
-	return part(own).UnionAll(part(fanout))
-}
-
 // deliveryWhere adds the conditions on deliveries d a list or a recovery
 // filters by.
 func deliveryWhere(q *bun.SelectQuery, status core.Status, endpoint core.EndpointID, origin string) *bun.SelectQuery {
