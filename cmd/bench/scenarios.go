@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -202,6 +203,15 @@ func (b *bench) declare(sr *storeResult, postgres bool) {
 			n := humanInt(b.scaled(100000))
 			sr.declare(measureDef{key: "drain_rate", name: fmt.Sprintf("backlog drain, %s pending, ROLE=worker at its defaults", n), unit: "deliveries/s", goal: goal{">=", 10000}})
 			sr.declare(measureDef{key: "drain_rss", name: fmt.Sprintf("worker peak RSS draining %s pending", n), unit: "MB", goal: goal{"<=", 150}, note: "goal is for 1M pending"})
+			sr.declare(measureDef{key: "drain_cpu_box", name: "drain: CPU a delivery, the whole box", unit: "µs",
+				note: fmt.Sprintf("10,000/s on %d CPUs leaves %d", runtime.NumCPU(), runtime.NumCPU()*100)})
+			sr.declare(measureDef{key: "drain_cpu_dispatcher", name: "drain: CPU a delivery, the dispatcher", unit: "µs"})
+			if postgres {
+				sr.declare(measureDef{key: "drain_cpu_database", name: "drain: CPU a delivery, PostgreSQL", unit: "µs"})
+			}
+			sr.declare(measureDef{key: "drain_cpu_bench", name: "drain: CPU a delivery, the receiver (the bench process)", unit: "µs"})
+			sr.declare(measureDef{key: "drain_idle", name: "drain: the box idle", unit: "%"})
+			sr.declare(measureDef{key: "drain_steal", name: "drain: the box's time taken by its host (steal)", unit: "%"})
 		case "latency":
 			for _, r := range latencyRates {
 				p := fmt.Sprintf("latency 202 → receiver at %s/s (ROLE=all, default poll): ", humanInt(int(r)))
@@ -385,6 +395,7 @@ func scDrain(ctx context.Context, rc *runCtx) error {
 	if err != nil {
 		return err
 	}
+	cpuFrom := sampleCPU(worker.cmd.Process.Pid)
 	var peak int64
 	stopSampling := make(chan struct{})
 	var wg sync.WaitGroup
@@ -404,6 +415,7 @@ func scDrain(ctx context.Context, rc *runCtx) error {
 	}()
 	timeout := time.Minute + time.Duration(n)*3*time.Millisecond // ~330/s at worst
 	rc.waitDelivered(ctx, len(r.ids), timeout)
+	cpuTo := sampleCPU(worker.cmd.Process.Pid)
 	close(stopSampling)
 	wg.Wait()
 	peak = max(peak, worker.rssKB())
@@ -423,8 +435,32 @@ func scDrain(ctx context.Context, rc *runCtx) error {
 	if peak > 0 {
 		rc.set("drain_rss", float64(peak)/1024)
 	}
+	if rep.Missing == 0 {
+		rc.reportDrainCPU(cpuFrom, cpuTo, len(r.ids))
+	}
 	rc.checkDelivery("every stored event delivered", r.ids)
 	return nil
+}
+
+// reportDrainCPU records and logs what the box spent on a drain of n
+// deliveries (cpu.go).
+func (rc *runCtx) reportDrainCPU(from, to cpuSample, n int) {
+	c, ok := spendPer(from, to, n)
+	if !ok {
+		return
+	}
+	rc.set("drain_cpu_box", c.box)
+	rc.set("drain_cpu_dispatcher", c.dispatcher)
+	rc.set("drain_cpu_bench", c.bench)
+	rc.set("drain_idle", c.idlePct)
+	rc.set("drain_steal", c.stealPct)
+	database := ""
+	if rc.pg != nil {
+		rc.set("drain_cpu_database", c.database)
+		database = fmt.Sprintf(", PostgreSQL %.0f", c.database)
+	}
+	logf("    CPU a delivery: %.0f µs of the box (dispatcher %.0f%s, receiver %.0f); the box %.1f%% idle, %.1f%% taken by its host",
+		c.box, c.dispatcher, database, c.bench, c.idlePct, c.stealPct)
 }
 
 // scLatency: ROLE=all at 200/s then 1,000/s, each event's time from its 202
