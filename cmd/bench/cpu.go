@@ -97,11 +97,28 @@ func parseProcStat(data []byte) (procTimes, bool) {
 // postgresCPU is the CPU of every PostgreSQL process on the box. A backend
 // that exits takes its counters with it into its parent's: the children
 // of a postmaster (a postgres whose parent is not one) count too, so
-// connections that come and go are not lost.
+// connections that come and go are not lost. A backend reaped while the
+// processes are read would be missed or counted twice (a client that just
+// disconnected, such as the API stopped before a drain), so the reading is
+// taken again until two in a row agree on who is there and what the
+// postmasters reaped.
 func postgresCPU() int64 {
+	prev := postgresProcs()
+	for range 20 {
+		cur := postgresProcs()
+		if sameReaped(prev, cur) {
+			return postgresTicks(cur)
+		}
+		prev = cur
+	}
+	return postgresTicks(prev)
+}
+
+// postgresProcs reads every process named postgres, by pid.
+func postgresProcs() map[string]procTimes {
 	dirs, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0
+		return nil
 	}
 	all := map[string]procTimes{}
 	for _, d := range dirs {
@@ -112,7 +129,22 @@ func postgresCPU() int64 {
 			all[d.Name()] = p
 		}
 	}
-	return postgresTicks(all)
+	return all
+}
+
+// sameReaped reports whether a and b list the same processes, with the
+// same reaped children's ticks.
+func sameReaped(a, b map[string]procTimes) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for pid, p := range a {
+		q, ok := b[pid]
+		if !ok || p.child != q.child {
+			return false
+		}
+	}
+	return true
 }
 
 // postgresTicks adds up the PostgreSQL processes of all, by pid: each one's

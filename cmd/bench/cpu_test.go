@@ -65,3 +65,19 @@ func TestSampleCPUSeesThisProcessWork(t *testing.T) {
 		t.Fatalf("100 ms of spinning: this process %d ticks, the box %d busy ticks; want ≥ 5 each", b.bench-a.bench, b.busy-a.busy)
 	}
 }
+
+func TestSameReapedNoticesAnExitOrAReap(t *testing.T) {
+	a := map[string]procTimes{"100": {ppid: "1", own: 10, child: 500}, "101": {ppid: "100", own: 40}}
+	same := map[string]procTimes{"100": {ppid: "1", own: 12, child: 500}, "101": {ppid: "100", own: 45}}
+	gone := map[string]procTimes{"100": {ppid: "1", own: 12, child: 500}}
+	reaped := map[string]procTimes{"100": {ppid: "1", own: 12, child: 540}, "101": {ppid: "100", own: 45}}
+	if !sameReaped(a, same) {
+		t.Error("two readings of the same processes disagree")
+	}
+	if sameReaped(a, gone) || sameReaped(gone, a) {
+		t.Error("a process that left was not noticed")
+	}
+	if sameReaped(a, reaped) {
+		t.Error("a reap was not noticed")
+	}
+}

@@ -38,7 +38,7 @@ func scList(ctx context.Context, rc *runCtx) error {
 			return err
 		}
 		defer db.Close()
-		logf("    inserting %s pending events by SQL (then VACUUM ANALYZE, as autovacuum would)", humanInt(n))
+		logf("    inserting %s pending events by SQL (then VACUUM ANALYZE, as autovacuum would, and CHECKPOINT)", humanInt(n))
 		if err := fillEvents(ctx, db, n, rc.recv.url+"/webhook", rc.origin(), "pending"); err != nil {
 			return err
 		}

@@ -230,7 +230,7 @@ func (b *bench) runStore(ctx context.Context, sr *storeResult, pg *pgEnv) {
 	if pg == nil {
 		sr.notes = append(sr.notes, "no pgbench-like baseline on SQLite: the ingest ratio goal is PostgreSQL's")
 	} else if b.opts.listFill == "sql" && slices.Contains(b.opts.scenarios, "list") {
-		sr.notes = append(sr.notes, "list: rows inserted by SQL (valid pending events), then VACUUM ANALYZE")
+		sr.notes = append(sr.notes, "list: rows inserted by SQL (valid pending events), then VACUUM ANALYZE and CHECKPOINT")
 	}
 	if slices.Contains(b.opts.scenarios, "e2e") {
 		sr.notes = append(sr.notes, "end to end: a rate is sustained when the backlog (accepted − delivered) grew by ≤ 10 % of what was offered "+
@@ -240,7 +240,7 @@ func (b *bench) runStore(ctx context.Context, sr *storeResult, pg *pgEnv) {
 		sr.notes = append(sr.notes, "drain: deliveries/s counted from the worker process's start to the last arrival")
 	}
 	if pg != nil && slices.Contains(b.opts.scenarios, "claim") {
-		sr.notes = append(sr.notes, "claim cost: the finished rows are inserted by SQL (succeeded deliveries), then VACUUM ANALYZE; "+
+		sr.notes = append(sr.notes, "claim cost: the finished rows are inserted by SQL (succeeded deliveries), then VACUUM ANALYZE and CHECKPOINT; "+
 			"each backlog is stored through ROLE=api and drained by a fresh ROLE=worker, BATCH_SIZE=100")
 	}
 	for _, sc := range b.opts.scenarios {
