@@ -44,14 +44,15 @@ var rules = map[string]rule{
 	// internal/: small helpers shared across the tree, leaves of the graph.
 	// wait and testkit are standard library only, so that core services
 	// may use them; env reads .env files with godotenv; logfile rotates
-	// LOG_FILE with lumberjack.
-	"internal/wait":    {},
-	"internal/testkit": {},
-	"internal/env":     {thirdParty: true},
-	"internal/logfile": {thirdParty: true},
-	"internal/logfmt":  {},
-	"test/":            {ours: []string{"*"}, thirdParty: true}, // test harness and suites
-	"":                 {},                                      // the root: tests only
+	// LOG_FILE with lumberjack; logbatch writes log lines in batches.
+	"internal/wait":     {},
+	"internal/testkit":  {},
+	"internal/env":      {thirdParty: true},
+	"internal/logfile":  {thirdParty: true},
+	"internal/logfmt":   {},
+	"internal/logbatch": {},
+	"test/":             {ours: []string{"*"}, thirdParty: true}, // test harness and suites
+	"":                  {},                                      // the root: tests only
 }
 
 func ruleFor(pkg string) (rule, string) {

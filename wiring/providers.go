@@ -28,25 +28,33 @@ import (
 	"github.com/webhookd/webhookd/core/retention"
 	"github.com/webhookd/webhookd/core/secretbox"
 	"github.com/webhookd/webhookd/core/signing"
+	"github.com/webhookd/webhookd/internal/logbatch"
 	"github.com/webhookd/webhookd/internal/logfile"
 	"github.com/webhookd/webhookd/internal/logfmt"
 	"github.com/webhookd/webhookd/ports"
 )
 
 // provideLogger logs JSON lines, durations in milliseconds, to stdout
-// and, with LOG_FILE, appends them to it too, rotated by size.
+// and, with LOG_FILE, appends them to it too, rotated by size. Lines are
+// written in batches behind their callers, those at WARN and above before
+// their call returns (logbatch).
 func provideLogger(cfg LogConfig) (*slog.Logger, func(), error) {
 	var w io.Writer = os.Stdout
-	cleanup := func() {}
+	closeFile := func() {}
 	if cfg.File != "" {
 		f, err := logfile.Open(cfg.File, cfg.Rotation)
 		if err != nil {
 			return nil, nil, err
 		}
 		w = io.MultiWriter(os.Stdout, f)
-		cleanup = func() { f.Close() }
+		closeFile = func() { f.Close() }
 	}
-	return slog.New(slog.NewJSONHandler(w, logfmt.Options(cfg.Level))), cleanup, nil
+	lines := logbatch.New(w)
+	cleanup := func() {
+		_ = lines.Close()
+		closeFile()
+	}
+	return slog.New(logbatch.NewHandler(slog.NewJSONHandler(lines, logfmt.Options(cfg.Level)), lines)), cleanup, nil
 }
 
 func provideSigner(cfg SigningConfig) (*signing.Signer, error) {

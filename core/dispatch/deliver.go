@@ -205,8 +205,18 @@ func (h *deliveryHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return h.base.Enabled(ctx, l)
 }
 
+// Handle writes r with the delivery's attributes ahead of its own, as
+// with() would, without building a handler per line: base.WithAttrs
+// formats its attributes into a new handler, which was two fifths of a
+// delivered line's cost at LOG_LEVEL=info.
 func (h *deliveryHandler) Handle(ctx context.Context, r slog.Record) error {
-	return h.with().Handle(ctx, r)
+	line := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	line.AddAttrs(deliveryAttrs(h.e)...)
+	r.Attrs(func(a slog.Attr) bool {
+		line.AddAttrs(a)
+		return true
+	})
+	return h.base.Handle(ctx, line)
 }
 
 func (h *deliveryHandler) WithAttrs(attrs []slog.Attr) slog.Handler { return h.with().WithAttrs(attrs) }
