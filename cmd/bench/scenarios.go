@@ -97,7 +97,11 @@ func (rc *runCtx) checkDelivery(name string, ids []string) {
 	rc.check(name, d.ok(), detail)
 }
 
-// start runs a dispatcher of this run's store with the given role.
+// start runs a dispatcher of this run's store with the given role. Its
+// settings are the defaults but for what the bench must set (store,
+// target, secrets) and -env: LOG_LEVEL stays info, a JSON line per
+// delivery into the process's log file, as a deployment at defaults
+// writes.
 func (rc *runCtx) start(ctx context.Context, role string, extra map[string]string, ready bool) (*proc, error) {
 	rc.procs++
 	env := map[string]string{
@@ -105,7 +109,6 @@ func (rc *runCtx) start(ctx context.Context, role string, extra map[string]strin
 		"DATABASE_URL":          rc.dbURL,
 		"TARGET_URL":            rc.recv.url + "/webhook",
 		"ALLOW_PRIVATE_TARGETS": "true",
-		"LOG_LEVEL":             "warn",
 		"ENCRYPTION_KEY":        rc.b.encKey,
 	}
 	if rc.schema != "" {
