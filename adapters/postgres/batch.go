@@ -23,15 +23,15 @@ const (
 	batchTimeout = 30 * time.Second
 	// maxLeaders bounds the batches of a kind running at once: one. A
 	// statement's fixed cost is most of it, so a batch is cheaper per row
-	// the more it holds, and concurrent statements do not overlap where it
-	// counts: an insert's NOTIFY takes a cluster-wide lock through its
-	// commit (flush included) in PostgreSQL 15, so notifying commits run
-	// one after another anyway. With four insert leaders each statement
-	// held 5.5 rows, with one 18.7: 32 clients 3,750–3,966 → 5,349–6,024
-	// accepted/s, p99 24 → 11–14 ms; 64 clients 5,281–5,456 → 6,447–7,605/s
-	// (durable commits, `cmd/bench -scenarios ingest -scale 2`). Outcomes
-	// come in one by one as answers arrive: four leaders found about 4 of
-	// them queued a statement (164 µs per outcome), one about 13 (74 µs).
+	// the more it holds. With four insert leaders each statement held 5.5
+	// rows, with one 18.7: 32 clients 3,750–3,966 → 5,349–6,024
+	// accepted/s, p99 24 → 11–14 ms (durable commits, `cmd/bench
+	// -scenarios ingest -scale 2`; the inserts then NOTIFYd inside their
+	// transaction, which made their commits flush one at a time). With the
+	// NOTIFY apart (notify.go), two insert leaders were still no faster
+	// than one (4 interleaved runs each). Outcomes come in one by one as answers
+	// arrive: four leaders found about 4 of them queued a statement (164 µs
+	// per outcome), one about 13 (74 µs).
 	maxLeaders = 1
 )
 

@@ -38,8 +38,9 @@ type insertCall = call[ports.InsertParams, ports.Inserted]
 //     subscribed to its type (no types: every type). Their ids are
 //     UUIDv7s made by the migration's uuid_v7(), because which endpoints
 //     match is only known here;
-//  4. stored: the deliveries, pending and due at next (or at once); the
-//     insert trigger NOTIFYs the schema's channel if it stored any.
+//  4. stored: the deliveries, pending and due at next (or at once). If it
+//     stored any, insertRows has the schema's channel notified once the
+//     statement committed (notify.go).
 //
 // It returns one row per created event and delivery (the delivery columns
 // NULL for an event routed nowhere): of a delivery, only what the statement
@@ -198,6 +199,12 @@ func (s *Store) insertRows(ctx context.Context, ps []ports.InsertParams) (map[co
 	var rows []insertedRow
 	if err := s.insertions.scan(ctx, s.queue, params, &rows); err != nil {
 		return nil, interpretError("insert", err)
+	}
+	for _, r := range rows {
+		if r.ID != "" { // a delivery stored, and committed: wake the workers
+			s.wake.notify()
+			break
+		}
 	}
 	byID := make(map[core.EventID]ports.InsertParams, len(ps))
 	for _, p := range ps {

@@ -293,10 +293,10 @@ func TestMigrateUpgradesAnExistingQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"deliveries_dead_created_idx", "deliveries_endpoint_status_idx", "deliveries_fanout_event_idx",
-		"deliveries_finished_updated_idx", "deliveries_lease_expiry_idx", "deliveries_notify_inserted",
+		"deliveries_finished_updated_idx", "deliveries_lease_expiry_idx",
 		"deliveries_pending_due_idx", "deliveries_pending_origin_idx", "deliveries_pkey"}
 	if !slices.Equal(names, want) {
-		t.Errorf("deliveries' indexes and trigger after the upgrade: %v, want %v", names, want)
+		t.Errorf("deliveries' indexes and triggers after the upgrade: %v, want %v", names, want)
 	}
 
 	// The queue goes on: the key still answers with its event, the due

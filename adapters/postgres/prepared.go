@@ -62,11 +62,11 @@ var queueSession = map[string]string{
 	"jit": "off",
 }
 
-// queueConns is the queue pool's size: the inserts' group-commit leaders,
-// a worker's claim, the completions' leader, and one more for a second
-// claimer (a test's, or RunOnce beside Run). It comes on top of
-// DB_MAX_CONNS.
-const queueConns = maxLeaders + 1 + maxLeaders + 1
+// queueConns is the queue pool's size: the inserts' group-commit leaders
+// and their notifier (notify.go), a worker's claim, the completions'
+// leader, and one more for a second claimer (a test's, or RunOnce beside
+// Run). It comes on top of DB_MAX_CONNS.
+const queueConns = maxLeaders + 1 + 1 + maxLeaders + 1
 
 // preparedQuery is one such statement.
 type preparedQuery struct {

@@ -21,6 +21,7 @@ type Store struct {
 	channel   string
 	inserts   *batcher[ports.InsertParams, ports.Inserted]
 	completes *batcher[ports.CompleteParams, struct{}]
+	wake      *notifier // after inserts (notify.go)
 	// The hot statements, prepared (prepared.go).
 	insertions, claims, completions *preparedQuery
 }
@@ -38,6 +39,10 @@ func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
 		completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
 	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
+	s.wake = &notifier{send: func(ctx context.Context) error {
+		_, err := queue.ExecContext(ctx, notifySQL, s.channel)
+		return err
+	}}
 	return s, func() { _ = queue.Close() }, nil
 }
 
