@@ -25,9 +25,12 @@ type notifier struct {
 	sending bool // a goroutine is in loop
 }
 
-// notifySQL notifies without waiting for the WAL flush: the setting is
-// local to the statement's own (implicit) transaction and read at its
-// commit.
+// notifySQL notifies without waiting for a WAL flush. A transaction that
+// only notifies takes no transaction id in PostgreSQL 15, so its commit
+// has nothing to flush (200 sends through psql: no WAL sync, with or
+// without the setting); synchronous_commit off, local to the statement's
+// own implicit transaction, keeps it so should a version write a commit
+// record.
 const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify(?, '')`
 
 // notifyTimeout bounds one send; a database that does not answer by then
