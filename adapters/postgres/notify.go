@@ -2,8 +2,9 @@ package postgres
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/webhookd/webhookd/internal/wait"
 )
 
 // notifier wakes the workers listening on the schema's channel once
@@ -15,14 +16,15 @@ import (
 // crash can lose it, as it can lose a listener's connection; the workers'
 // polling covers both.
 //
-// Requests coalesce: at most one notification is being sent, and every
-// request is followed by one whose transaction began after it.
+// Requests coalesce (a wait.Signal): one notification is sent at a time,
+// and every request is followed by one whose transaction began after it.
 type notifier struct {
-	send func(ctx context.Context) error // one notification; its error only means a wake-up lost
+	wanted *wait.Signal
+	send   func(ctx context.Context) error // one notification; its error only means a wake-up lost
+}
 
-	mu      sync.Mutex
-	wanted  bool // a request came since the last send began
-	sending bool // a goroutine is in loop
+func newNotifier(send func(ctx context.Context) error) *notifier {
+	return &notifier{wanted: wait.NewSignal(), send: send}
 }
 
 // notifySQL notifies without waiting for a WAL flush. A transaction that
@@ -38,29 +40,19 @@ const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_noti
 const notifyTimeout = 5 * time.Second
 
 // notify asks for a notification and returns at once.
-func (n *notifier) notify() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.wanted = true
-	if !n.sending {
-		n.sending = true
-		go n.loop()
-	}
-}
+func (n *notifier) notify() { n.wanted.Notify() }
 
-// loop sends until no request came during the last send.
-func (n *notifier) loop() {
+// run sends a notification per pending request until ctx ends. Requests
+// made during a send leave one pending, sent after it.
+func (n *notifier) run(ctx context.Context) {
 	for {
-		n.mu.Lock()
-		if !n.wanted {
-			n.sending = false
-			n.mu.Unlock()
+		select {
+		case <-ctx.Done():
 			return
+		case <-n.wanted.C():
 		}
-		n.wanted = false
-		n.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
-		_ = n.send(ctx)
+		sctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+		_ = n.send(sctx)
 		cancel()
 	}
 }

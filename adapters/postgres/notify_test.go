@@ -14,13 +14,27 @@ import (
 func TestNotifierFollowsEveryRequestAndCoalesces(t *testing.T) {
 	started := make(chan int)   // a send began: its number
 	release := make(chan error) // what the running send returns
-	var sends int
-	n := &notifier{send: func(context.Context) error {
-		sends++ // only one send runs at a time: loop is the only caller
-		started <- sends
-		return <-release
-	}}
-
+	var sends int               // only run calls send, one at a time
+	n := newNotifier(func(ctx context.Context) error {
+		sends++
+		select {
+		case started <- sends:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-release:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.run(ctx)
+	}()
 	next := func() int { // the number of the send that begins next
 		t.Helper()
 		select {
@@ -31,6 +45,7 @@ func TestNotifierFollowsEveryRequestAndCoalesces(t *testing.T) {
 			return 0
 		}
 	}
+
 	n.notify()
 	if got := next(); got != 1 {
 		t.Fatalf("first send: %d", got)
@@ -45,33 +60,15 @@ func TestNotifierFollowsEveryRequestAndCoalesces(t *testing.T) {
 		t.Fatalf("after 50 requests during the first send: send %d began", got)
 	}
 	release <- nil
-	waitIdle(t, n)
-	if sends != 2 {
-		t.Fatalf("sends: %d, want 2 (the 50 requests share one)", sends)
-	}
 
-	n.notify() // idle again: a new request is sent at once
+	n.notify() // nothing pending: a new request is sent next, as the third
 	if got := next(); got != 3 {
-		t.Fatalf("a request after the loop ended: send %d", got)
+		t.Fatalf("a request after the coalesced send: send %d", got)
 	}
 	release <- nil
-	waitIdle(t, n)
-}
-
-// waitIdle waits until n's loop has returned.
-func waitIdle(t *testing.T, n *notifier) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n.mu.Lock()
-		idle := !n.sending
-		n.mu.Unlock()
-		if idle {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the notifier's loop did not end")
-		}
-		time.Sleep(time.Millisecond)
+	stop()
+	<-done
+	if sends != 3 {
+		t.Fatalf("sends: %d, want 3 (the 50 requests share one)", sends)
 	}
 }

@@ -27,8 +27,9 @@ type Store struct {
 }
 
 // NewStore returns a Store over db, which must have been opened (and
-// migrated) with the same cfg, and a func that closes the pool of its own
-// it opens (lazily) for the queue's hot statements.
+// migrated) with the same cfg, and a func that stops its notifier
+// (notify.go) and closes the pool of its own it opens (lazily) for the
+// queue's hot statements.
 func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
 	cfg.setDefaults()
 	queue, err := queuePool(cfg)
@@ -39,11 +40,21 @@ func NewStore(db *bun.DB, cfg Config) (*Store, func(), error) {
 		completions: newCompleteQuery()}
 	s.inserts = &batcher[ports.InsertParams, ports.Inserted]{run: s.insertBatch}
 	s.completes = &batcher[ports.CompleteParams, struct{}]{run: s.completeBatch}
-	s.wake = &notifier{send: func(ctx context.Context) error {
+	s.wake = newNotifier(func(ctx context.Context) error {
 		_, err := queue.ExecContext(ctx, notifySQL, s.channel)
 		return err
-	}}
-	return s, func() { _ = queue.Close() }, nil
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	notifying := make(chan struct{})
+	go func() {
+		defer close(notifying)
+		s.wake.run(ctx)
+	}()
+	return s, func() {
+		stop()
+		<-notifying
+		_ = queue.Close()
+	}, nil
 }
 
 // Pools are the store's connection pools by name: the main pool, and the
