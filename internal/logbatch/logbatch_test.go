@@ -151,3 +151,65 @@ func TestAfterCloseLinesAreWrittenAtOnce(t *testing.T) {
 		t.Fatalf("a line after Close: %q", out.String())
 	}
 }
+
+func TestLinesGatherForAMomentBeforeAWrite(t *testing.T) {
+	t.Parallel()
+	var out recorder
+	paused, resume := make(chan struct{}), make(chan struct{})
+	w := logbatch.StartPaused(&out, heldPause(paused, resume))
+	fmt.Fprintln(w, "wakes it")
+	select {
+	case <-paused:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not pause before writing the line that woke it")
+	}
+	for i := range 99 {
+		fmt.Fprintf(w, "gathered %d\n", i)
+	}
+	if writes, _ := out.all(); len(writes) != 0 {
+		t.Fatalf("%d writes during the pause, want none", len(writes))
+	}
+	close(resume)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writes, _ := out.all()
+	if len(writes) != 1 || strings.Count(writes[0], "\n") != 100 {
+		t.Fatalf("got %d writes, want the 100 lines in one", len(writes))
+	}
+}
+
+func TestCloseDuringThePauseWritesEverything(t *testing.T) {
+	t.Parallel()
+	var out recorder
+	paused, resume := make(chan struct{}), make(chan struct{})
+	w := logbatch.StartPaused(&out, heldPause(paused, resume))
+	fmt.Fprintln(w, "one")
+	<-paused
+	fmt.Fprintln(w, "two")
+	closed := make(chan error)
+	go func() { closed <- w.Close() }()
+	time.Sleep(10 * time.Millisecond) // let Close mark the writer closed and wake it (no wait can make a correct writer fail)
+	close(resume)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return: the writer missed its wake-up")
+	}
+	if _, text := out.all(); text != "one\ntwo\n" {
+		t.Fatalf("written %q, want both lines", text)
+	}
+}
+
+// heldPause is a pause that says when it begins (closing paused, once)
+// and lasts until resume is closed.
+func heldPause(paused, resume chan struct{}) func() {
+	once := sync.OnceFunc(func() { close(paused) })
+	return func() {
+		once()
+		<-resume
+	}
+}
