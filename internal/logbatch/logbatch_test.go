@@ -155,8 +155,7 @@ func TestAfterCloseLinesAreWrittenAtOnce(t *testing.T) {
 func TestLinesGatherForAMomentBeforeAWrite(t *testing.T) {
 	t.Parallel()
 	var out recorder
-	paused, resume := make(chan struct{}), make(chan struct{})
-	w := logbatch.StartPaused(&out, heldPause(paused, resume))
+	w, paused, resume := pausedWriter(&out)
 	fmt.Fprintln(w, "wakes it")
 	select {
 	case <-paused:
@@ -182,8 +181,7 @@ func TestLinesGatherForAMomentBeforeAWrite(t *testing.T) {
 func TestCloseDuringThePauseWritesEverything(t *testing.T) {
 	t.Parallel()
 	var out recorder
-	paused, resume := make(chan struct{}), make(chan struct{})
-	w := logbatch.StartPaused(&out, heldPause(paused, resume))
+	w, paused, resume := pausedWriter(&out)
 	fmt.Fprintln(w, "one")
 	<-paused
 	fmt.Fprintln(w, "two")
@@ -204,12 +202,14 @@ func TestCloseDuringThePauseWritesEverything(t *testing.T) {
 	}
 }
 
-// heldPause is a pause that says when it begins (closing paused, once)
-// and lasts until resume is closed.
-func heldPause(paused, resume chan struct{}) func() {
+// pausedWriter is a Writer to out whose pause says when it begins
+// (closing paused, once) and lasts until resume is closed.
+func pausedWriter(out *recorder) (w *logbatch.Writer, paused, resume chan struct{}) {
+	paused, resume = make(chan struct{}), make(chan struct{})
 	once := sync.OnceFunc(func() { close(paused) })
-	return func() {
+	w = logbatch.StartPaused(out, func() {
 		once()
 		<-resume
-	}
+	})
+	return w, paused, resume
 }
